@@ -1,0 +1,188 @@
+/**
+ * The backend boundary: the closed set of primitives a backend implements.
+ * Everything above it (Variables, Functions, layers) is written in these
+ * primitives and never knows which backend runs. The CPU backend
+ * (`backend_cpu.ts`) is the reference; the WebGPU backend (`shaders/`)
+ * implements the same interface with WGSL kernels.
+ *
+ * Conventions every backend follows:
+ * - inputs are never modified (except `dst` of {@linkcode Backend.assign});
+ * - every result is a new contiguous row-major array the caller owns;
+ * - elementwise inputs of `binary` and `where` broadcast NumPy-style and
+ *   share one dtype (the core casts before calling);
+ * - comparisons return 1 or 0 in the dtype of their inputs.
+ *
+ * @module
+ */
+import type { DType, TypedArray } from "./dtype.ts";
+import type { NDArray, Storage } from "./ndarray.ts";
+
+/** Where a tensor lives. */
+export type Device = "cpu" | "gpu";
+
+/** Elementwise functions of one argument. */
+export const UNARY_OPS = [
+  "neg",
+  "exp",
+  "log",
+  "sin",
+  "cos",
+  "tanh",
+  "sqrt",
+  "abs",
+  "sign",
+  "relu",
+  "sigmoid",
+  "erf",
+  "floor",
+  "round",
+] as const;
+/** An elementwise function of one argument. */
+export type UnaryOp = typeof UNARY_OPS[number];
+
+/** Elementwise functions of two broadcast arguments. */
+export const BINARY_OPS = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "maximum",
+  "minimum",
+  "gt",
+  "ge",
+  "lt",
+  "le",
+  "eq",
+  "ne",
+] as const;
+/** An elementwise function of two broadcast arguments. */
+export type BinaryOp = typeof BINARY_OPS[number];
+
+/** Reductions over axes. */
+export type ReduceOp = "sum" | "max" | "min";
+
+/** Arg-reductions over one axis (int32 result). */
+export type ArgReduceOp = "argmax" | "argmin";
+
+/** A strided window on a contiguous array: element `i` is at `offset + Σ i[k]·strides[k]`. */
+export interface StridedView {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/** Convolution window geometry for `im2col` / `col2im` over NCHW images. */
+export interface ConvGeometry {
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly ph: number;
+  readonly pw: number;
+}
+
+/** Memory held by a backend, in bytes. */
+export interface BackendMemory {
+  /** Bytes held by live arrays. */
+  liveBytes: number;
+  /** Bytes kept in a pool for reuse. */
+  pooledBytes: number;
+}
+
+/** The primitive set. */
+export interface Backend {
+  /** Which device this backend runs on. */
+  readonly device: Device;
+
+  // -- memory
+  /** A new array holding a copy of `data`. */
+  fromTyped(data: TypedArray, shape: readonly number[]): NDArray;
+  /** A new array with every element `value`. */
+  full(shape: readonly number[], value: number, dtype: DType): NDArray;
+  /** Reads the elements back (row-major). */
+  read(x: NDArray): Promise<TypedArray>;
+  /** Reads synchronously where the backend can (the CPU); undefined elsewhere. */
+  readSync?(x: NDArray): TypedArray;
+  /** Frees storage whose last handle was dropped. Called by NDArray only. */
+  release(storage: Storage): void;
+  /** Bytes held. */
+  memory(): BackendMemory;
+
+  // -- elementwise
+  /** `op(x)` elementwise. */
+  unary(op: UnaryOp, x: NDArray): NDArray;
+  /** `op(a, b)` elementwise with broadcasting; `a.dtype === b.dtype`. */
+  binary(op: BinaryOp, a: NDArray, b: NDArray): NDArray;
+  /** `cond != 0 ? a : b` with broadcasting of all three; `a.dtype === b.dtype`. */
+  where(cond: NDArray, a: NDArray, b: NDArray): NDArray;
+  /** Converts the dtype (float to int truncates toward zero). */
+  cast(x: NDArray, dtype: DType): NDArray;
+
+  // -- reductions
+  /** Reduces over `axes` (sorted, unique, non-empty or all). */
+  reduce(op: ReduceOp, x: NDArray, axes: readonly number[], keepdims: boolean): NDArray;
+  /** Index of the max / min along `axis` (first on ties), int32. */
+  argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: boolean): NDArray;
+
+  // -- linear algebra
+  /**
+   * Batched matrix product of `a: [...B, M, K]` and `b: [...B, K, N]` (both rank ≥ 2,
+   * batch dims broadcast). `transA` / `transB` read the operand's last two axes swapped.
+   */
+  matmul(a: NDArray, b: NDArray, opts?: { transA?: boolean; transB?: boolean }): NDArray;
+
+  // -- movement
+  /** A contiguous copy of a strided view of `x` (transpose, broadcast, slices, flips). */
+  asStrided(x: NDArray, view: StridedView): NDArray;
+  /** Writes `src` (of shape `view.shape`) into the strided view of `dst`, in place. */
+  assign(dst: NDArray, src: NDArray, view: StridedView): void;
+  /**
+   * `take` along `axis` with int32 `indices` of any shape: the result has shape
+   * `x.shape[:axis] + indices.shape + x.shape[axis+1:]`.
+   */
+  gather(x: NDArray, axis: number, indices: NDArray): NDArray;
+  /**
+   * The adjoint of `gather`: zeros of `shape`, then `updates` added at the
+   * gathered positions (repeated indices accumulate).
+   */
+  scatterAdd(shape: readonly number[], axis: number, indices: NDArray, updates: NDArray): NDArray;
+
+  // -- convolution helpers
+  /** `x: [N,C,H,W]` to patches `[N,C,KH,KW,OH,OW]` (zero padding). */
+  im2col(x: NDArray, g: ConvGeometry): NDArray;
+  /** The adjoint of `im2col`: patches back to `[N,C,H,W]`, overlaps summed. */
+  col2im(col: NDArray, shape: readonly number[], g: ConvGeometry): NDArray;
+
+  // -- optional fused kernels (the core falls back to compositions)
+  /** Softmax along `axis`, fused. */
+  softmax?(x: NDArray, axis: number): NDArray;
+  /** Log-softmax along `axis`, fused. */
+  logSoftmax?(x: NDArray, axis: number): NDArray;
+  /** Submits queued work (GPU); a no-op elsewhere. */
+  flush?(): void;
+}
+
+const backends = new Map<Device, Backend>();
+
+/** Registers the backend of a device (the CPU backend registers itself; `initGpu` the GPU one). */
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.device, backend);
+}
+
+/** The backend of `device`; throws naming the fix when the GPU was not initialised. */
+export function getBackend(device: Device): Backend {
+  const b = backends.get(device);
+  if (b) return b;
+  if (device === "gpu") {
+    throw new Error(
+      "GPU backend is not initialised: call `await initGpu()` before using device \"gpu\"",
+    );
+  }
+  throw new TypeError(`Unknown device ${JSON.stringify(device)}: expected "cpu" or "gpu"`);
+}
+
+/** Whether the backend of `device` is registered. */
+export function hasBackend(device: Device): boolean {
+  return backends.has(device);
+}
