@@ -176,7 +176,7 @@ export function getBackend(device: Device): Backend {
   if (b) return b;
   if (device === "gpu") {
     throw new Error(
-      "GPU backend is not initialised: call `await initGpu()` before using device \"gpu\"",
+      'GPU backend is not initialised: call `await initGpu()` before using device "gpu"',
     );
   }
   throw new TypeError(`Unknown device ${JSON.stringify(device)}: expected "cpu" or "gpu"`);

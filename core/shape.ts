@@ -49,7 +49,9 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
       throw new TypeError(
-        `${op}: cannot broadcast shapes ${fmtShape(a)} and ${fmtShape(b)}: axis ${i} is ${da} vs ${db}`,
+        `${op}: cannot broadcast shapes ${fmtShape(a)} and ${
+          fmtShape(b)
+        }: axis ${i} is ${da} vs ${db}`,
       );
     }
     out[i] = da === 1 ? db : da;
@@ -144,7 +146,9 @@ export function resolveReshape(op: string, from: Shape, to: readonly number[]): 
   }
   if (sizeOf(out) !== size) {
     throw new TypeError(
-      `${op}: cannot reshape ${fmtShape(from)} (size ${size}) to ${fmtShape(to)} (size ${sizeOf(out)})`,
+      `${op}: cannot reshape ${fmtShape(from)} (size ${size}) to ${fmtShape(to)} (size ${
+        sizeOf(out)
+      })`,
     );
   }
   return out;

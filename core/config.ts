@@ -1,0 +1,91 @@
+/**
+ * Global switches of the graph builder, as in DeZero's `Config`.
+ *
+ * @module
+ */
+
+/** The flags that control graph recording and train/test behaviour. */
+export interface ConfigFlags {
+  /** Record the graph so that `backward()` works (default true). */
+  enableBackprop: boolean;
+  /** Training mode: dropout drops and batch norm uses batch statistics (default true). */
+  train: boolean;
+}
+
+/**
+ * The current flags. Prefer {@linkcode usingConfig}, {@linkcode noGrad} and
+ * {@linkcode testMode}, which restore them.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "./config.ts";
+ * console.log(Config.enableBackprop); // true
+ * ```
+ */
+export const Config: ConfigFlags = { enableBackprop: true, train: true };
+
+/**
+ * Runs `fn` with some flags changed, restoring them afterwards even when `fn` throws.
+ * Returns `fn`'s result.
+ *
+ * @example
+ * ```ts
+ * import { Config, usingConfig } from "./config.ts";
+ * usingConfig({ train: false }, () => console.log(Config.train)); // false
+ * ```
+ */
+export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
+  const saved = { ...Config };
+  Object.assign(Config, flags);
+  try {
+    return fn();
+  } finally {
+    Object.assign(Config, saved);
+  }
+}
+
+/**
+ * Runs `fn` without recording the graph (inference, parameter updates).
+ *
+ * @example
+ * ```ts
+ * import { noGrad } from "./config.ts";
+ * const y = noGrad(() => 1 + 1);
+ * ```
+ */
+export function noGrad<T>(fn: () => T): T {
+  return usingConfig({ enableBackprop: false }, fn);
+}
+
+/**
+ * Runs `fn` in test mode (`Config.train = false`): dropout is the identity and
+ * batch norm uses its running statistics.
+ *
+ * @example
+ * ```ts
+ * import { Config, testMode } from "./config.ts";
+ * testMode(() => console.log(Config.train)); // false
+ * ```
+ */
+export function testMode<T>(fn: () => T): T {
+  return usingConfig({ train: false }, fn);
+}
+
+/**
+ * The `using` form: changes flags until the returned handle is disposed.
+ *
+ * @example
+ * ```ts
+ * import { Config, configScope } from "./config.ts";
+ * {
+ *   using _ = configScope({ enableBackprop: false });
+ *   console.log(Config.enableBackprop); // false
+ * }
+ * console.log(Config.enableBackprop); // true
+ * ```
+ */
+export function configScope(flags: Partial<ConfigFlags>): Disposable {
+  const saved = { ...Config };
+  Object.assign(Config, flags);
+  return { [Symbol.dispose]: () => void Object.assign(Config, saved) };
+}

@@ -1,0 +1,889 @@
+/**
+ * The differentiable functions of DeZero's stages 1–3. Each op's forward (on
+ * backend arrays) and backward (on Variables, hence differentiable again) sit
+ * side by side. Composite functions (mean, logsumexp, linear, stack, ...) are
+ * written in the primitive ones and need no backward of their own.
+ *
+ * @module
+ */
+import type { DType } from "./dtype.ts";
+import { type Index, Indexer } from "./indexing.ts";
+import type { NDArray } from "./ndarray.ts";
+import * as ops from "./ops.ts";
+import {
+  fmtShape,
+  normAxes,
+  normAxis,
+  reducedShape,
+  resolveReshape,
+  shapesEqual,
+} from "./shape.ts";
+import { Function, installFunctions, type Operand, Variable } from "./variable.ts";
+
+export type { Index, IndexItem, Slice } from "./indexing.ts";
+export { slice } from "./indexing.ts";
+
+/** A Variable, backend array or number. */
+type Input = Operand;
+/** An axis option: one axis, several, or all (undefined / null). */
+export type Axis = number | readonly number[] | null | undefined;
+
+function v(x: Input, like?: Variable): Variable {
+  if (x instanceof Variable) return x;
+  if (typeof x === "number") {
+    if (!like) return new Variable(x);
+    return new Variable(ops.scalar(like.array, x));
+  }
+  return new Variable(x.share());
+}
+
+/** A constant (no graph) Variable wrapping an array. */
+function constant(a: NDArray): Variable {
+  return new Variable(a);
+}
+
+// ------------------------------------------------------------ arithmetic
+
+/** Reduces a broadcast gradient back to an input's shape. */
+function unbroadcast(gx: Variable, shape: readonly number[]): Variable {
+  return shapesEqual(gx.shape, shape) ? gx : sumTo(gx, shape);
+}
+
+class Add extends Function {
+  forward(a: NDArray, b: NDArray): NDArray {
+    return ops.add(a, b);
+  }
+  backward(gy: Variable): Variable[] {
+    const [a, b] = this.inputs;
+    return [unbroadcast(gy, a.shape), unbroadcast(gy, b.shape)];
+  }
+}
+
+class Sub extends Function {
+  forward(a: NDArray, b: NDArray): NDArray {
+    return ops.sub(a, b);
+  }
+  backward(gy: Variable): Variable[] {
+    const [a, b] = this.inputs;
+    return [unbroadcast(gy, a.shape), unbroadcast(neg(gy), b.shape)];
+  }
+}
+
+class Mul extends Function {
+  forward(a: NDArray, b: NDArray): NDArray {
+    return ops.mul(a, b);
+  }
+  backward(gy: Variable): Variable[] {
+    const [a, b] = this.inputs;
+    return [unbroadcast(mul(gy, b), a.shape), unbroadcast(mul(gy, a), b.shape)];
+  }
+}
+
+class Div extends Function {
+  forward(a: NDArray, b: NDArray): NDArray {
+    return ops.div(a, b);
+  }
+  backward(gy: Variable): Variable[] {
+    const [a, b] = this.inputs;
+    const ga = div(gy, b);
+    const gb = mul(gy, div(neg(a), mul(b, b)));
+    return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)];
+  }
+}
+
+class Neg extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("neg", x);
+  }
+  backward(gy: Variable): Variable {
+    return neg(gy);
+  }
+}
+
+class Pow extends Function {
+  constructor(readonly c: number) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.pow(x, this.c);
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0];
+    if (this.c === 0) return mul(gy, 0);
+    return mul(mul(pow(x, this.c - 1), this.c), gy);
+  }
+}
+
+/**
+ * `a + b` with NumPy broadcasting (numbers take the other operand's dtype).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.add(tensor([1, 2]), 10).toArray()); // [11, 12]
+ * ```
+ */
+export function add(a: Input, b: Input): Variable {
+  return new Add().apply(a, b);
+}
+/**
+ * `a - b` with broadcasting.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.sub(5, tensor([1, 2])).toArray()); // [4, 3]
+ * ```
+ */
+export function sub(a: Input, b: Input): Variable {
+  return new Sub().apply(a, b);
+}
+/**
+ * `a * b` with broadcasting.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.mul(tensor([1, 2]), tensor([[3], [4]])).toArray()); // [[3, 6], [4, 8]]
+ * ```
+ */
+export function mul(a: Input, b: Input): Variable {
+  return new Mul().apply(a, b);
+}
+/**
+ * `a / b` with broadcasting.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.div(tensor([1, 2]), 2).toArray()); // [0.5, 1]
+ * ```
+ */
+export function div(a: Input, b: Input): Variable {
+  return new Div().apply(a, b);
+}
+/**
+ * `-x`.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.neg(tensor([1, -2])).toArray()); // [-1, 2]
+ * ```
+ */
+export function neg(x: Input): Variable {
+  return new Neg().apply(x);
+}
+/**
+ * `x ** c` for a constant exponent `c`.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.pow(tensor([2, 3]), 2).toArray()); // [4, 9]
+ * ```
+ */
+export function pow(x: Input, c: number): Variable {
+  if (typeof c !== "number") throw new TypeError("pow: the exponent must be a number");
+  return new Pow(c).apply(x);
+}
+
+// ------------------------------------------------------------ elementwise
+
+class Sin extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("sin", x);
+  }
+  backward(gy: Variable): Variable {
+    return mul(gy, cos(this.inputs[0]));
+  }
+}
+
+class Cos extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("cos", x);
+  }
+  backward(gy: Variable): Variable {
+    return mul(gy, neg(sin(this.inputs[0])));
+  }
+}
+
+class Tanh extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("tanh", x);
+  }
+  backward(gy: Variable): Variable {
+    const y = this.output();
+    return mul(gy, sub(1, mul(y, y)));
+  }
+}
+
+class Exp extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("exp", x);
+  }
+  backward(gy: Variable): Variable {
+    return mul(gy, this.output());
+  }
+}
+
+class Log extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("log", x);
+  }
+  backward(gy: Variable): Variable {
+    return div(gy, this.inputs[0]);
+  }
+}
+
+class Sqrt extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("sqrt", x);
+  }
+  backward(gy: Variable): Variable {
+    return div(gy, mul(this.output(), 2));
+  }
+}
+
+class Abs extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("abs", x);
+  }
+  backward(gy: Variable): Variable {
+    return mul(gy, constant(ops.unary("sign", this.inputs[0].array)));
+  }
+}
+
+/**
+ * Elementwise sine.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.sin(tensor(0)).item()); // 0
+ * ```
+ */
+export function sin(x: Input): Variable {
+  return new Sin().apply(x);
+}
+/**
+ * Elementwise cosine.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.cos(tensor(0)).item()); // 1
+ * ```
+ */
+export function cos(x: Input): Variable {
+  return new Cos().apply(x);
+}
+/**
+ * Elementwise hyperbolic tangent.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.tanh(tensor(0)).item()); // 0
+ * ```
+ */
+export function tanh(x: Input): Variable {
+  return new Tanh().apply(x);
+}
+/**
+ * Elementwise `e ** x`.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.exp(tensor(0)).item()); // 1
+ * ```
+ */
+export function exp(x: Input): Variable {
+  return new Exp().apply(x);
+}
+/**
+ * Elementwise natural logarithm.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.log(tensor(1)).item()); // 0
+ * ```
+ */
+export function log(x: Input): Variable {
+  return new Log().apply(x);
+}
+/**
+ * Elementwise square root.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.sqrt(tensor(4)).item()); // 2
+ * ```
+ */
+export function sqrt(x: Input): Variable {
+  return new Sqrt().apply(x);
+}
+/**
+ * Elementwise absolute value (gradient `sign(x)`, 0 at 0).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.abs(tensor([-1, 2])).toArray()); // [1, 2]
+ * ```
+ */
+export function abs(x: Input): Variable {
+  return new Abs().apply(x);
+}
+
+class Clip extends Function {
+  constructor(readonly lo: number, readonly hi: number) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.minimum(ops.maximum(x, this.lo), this.hi);
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0].array;
+    const mask = ops.mul(ops.binary("ge", x, this.lo), ops.binary("le", x, this.hi));
+    return mul(gy, constant(mask));
+  }
+}
+
+/**
+ * Clips values to `[lo, hi]`; the gradient is 0 outside.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.clip(tensor([-2, 0.5, 3]), 0, 1).toArray()); // [0, 0.5, 1]
+ * ```
+ */
+export function clip(x: Input, lo: number, hi: number): Variable {
+  if (lo > hi) throw new RangeError(`clip: lo ${lo} is greater than hi ${hi}`);
+  return new Clip(lo, hi).apply(x);
+}
+
+class AsType extends Function {
+  constructor(readonly dtype: DType) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.cast(x, this.dtype);
+  }
+  backward(gy: Variable): Variable | null {
+    const src = this.inputs[0].dtype;
+    if (src === "int32") return null;
+    return astype(gy, src);
+  }
+}
+
+/**
+ * Converts the dtype; gradients flow between float types only.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * const x = F.astype(tensor([1.7, -1.7]), "int32");
+ * console.log(await x.toArray()); // [1, -1]
+ * ```
+ */
+export function astype(x: Input, dtype: DType): Variable {
+  const xv = v(x);
+  if (xv.dtype === dtype) return xv;
+  return new AsType(dtype).apply(xv);
+}
+
+// ------------------------------------------------------------ shapes
+
+class Reshape extends Function {
+  constructor(readonly shape: readonly number[]) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return x.reshape(this.shape);
+  }
+  backward(gy: Variable): Variable {
+    return reshape(gy, this.inputs[0].shape);
+  }
+}
+
+/**
+ * Same values, another shape (one axis may be -1).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(F.reshape(tensor([1, 2, 3, 4]), [2, -1]).shape); // [2, 2]
+ * ```
+ */
+export function reshape(x: Input, shape: readonly number[]): Variable {
+  const xv = v(x);
+  const target = resolveReshape("reshape", xv.shape, shape);
+  if (shapesEqual(target, xv.shape)) return xv;
+  return new Reshape(target).apply(xv);
+}
+
+class Transpose extends Function {
+  constructor(readonly axes: readonly number[]) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.transpose(x, this.axes);
+  }
+  backward(gy: Variable): Variable {
+    return transpose(gy, ops.invertPermutation(this.axes));
+  }
+}
+
+/**
+ * Permutes axes (reverses them by default).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(F.transpose(tensor([[1, 2, 3]])).shape); // [3, 1]
+ * ```
+ */
+export function transpose(x: Input, axes?: readonly number[]): Variable {
+  const xv = v(x);
+  const n = xv.ndim;
+  const perm = axes ? axes.map((a) => normAxis("transpose", a, n)) : [...Array(n).keys()].reverse();
+  if (perm.length !== n || new Set(perm).size !== n) {
+    throw new TypeError(
+      `transpose: axes ${JSON.stringify(axes)} are not a permutation of the ${n} axes of shape ${
+        fmtShape(xv.shape)
+      }`,
+    );
+  }
+  return new Transpose(perm).apply(xv);
+}
+
+/**
+ * Inserts an axis of size 1 at `axis`.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(F.expandDims(tensor([1, 2]), 0).shape); // [1, 2]
+ * ```
+ */
+export function expandDims(x: Input, axis: number): Variable {
+  const xv = v(x);
+  const ax = normAxis("expandDims", axis, xv.ndim + 1);
+  const shape = [...xv.shape];
+  shape.splice(ax, 0, 1);
+  return reshape(xv, shape);
+}
+
+/**
+ * Flattens all axes after the first, as DeZero's `flatten` (`[N, ...] → [N, -1]`);
+ * rank ≤ 1 inputs become rank 1.
+ *
+ * @example
+ * ```ts
+ * import { F, zeros } from "../mod.ts";
+ * console.log(F.flatten(zeros([2, 3, 4])).shape); // [2, 12]
+ * ```
+ */
+export function flatten(x: Input): Variable {
+  const xv = v(x);
+  if (xv.ndim <= 1) return reshape(xv, [xv.size]);
+  return reshape(xv, [xv.shape[0], -1]);
+}
+
+class BroadcastTo extends Function {
+  constructor(readonly shape: readonly number[]) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.broadcastTo(x, this.shape);
+  }
+  backward(gy: Variable): Variable {
+    return sumTo(gy, this.inputs[0].shape);
+  }
+}
+
+class SumTo extends Function {
+  constructor(readonly shape: readonly number[]) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.sumTo(x, this.shape);
+  }
+  backward(gy: Variable): Variable {
+    return broadcastTo(gy, this.inputs[0].shape);
+  }
+}
+
+/**
+ * Broadcasts `x` to `shape` (gradient: `sumTo`).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.broadcastTo(tensor([1, 2]), [2, 2]).toArray()); // [[1, 2], [1, 2]]
+ * ```
+ */
+export function broadcastTo(x: Input, shape: readonly number[]): Variable {
+  const xv = v(x);
+  if (shapesEqual(xv.shape, shape)) return xv;
+  return new BroadcastTo([...shape]).apply(xv);
+}
+
+/**
+ * Sums `x` down to `shape`, the adjoint of broadcasting.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.sumTo(tensor([[1, 2], [3, 4]]), [1, 2]).toArray()); // [[4, 6]]
+ * ```
+ */
+export function sumTo(x: Input, shape: readonly number[]): Variable {
+  const xv = v(x);
+  if (shapesEqual(xv.shape, shape)) return xv;
+  return new SumTo([...shape]).apply(xv);
+}
+
+// ------------------------------------------------------------ reductions
+
+class Sum extends Function {
+  constructor(readonly axes: readonly number[], readonly keepdims: boolean) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.sum(x, this.axes, this.keepdims);
+  }
+  backward(gy: Variable): Variable {
+    const xShape = this.inputs[0].shape;
+    const kept = reshape(gy, reducedShape(xShape, this.axes, true));
+    return broadcastTo(kept, xShape);
+  }
+}
+
+/**
+ * Sum over `axis` (all axes by default), optionally keeping reduced axes.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.sum(tensor([[1, 2], [3, 4]]), 0).toArray()); // [4, 6]
+ * ```
+ */
+export function sum(x: Input, axis?: Axis, keepdims = false): Variable {
+  const xv = v(x);
+  return new Sum(normAxes("sum", axis, xv.ndim), keepdims).apply(xv);
+}
+
+/**
+ * Mean over `axis` (all axes by default).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.mean(tensor([1, 2, 3, 4])).item()); // 2.5
+ * ```
+ */
+export function mean(x: Input, axis?: Axis, keepdims = false): Variable {
+  const xv = v(x);
+  const axes = normAxes("mean", axis, xv.ndim);
+  const n = axes.reduce((p, a) => p * xv.shape[a], 1);
+  return div(sum(xv, axes, keepdims), n);
+}
+
+class Extreme extends Function {
+  constructor(
+    readonly op: "max" | "min",
+    readonly axes: readonly number[],
+    readonly keepdims: boolean,
+  ) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return ops.reduceExtreme(this.op, x, this.axes, this.keepdims);
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0];
+    const keptShape = reducedShape(x.shape, this.axes, true);
+    const y = this.output().array.reshape(keptShape);
+    const cond = ops.binary("eq", x.array, y);
+    y.dispose();
+    return mul(broadcastTo(reshape(gy, keptShape), x.shape), constant(cond));
+  }
+}
+
+/**
+ * Maximum over `axis` (all by default); the gradient flows to the maxima.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.max(tensor([[1, 5], [7, 2]]), 1).toArray()); // [5, 7]
+ * ```
+ */
+export function max(x: Input, axis?: Axis, keepdims = false): Variable {
+  const xv = v(x);
+  return new Extreme("max", normAxes("max", axis, xv.ndim), keepdims).apply(xv);
+}
+
+/**
+ * Minimum over `axis` (all by default).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.min(tensor([3, 1, 2])).item()); // 1
+ * ```
+ */
+export function min(x: Input, axis?: Axis, keepdims = false): Variable {
+  const xv = v(x);
+  return new Extreme("min", normAxes("min", axis, xv.ndim), keepdims).apply(xv);
+}
+
+/**
+ * `log(sum(exp(x), axis))`, computed stably (the max is subtracted first).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(await F.logsumexp(tensor([1000, 1000])).item()); // 1000.6931...
+ * ```
+ */
+export function logsumexp(x: Input, axis: Axis = null, keepdims = false): Variable {
+  const xv = v(x);
+  const axes = normAxes("logsumexp", axis, xv.ndim);
+  // The shift is a constant: the result does not depend on it, so no gradient flows through it.
+  const m = constant(ops.reduceExtreme("max", xv.array, axes, true));
+  const s = log(sum(exp(sub(xv, m)), axes, true));
+  const y = add(s, m);
+  return keepdims ? y : reshape(y, reducedShape(xv.shape, axes, false));
+}
+
+// ------------------------------------------------------------ matmul
+
+class MatMul extends Function {
+  constructor(readonly transA = false, readonly transB = false) {
+    super();
+  }
+  forward(a: NDArray, b: NDArray): NDArray {
+    return ops.matmul(a, b, { transA: this.transA, transB: this.transB });
+  }
+  backward(gy: Variable): Variable[] {
+    const [a, b] = this.inputs;
+    const { transA, transB } = this;
+    const ga = transA ? matmulT(b, gy, transB, true) : matmulT(gy, b, false, !transB);
+    const gb = transB ? matmulT(gy, a, true, transA) : matmulT(a, gy, !transA, false);
+    return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)];
+  }
+}
+
+function matmulT(a: Variable, b: Variable, transA: boolean, transB: boolean): Variable {
+  return new MatMul(transA, transB).apply(a, b);
+}
+
+/**
+ * Matrix product with NumPy's rules: batched over leading axes (which
+ * broadcast); 1-D operands are promoted and the added axis removed.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * const y = F.matmul(tensor([[1, 2]]), tensor([[3], [4]]));
+ * console.log(await y.toArray()); // [[11]]
+ * ```
+ */
+export function matmul(a: Input, b: Input): Variable {
+  let av = v(a);
+  let bv = v(b, av);
+  if (av.ndim === 0 || bv.ndim === 0) {
+    throw new TypeError(
+      `matmul: operands must have rank ≥ 1, got shapes ${fmtShape(av.shape)} and ${
+        fmtShape(bv.shape)
+      }`,
+    );
+  }
+  const a1 = av.ndim === 1;
+  const b1 = bv.ndim === 1;
+  if (a1) av = reshape(av, [1, av.shape[0]]);
+  if (b1) bv = reshape(bv, [bv.shape[0], 1]);
+  let y = matmulT(av, bv, false, false);
+  if (a1 || b1) {
+    const s = [...y.shape];
+    if (b1) s.pop();
+    if (a1) s.splice(s.length - (b1 ? 1 : 2), 1);
+    y = reshape(y, s);
+  }
+  return y;
+}
+
+/**
+ * `x @ W + b`, the affine map of a linear layer (`W: [in, out]`).
+ *
+ * @example
+ * ```ts
+ * import { F, ones, tensor } from "../mod.ts";
+ * const y = F.linear(tensor([[1, 2]]), ones([2, 3]), tensor([0, 1, 2]));
+ * console.log(await y.toArray()); // [[3, 4, 5]]
+ * ```
+ */
+export function linear(x: Input, W: Input, b: Input | null = null): Variable {
+  const y = matmul(x, W);
+  return b === null ? y : add(y, b);
+}
+
+// ------------------------------------------------------------ indexing
+
+class GetItem extends Function {
+  #indexer: Indexer | null = null;
+  constructor(readonly index: Index, indexer?: Indexer) {
+    super();
+    this.#indexer = indexer ?? null;
+  }
+  get indexer(): Indexer {
+    return this.#indexer!;
+  }
+  forward(x: NDArray): NDArray {
+    this.#indexer ??= Indexer.parse(this.index, x);
+    if (this.#indexer.linear) this.save(this.#indexer.linear);
+    return this.#indexer.apply(x);
+  }
+  backward(gy: Variable): Variable {
+    return new GetItemGrad(this.indexer.share()).apply(gy);
+  }
+}
+
+class GetItemGrad extends Function {
+  constructor(readonly indexer: Indexer) {
+    super();
+  }
+  forward(gy: NDArray): NDArray {
+    if (this.indexer.linear) this.save(this.indexer.linear);
+    return this.indexer.applyAdjoint(gy);
+  }
+  backward(ggx: Variable): Variable {
+    return new GetItem(null, this.indexer.share()).apply(ggx);
+  }
+}
+
+/**
+ * NumPy-style indexing: integers, slices (`slice(start, stop, step)` or
+ * `{ start, stop, step }`, negative values count from the end), `null` for a
+ * new axis, `"..."`, and integer arrays (a Variable/Int32Array, or a nested
+ * list such as `[[0, 2]]`). The top-level list holds one item per axis. The
+ * backward is a scatter-add, differentiable again.
+ *
+ * @example
+ * ```ts
+ * import { F, slice, tensor } from "../mod.ts";
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * console.log(await F.getItem(x, 1).toArray()); // [4, 5, 6]
+ * console.log(await F.getItem(x, [":", slice(null, null, -1)]).toArray()); // [[3, 2, 1], [6, 5, 4]]
+ * console.log(await F.getItem(x, [[0, 1, 1], [2, 0, 2]]).toArray()); // [3, 4, 6]
+ * ```
+ */
+export function getItem(x: Input, index: Index): Variable {
+  return new GetItem(index).apply(v(x));
+}
+
+// ------------------------------------------------------------ joining
+
+class Concat extends Function {
+  constructor(readonly axis: number) {
+    super();
+  }
+  forward(...xs: NDArray[]): NDArray {
+    return ops.concat(xs, this.axis);
+  }
+  backward(gy: Variable): Variable[] {
+    const out: Variable[] = [];
+    let start = 0;
+    for (const x of this.inputs) {
+      const n = x.shape[this.axis];
+      const index = gy.shape.map((_, i) =>
+        i === this.axis ? { start, stop: start + n } : ":" as const
+      );
+      out.push(getItem(gy, index));
+      start += n;
+    }
+    return out;
+  }
+}
+
+/**
+ * Joins variables along an existing axis.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(F.concat([tensor([[1, 2]]), tensor([[3, 4]])], 0).shape); // [2, 2]
+ * ```
+ */
+export function concat(xs: readonly Input[], axis = 0): Variable {
+  if (xs.length === 0) throw new TypeError("concat: expected at least one variable");
+  const vs = xs.map((x) => v(x));
+  const ax = normAxis("concat", axis, vs[0].ndim);
+  return new Concat(ax).apply(...vs);
+}
+
+/**
+ * Stacks variables of one shape along a new axis.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "../mod.ts";
+ * console.log(F.stack([tensor([1, 2]), tensor([3, 4])], 1).shape); // [2, 2]
+ * ```
+ */
+export function stack(xs: readonly Input[], axis = 0): Variable {
+  if (xs.length === 0) throw new TypeError("stack: expected at least one variable");
+  const vs = xs.map((x) => v(x));
+  for (const x of vs) {
+    if (!shapesEqual(x.shape, vs[0].shape)) {
+      throw new TypeError(
+        `stack: all inputs must have one shape, got ${fmtShape(vs[0].shape)} and ${
+          fmtShape(x.shape)
+        }`,
+      );
+    }
+  }
+  const ax = normAxis("stack", axis, vs[0].ndim + 1);
+  return concat(vs.map((x) => expandDims(x, ax)), ax);
+}
+
+installFunctions({
+  add,
+  sub,
+  mul,
+  div,
+  neg,
+  pow,
+  sin,
+  cos,
+  tanh,
+  exp,
+  log,
+  sqrt,
+  abs,
+  clip,
+  astype,
+  reshape,
+  transpose,
+  expandDims,
+  flatten,
+  broadcastTo,
+  sumTo,
+  sum,
+  mean,
+  max,
+  min,
+  logsumexp,
+  matmul,
+  linear,
+  getItem,
+  concat,
+  stack,
+});

@@ -1,0 +1,39 @@
+/**
+ * Memory accounting across backends.
+ *
+ * @module
+ */
+import { getBackend, hasBackend } from "./backend.ts";
+import { liveArrayCount } from "./ndarray.ts";
+
+/** Bytes and tensors alive now. */
+export interface MemoryStats {
+  /** Bytes held by live GPU arrays. */
+  gpuLiveBytes: number;
+  /** Bytes kept in the GPU buffer pool for reuse. */
+  gpuPooledBytes: number;
+  /** Bytes held by live CPU arrays. */
+  cpuLiveBytes: number;
+  /** Live array handles (tensors) on any device. */
+  liveTensors: number;
+}
+
+/**
+ * What is allocated now. A training loop's stats should stay flat after warm-up.
+ *
+ * @example
+ * ```ts
+ * import { memoryStats } from "../mod.ts";
+ * console.log(memoryStats().liveTensors >= 0); // true
+ * ```
+ */
+export function memoryStats(): MemoryStats {
+  const gpu = hasBackend("gpu") ? getBackend("gpu").memory() : { liveBytes: 0, pooledBytes: 0 };
+  const cpu = getBackend("cpu").memory();
+  return {
+    gpuLiveBytes: gpu.liveBytes,
+    gpuPooledBytes: gpu.pooledBytes,
+    cpuLiveBytes: cpu.liveBytes,
+    liveTensors: liveArrayCount(),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The core: the dynamic graph, config, creation, and numeric utilities.
+ *
+ * @module
+ */
+import "./backend_cpu.ts";
+export { Config, type ConfigFlags, configScope, noGrad, testMode, usingConfig } from "./config.ts";
+export type { DType, TypedArray } from "./dtype.ts";
+export type { Device } from "./backend.ts";
+export { type Index, type IndexItem, type Slice, slice } from "./indexing.ts";
+export { type MemoryStats, memoryStats } from "./memory.ts";
+export { NDArray } from "./ndarray.ts";
+export { Generator, manualSeed } from "./random.ts";
+export {
+  arange,
+  asVariable,
+  full,
+  fullLike,
+  Function,
+  type NestedArray,
+  ones,
+  onesLike,
+  type Operand,
+  Parameter,
+  rand,
+  randLike,
+  randn,
+  randnLike,
+  type RandomOptions,
+  tensor,
+  type TensorData,
+  type TensorOptions,
+  Variable,
+  zeros,
+  zerosLike,
+} from "./variable.ts";
+import "./functions.ts";

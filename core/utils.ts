@@ -1,0 +1,341 @@
+/**
+ * Numeric helpers for tests and users (`numericalGrad`, `gradientCheck`,
+ * `allclose`) and graph visualisation (`getDotGraph`, `plotDotGraph`).
+ *
+ * @module
+ */
+import { usingConfig } from "./config.ts";
+import type { TypedArray } from "./dtype.ts";
+import { Generator } from "./random.ts";
+import { fmtShape } from "./shape.ts";
+import { type Function, type NestedArray, tensor, Variable } from "./variable.ts";
+import * as F from "./functions.ts";
+
+/** Something `allclose` can compare. */
+export type Comparable = Variable | TypedArray | NestedArray;
+
+async function flat(x: Comparable): Promise<{ data: ArrayLike<number>; shape: readonly number[] }> {
+  if (x instanceof Variable) return { data: await x.data(), shape: x.shape };
+  if (ArrayBuffer.isView(x)) return { data: x, shape: [x.length] };
+  if (typeof x === "number") return { data: [x], shape: [] };
+  const shape: number[] = [];
+  let d: NestedArray = x;
+  while (Array.isArray(d)) {
+    shape.push(d.length);
+    d = d[0];
+  }
+  return { data: (x as unknown[]).flat(Infinity as 1) as number[], shape };
+}
+
+/** Tolerances: `|a - b| <= atol + rtol * |b|`, NumPy's rule. */
+export interface Tolerance {
+  /** Relative tolerance (default 1e-5). */
+  rtol?: number;
+  /** Absolute tolerance (default 1e-8). */
+  atol?: number;
+}
+
+/**
+ * Whether two tensors (or arrays) have equal shapes (after broadcasting a
+ * scalar) and close values; NaNs never compare equal.
+ *
+ * @example
+ * ```ts
+ * import { tensor, utils } from "../mod.ts";
+ * console.log(await utils.allclose(tensor([1, 2]), [1, 2.0000001])); // true
+ * ```
+ */
+export async function allclose(
+  a: Comparable,
+  b: Comparable,
+  tol: Tolerance = {},
+): Promise<boolean> {
+  return (await compare(a, b, tol)).ok;
+}
+
+/** Like {@linkcode allclose}, but reports the worst element. */
+export async function compare(
+  a: Comparable,
+  b: Comparable,
+  { rtol = 1e-5, atol = 1e-8 }: Tolerance = {},
+): Promise<{ ok: boolean; maxError: number; at: number; message: string }> {
+  const x = await flat(a);
+  const y = await flat(b);
+  if (x.data.length !== y.data.length && y.data.length !== 1 && x.data.length !== 1) {
+    return {
+      ok: false,
+      maxError: Infinity,
+      at: -1,
+      message: `shapes differ: ${fmtShape(x.shape)} vs ${fmtShape(y.shape)}`,
+    };
+  }
+  const n = Math.max(x.data.length, y.data.length);
+  let worst = 0;
+  let at = -1;
+  let ok = true;
+  for (let i = 0; i < n; i++) {
+    const p = x.data[x.data.length === 1 ? 0 : i];
+    const q = y.data[y.data.length === 1 ? 0 : i];
+    const err = Math.abs(p - q);
+    const bad = !(err <= atol + rtol * Math.abs(q));
+    if (bad || Number.isNaN(err)) ok = false;
+    const excess = Number.isNaN(err) ? Infinity : err - (atol + rtol * Math.abs(q));
+    if (at === -1 || excess > worst) {
+      worst = excess;
+      at = i;
+    }
+  }
+  const message = ok
+    ? "ok"
+    : `element ${at}: ${x.data[at]} vs ${y.data[at]} (|diff| ${
+      Math.abs(x.data[at] - y.data[at])
+    }, rtol ${rtol}, atol ${atol})`;
+  return { ok, maxError: n === 0 ? 0 : Math.abs(x.data[at] - y.data[at]), at, message };
+}
+
+/**
+ * Central-difference gradient of `sum(f(...xs))` with respect to `xs[index]`,
+ * evaluated on copies (the inputs are not modified).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor, utils } from "../mod.ts";
+ * const g = await utils.numericalGrad((x) => F.mul(x, x), [tensor([3], { dtype: "float64" })]);
+ * console.log(g[0]); // ≈ 6
+ * ```
+ */
+export async function numericalGrad(
+  f: (...xs: Variable[]) => Variable,
+  xs: readonly Variable[],
+  { index = 0, eps }: { index?: number; eps?: number } = {},
+): Promise<Float64Array> {
+  const x = xs[index];
+  const h = eps ?? (x.dtype === "float64" ? 1e-6 : 1e-2);
+  const base = await x.data();
+  const grad = new Float64Array(base.length);
+  const evalAt = async (i: number, value: number): Promise<number> => {
+    const copy = base.slice();
+    copy[i] = value;
+    const xi = tensor(copy, { shape: x.shape, dtype: x.dtype, device: x.device });
+    const args = xs.map((v, j) => (j === index ? xi : v));
+    const y = f(...args);
+    const s = await F.sum(y).item();
+    xi.dispose();
+    return s;
+  };
+  for (let i = 0; i < base.length; i++) {
+    const xi = base[i];
+    const yp = await evalAt(i, xi + h);
+    const ym = await evalAt(i, xi - h);
+    grad[i] = (yp - ym) / (2 * h);
+  }
+  return grad;
+}
+
+/** Options of {@linkcode gradientCheck}. */
+export interface GradientCheckOptions extends Tolerance {
+  /** 1 checks gradients, 2 checks gradients of gradients too (default 1). */
+  order?: 1 | 2;
+  /** Finite-difference step (default 1e-6 for float64, 1e-2 for float32). */
+  eps?: number;
+  /** Seed of the random projection of the output. */
+  seed?: number;
+}
+
+/** The outcome of a gradient check. */
+export interface GradientCheckResult {
+  /** Whether every checked gradient matched. */
+  ok: boolean;
+  /** One line per failing comparison. */
+  failures: string[];
+}
+
+function projector(seed: number) {
+  // A fixed random projection catches gradient errors that a plain sum hides.
+  const cache = new Map<string, Variable>();
+  return (y: Variable): Variable => {
+    const key = `${y.shape.join(",")}:${y.dtype}:${y.device}`;
+    let r = cache.get(key);
+    if (!r) {
+      const g = new Generator(seed);
+      const data = new Float64Array(y.size).map(() => 0.5 + g.random());
+      r = tensor(data, { shape: y.shape, dtype: y.dtype, device: y.device });
+      cache.set(key, r);
+    }
+    return F.mul(y, r);
+  };
+}
+
+/**
+ * Checks the analytic gradients of `f` against central differences, for every
+ * float input; with `order: 2`, also the gradients of the gradients (built with
+ * `createGraph`).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor, utils } from "../mod.ts";
+ * const x = tensor([0.5, -1.2], { dtype: "float64" });
+ * const r = await utils.gradientCheck((x) => F.tanh(x), [x], { order: 2 });
+ * console.log(r.ok); // true
+ * ```
+ */
+export async function gradientCheck(
+  f: (...xs: Variable[]) => Variable,
+  inputs: Variable | readonly Variable[],
+  opts: GradientCheckOptions = {},
+): Promise<GradientCheckResult> {
+  const xs = inputs instanceof Variable ? [inputs] : [...inputs];
+  const f64 = xs.every((x) => x.dtype !== "float32");
+  const rtol = opts.rtol ?? (f64 ? 1e-4 : 2e-2);
+  const atol = opts.atol ?? (f64 ? 1e-6 : 2e-3);
+  const proj = projector(opts.seed ?? 7);
+  const failures: string[] = [];
+  const floats = xs.map((x, i) => (x.dtype === "int32" ? -1 : i)).filter((i) => i >= 0);
+  const objective = (...vs: Variable[]) => F.sum(proj(f(...vs)));
+
+  const check = async (g: (...vs: Variable[]) => Variable, label: string) => {
+    for (const x of xs) x.cleargrad();
+    const y = usingConfig({ enableBackprop: true }, () => g(...xs));
+    y.backward();
+    const analytic = await Promise.all(floats.map((i) => xs[i].grad?.data() ?? null));
+    for (const x of xs) x.cleargrad();
+    for (let k = 0; k < floats.length; k++) {
+      const i = floats[k];
+      const numeric = await numericalGrad(g, xs, { index: i, eps: opts.eps });
+      const a = analytic[k] ?? new Float64Array(numeric.length);
+      const r = await compare(a, numeric, { rtol, atol });
+      if (!r.ok) {
+        failures.push(`${label} of input ${i} (shape ${fmtShape(xs[i].shape)}): ${r.message}`);
+      }
+    }
+  };
+
+  await check(objective, "gradient");
+  if ((opts.order ?? 1) >= 2) {
+    const proj2 = projector((opts.seed ?? 7) + 1);
+    const gradNorm = (...vs: Variable[]) => {
+      for (const v of vs) v.cleargrad();
+      const y = objective(...vs);
+      y.backward({ createGraph: true });
+      let total: Variable | null = null;
+      for (const i of floats) {
+        const g = vs[i].grad;
+        if (g === null) continue;
+        const t = F.sum(proj2(g));
+        total = total === null ? t : F.add(total, t);
+      }
+      for (const v of vs) v.grad = null;
+      return total ?? F.mul(F.sum(vs[floats[0]]), 0);
+    };
+    await check(gradNorm, "second derivative");
+  }
+  return { ok: failures.length === 0, failures };
+}
+
+// ------------------------------------------------------------------ graphs
+
+/** Options of {@linkcode getDotGraph}. */
+export interface DotOptions {
+  /** Show names with shapes and dtypes on variable nodes (default true). */
+  verbose?: boolean;
+}
+
+/**
+ * The DOT text of the graph that produced `output` (variables as orange
+ * ellipses with name, shape and dtype; functions as blue boxes).
+ *
+ * @example
+ * ```ts
+ * import { F, tensor, utils } from "../mod.ts";
+ * const x = tensor([1, 2], { name: "x" });
+ * const dot = utils.getDotGraph(F.tanh(x).sum());
+ * console.log(dot.startsWith("digraph g {")); // true
+ * ```
+ */
+export function getDotGraph(output: Variable, { verbose = true }: DotOptions = {}): string {
+  const ids = new Map<object, number>();
+  const id = (o: object) => {
+    let i = ids.get(o);
+    if (i === undefined) ids.set(o, i = ids.size + 1);
+    return i;
+  };
+  const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+  const lines: string[] = [];
+  const varNode = (v: Variable) => {
+    let label = v.name ?? "";
+    if (verbose) {
+      const meta = v.isAlive ? `${fmtShape(v.shape)} ${v.dtype}` : "(released)";
+      label = label ? `${label}: ${meta}` : meta;
+    }
+    lines.push(`${id(v)} [label="${esc(label)}", color=orange, style=filled]`);
+  };
+  const funcNode = (f: Function) => {
+    lines.push(`${id(f)} [label="${esc(f.name)}", color=lightblue, style=filled, shape=box]`);
+    for (const x of f.inputs) lines.push(`${id(x)} -> ${id(f)}`);
+    for (const w of f.outputs) {
+      const y = w.deref();
+      if (y) lines.push(`${id(f)} -> ${id(y)}`);
+    }
+  };
+  const seenVars = new Set<Variable>();
+  const seenFuncs = new Set<Function>();
+  const stack: Function[] = [];
+  const visitVar = (v: Variable) => {
+    if (seenVars.has(v)) return;
+    seenVars.add(v);
+    varNode(v);
+    if (v.creator && !seenFuncs.has(v.creator)) {
+      seenFuncs.add(v.creator);
+      stack.push(v.creator);
+    }
+  };
+  visitVar(output);
+  while (stack.length > 0) {
+    const f = stack.pop()!;
+    funcNode(f);
+    for (const x of f.inputs) visitVar(x);
+  }
+  return `digraph g {\n${lines.join("\n")}\n}\n`;
+}
+
+/**
+ * Renders the graph of `output` with Graphviz's `dot` into `toFile` (format
+ * from the extension: svg, png, pdf). Says how to install Graphviz when `dot`
+ * is missing. Returns the path written.
+ *
+ * @example
+ * ```ts ignore
+ * import { F, tensor, utils } from "../mod.ts";
+ * await utils.plotDotGraph(F.tanh(tensor([1, 2])).sum(), { toFile: "graph.svg" });
+ * ```
+ */
+export async function plotDotGraph(
+  output: Variable,
+  { verbose = true, toFile = "graph.png" }: DotOptions & { toFile?: string } = {},
+): Promise<string> {
+  const dot = getDotGraph(output, { verbose });
+  const ext = toFile.split(".").pop() ?? "png";
+  let child;
+  try {
+    child = new Deno.Command("dot", {
+      args: [`-T${ext}`, "-o", toFile],
+      stdin: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "plotDotGraph: Graphviz `dot` was not found: install Graphviz (apt-get install graphviz, brew install graphviz or https://graphviz.org/download), or use getDotGraph() for the DOT text",
+      );
+    }
+    throw e;
+  }
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(dot));
+  await w.close();
+  const { code, stderr } = await child.output();
+  if (code !== 0) {
+    throw new Error(`plotDotGraph: dot exited with ${code}: ${new TextDecoder().decode(stderr)}`);
+  }
+  return toFile;
+}

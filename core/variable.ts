@@ -1,0 +1,1073 @@
+/**
+ * The dynamic graph: {@linkcode Variable} and {@linkcode Function}, in DeZero's
+ * spirit. `forward` works on backend arrays, `backward` on Variables through the
+ * public functions, so gradients are differentiable again (`createGraph`).
+ *
+ * @module
+ */
+import { type Device, getBackend } from "./backend.ts";
+import { Config, noGrad, usingConfig } from "./config.ts";
+import {
+  allocTyped,
+  assertDType,
+  type DType,
+  dtypeOfTyped,
+  isFloat,
+  type TypedArray,
+} from "./dtype.ts";
+import { keepArrays, NDArray, withScope } from "./ndarray.ts";
+import * as ops from "./ops.ts";
+import { defaultGenerator, type Generator } from "./random.ts";
+import { assertShape, fmtShape, shapesEqual } from "./shape.ts";
+import type * as Fns from "./functions.ts";
+
+/** Nested arrays of numbers, as accepted by {@linkcode tensor}. */
+export type NestedArray = number | readonly NestedArray[];
+
+/** What {@linkcode tensor} accepts. */
+export type TensorData = NestedArray | TypedArray;
+
+/** An operand of a function: a Variable, a backend array or a number. */
+export type Operand = Variable | NDArray | number;
+
+/** Where and as what a tensor is created. */
+export interface TensorOptions {
+  /** Element type (float32 by default; int32 for TypedArray input Int32Array). */
+  dtype?: DType;
+  /** Device ("cpu" by default). */
+  device?: Device;
+}
+
+// The functions module installs itself here (it imports this module, so this
+// module may not import it back at load time).
+type FnTable = Pick<
+  typeof Fns,
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "neg"
+  | "pow"
+  | "sin"
+  | "cos"
+  | "tanh"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "abs"
+  | "clip"
+  | "astype"
+  | "reshape"
+  | "transpose"
+  | "expandDims"
+  | "flatten"
+  | "broadcastTo"
+  | "sumTo"
+  | "sum"
+  | "mean"
+  | "max"
+  | "min"
+  | "logsumexp"
+  | "matmul"
+  | "linear"
+  | "getItem"
+  | "concat"
+  | "stack"
+>;
+let fns: FnTable | null = null;
+/** Called once by functions.ts. @internal */
+export function installFunctions(table: FnTable): void {
+  fns = table;
+}
+function F(): FnTable {
+  if (fns === null) throw new Error("dezero functions are not loaded: import from mod.ts");
+  return fns;
+}
+
+// ------------------------------------------------------------------ Variable
+
+/**
+ * A node of the graph: a value (a backend array) with an optional gradient and
+ * the Function that created it.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "../mod.ts";
+ * const x = tensor([1, 2, 3]);
+ * const y = x.mul(x).sum();
+ * y.backward();
+ * console.log(await x.grad!.toArray()); // [2, 4, 6]
+ * ```
+ */
+export class Variable {
+  #array: NDArray | null;
+  #released: string | null = null;
+  #retain = false;
+  /** A name shown in graphs and errors. */
+  name: string | null;
+  /** The gradient, a Variable (differentiable again under `createGraph`). */
+  grad: Variable | null = null;
+  /** The Function that produced this Variable, or null for a leaf. */
+  creator: Function | null = null;
+  /** Topological depth: backward visits higher generations first. */
+  generation = 0;
+
+  /** Wraps a backend array (taking ownership) or builds one from data as {@linkcode tensor} does. */
+  constructor(data: NDArray | TensorData, opts: TensorOptions & { name?: string } = {}) {
+    this.#array = data instanceof NDArray ? data : makeArray(data, opts);
+    this.name = opts.name ?? null;
+  }
+
+  /** The backend array; throws when backward released it. */
+  get array(): NDArray {
+    if (this.#array === null) {
+      throw new ReferenceError(
+        this.#released ??
+          `Variable${this.name ? ` "${this.name}"` : ""} was disposed`,
+      );
+    }
+    return this.#array;
+  }
+
+  /** Replaces the value, releasing the old array. */
+  set array(a: NDArray) {
+    const old = this.#array;
+    this.#array = a;
+    this.#released = null;
+    if (old !== null && old !== a) old.dispose();
+  }
+
+  /** Whether the value is still held (not disposed nor released by backward). */
+  get isAlive(): boolean {
+    return this.#array !== null && !this.#array.disposed;
+  }
+
+  /** The shape. */
+  get shape(): readonly number[] {
+    return this.array.shape;
+  }
+  /** Number of axes. */
+  get ndim(): number {
+    return this.array.shape.length;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.array.size;
+  }
+  /** Length of the first axis (as `len()` in Python). */
+  get length(): number {
+    if (this.ndim === 0) throw new TypeError("length: a rank-0 variable has no length");
+    return this.array.shape[0];
+  }
+  /** The element type. */
+  get dtype(): DType {
+    return this.array.dtype;
+  }
+  /** The device the value lives on. */
+  get device(): Device {
+    return this.array.backend.device;
+  }
+
+  /** Sets the creator and the generation (called by Function). */
+  setCreator(f: Function): void {
+    this.creator = f;
+    this.generation = f.generation + 1;
+  }
+
+  /** Keeps this (intermediate) value readable after `backward()` (stateful layers use it). */
+  retainData(): this {
+    this.#retain = true;
+    return this;
+  }
+
+  /** Frees the value because backward no longer needs it. @internal */
+  releaseByBackward(): void {
+    if (this.#retain || this.#array === null) return;
+    this.#array.dispose();
+    this.#array = null;
+    this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
+      fmtShape(this.#shapeHint)
+    } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values`;
+  }
+  get #shapeHint(): readonly number[] {
+    return this.#array?.shape ?? [];
+  }
+
+  /** Clears the gradient (releasing its memory). */
+  cleargrad(): void {
+    const g = this.grad;
+    this.grad = null;
+    if (g && !g.creator) g.dispose();
+  }
+
+  /** Frees the value and the gradient now. Idempotent. */
+  dispose(): void {
+    this.#array?.dispose();
+    this.#array = null;
+    this.#released = `Variable${this.name ? ` "${this.name}"` : ""} was disposed`;
+    const g = this.grad;
+    this.grad = null;
+    g?.dispose();
+  }
+
+  /** `using x = ...` releases the variable at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Cuts the graph above this variable: every creator upstream is forgotten. */
+  unchainBackward(): void {
+    if (this.creator === null) return;
+    const stack: Function[] = [this.creator];
+    const seen = new Set<Function>(stack);
+    while (stack.length > 0) {
+      const f = stack.pop()!;
+      for (const x of f.inputs) {
+        if (x.creator !== null && !seen.has(x.creator)) {
+          seen.add(x.creator);
+          stack.push(x.creator);
+        }
+        x.creator = null;
+      }
+    }
+    this.creator = null;
+  }
+
+  /**
+   * Backpropagates from this variable, visiting Functions in generation order
+   * so any graph shape (shared inputs, diamonds, many outputs) is correct.
+   * Gradients accumulate into `grad`. Unless `retainGraph`, the values of
+   * intermediate variables are released as soon as they are no longer needed.
+   */
+  backward(
+    opts: { retainGrad?: boolean; createGraph?: boolean; retainGraph?: boolean } = {},
+  ): void {
+    const retainGrad = opts.retainGrad ?? false;
+    const createGraph = opts.createGraph ?? false;
+    const retainGraph = opts.retainGraph ?? createGraph;
+    if (this.grad === null) {
+      this.grad = new Variable(ops.fullLike(this.array, 1));
+    }
+    const funcs: Function[] = [];
+    const seen = new Set<Function>();
+    const addFunc = (f: Function) => {
+      if (seen.has(f)) return;
+      f.assertAlive();
+      seen.add(f);
+      // Insert keeping ascending generation; pop() takes the highest.
+      let i = funcs.length;
+      while (i > 0 && funcs[i - 1].generation > f.generation) i--;
+      funcs.splice(i, 0, f);
+    };
+    if (this.creator) addFunc(this.creator);
+
+    // Variables visited are held until the end, so that weakly held outputs
+    // stay reachable until their creator has run.
+    const hold: Variable[] = [this];
+    while (funcs.length > 0) {
+      const f = funcs.pop()!;
+      const outputs = f.outputs.map((w) => w.deref());
+      for (const y of outputs) if (y) hold.push(y);
+      const fresh = outputs.map((y) => y !== undefined && y.grad === null);
+      const gys = outputs.map((y) =>
+        y === undefined ? null : y.grad ?? new Variable(ops.fullLike(y.array, 0))
+      );
+      let gxs: (Variable | null)[];
+      if (createGraph) {
+        gxs = usingConfig({ enableBackprop: true }, () => asList(f.backward(...gys as Variable[])));
+      } else {
+        // Everything the step allocates is freed except the gradients it returns,
+        // which get handles of their own so that no two grads alias one handle.
+        const created: NDArray[] = [];
+        gxs = withScope(
+          () => noGrad(() => asList(f.backward(...gys as Variable[]))),
+          (r) => r.filter((g): g is Variable => g !== null).map((g) => g.array),
+        ).map((g) => {
+          if (g === null) return null;
+          created.push(g.array);
+          return new Variable(g.array.share());
+        });
+        for (const a of created) a.dispose();
+      }
+      if (gxs.length !== f.inputs.length) {
+        throw new TypeError(
+          `${f.name}.backward: returned ${gxs.length} gradients for ${f.inputs.length} inputs`,
+        );
+      }
+      for (let i = 0; i < f.inputs.length; i++) {
+        const x = f.inputs[i];
+        const gx = gxs[i];
+        if (gx === null) continue;
+        if (!shapesEqual(gx.shape, x.shape)) {
+          throw new TypeError(
+            `${f.name}.backward: gradient of shape ${fmtShape(gx.shape)} for input ${i} of shape ${
+              fmtShape(x.shape)
+            }`,
+          );
+        }
+        if (x.grad === null) {
+          x.grad = gx;
+        } else if (createGraph || x.grad.creator !== null) {
+          const old = x.grad;
+          x.grad = usingConfig({ enableBackprop: createGraph }, () => F().add(old, gx));
+        } else {
+          const sum = new Variable(ops.add(x.grad.array, gx.array));
+          x.grad.dispose();
+          gx.dispose();
+          x.grad = sum;
+        }
+        if (x.creator !== null) addFunc(x.creator);
+      }
+      if (!retainGrad) {
+        for (const y of outputs) {
+          if (!y || y.grad === null) continue;
+          const g = y.grad;
+          y.grad = null;
+          if (!createGraph && g.creator === null) g.dispose();
+        }
+      }
+      if (!createGraph) {
+        gys.forEach((g, i) => {
+          if (fresh[i] && g !== null) g.dispose();
+        });
+      }
+      if (!retainGraph) {
+        // Every consumer of f's outputs has run (generation order), so their
+        // values are no longer needed.
+        for (const y of outputs) if (y && y !== this) y.releaseByBackward();
+        f.releaseGraph();
+      }
+    }
+    hold.length = 0;
+  }
+
+  // ---------------------------------------------------------------- readback
+
+  /** The values as a flat TypedArray (waits for the device). */
+  async data(): Promise<TypedArray> {
+    return await this.array.backend.read(this.array);
+  }
+
+  /** The values as nested arrays (a number for rank 0). */
+  async toArray(): Promise<NestedArray> {
+    return nest(await this.data(), this.shape);
+  }
+
+  /** The single value of a one-element variable. */
+  async item(): Promise<number> {
+    if (this.size !== 1) {
+      throw new TypeError(
+        `item: variable of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`,
+      );
+    }
+    return (await this.data())[0];
+  }
+
+  // ---------------------------------------------------------------- devices
+
+  /** Moves the value (and gradient) to the GPU in place; needs `await initGpu()` first. */
+  toGpu(): this {
+    if (this.device === "gpu") return this;
+    const gpu = getBackend("gpu");
+    const cpu = this.array.backend;
+    this.array = gpu.fromTyped(cpu.readSync!(this.array), this.shape);
+    this.grad?.toGpu();
+    return this;
+  }
+
+  /** Moves the value (and gradient) to the CPU in place (reads the device, hence async). */
+  async toCpu(): Promise<this> {
+    if (this.device === "cpu") return this;
+    const data = await this.data();
+    this.array = getBackend("cpu").fromTyped(data, this.shape);
+    await this.grad?.toCpu();
+    return this;
+  }
+
+  // ---------------------------------------------------------------- display
+
+  /** `variable([[1, 2], [3, 4]], shape=[2,2], dtype=float32)`; GPU values are not read synchronously. */
+  toString(): string {
+    if (!this.isAlive) return `variable(<${this.#released ?? "disposed"}>)`;
+    const meta = `shape=${fmtShape(this.shape)}, dtype=${this.dtype}${
+      this.device === "gpu" ? ", device=gpu" : ""
+    }`;
+    const read = this.array.backend.readSync;
+    if (!read) return `variable(<on gpu: await toArray() to read>, ${meta})`;
+    return `variable(${
+      formatValues(read.call(this.array.backend, this.array), this.shape)
+    }, ${meta})`;
+  }
+
+  /** Deno's inspect output (console.log). */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  // ---------------------------------------------------------------- operators
+
+  /** `this + other` with broadcasting. */
+  add(other: Operand): Variable {
+    return F().add(this, other);
+  }
+  /** `this - other`. */
+  sub(other: Operand): Variable {
+    return F().sub(this, other);
+  }
+  /** `other - this`. */
+  rsub(other: Operand): Variable {
+    return F().sub(other, this);
+  }
+  /** `this * other`. */
+  mul(other: Operand): Variable {
+    return F().mul(this, other);
+  }
+  /** `this / other`. */
+  div(other: Operand): Variable {
+    return F().div(this, other);
+  }
+  /** `other / this`. */
+  rdiv(other: Operand): Variable {
+    return F().div(other, this);
+  }
+  /** `-this`. */
+  neg(): Variable {
+    return F().neg(this);
+  }
+  /** `this ** c`. */
+  pow(c: number): Variable {
+    return F().pow(this, c);
+  }
+  /** Matrix product. */
+  matmul(other: Variable | NDArray): Variable {
+    return F().matmul(this, other);
+  }
+  /** Same values, another shape (`-1` infers one axis). */
+  reshape(...shape: (number | readonly number[])[]): Variable {
+    const s = shape.length === 1 && Array.isArray(shape[0]) ? shape[0] : shape as number[];
+    return F().reshape(this, s as readonly number[]);
+  }
+  /** Permutes axes (reverses them when none are given). */
+  transpose(...axes: (number | readonly number[])[]): Variable {
+    const a = axes.length === 1 && Array.isArray(axes[0]) ? axes[0] : axes as number[];
+    return F().transpose(this, a.length === 0 ? undefined : a as readonly number[]);
+  }
+  /** The transpose (reversed axes). */
+  get T(): Variable {
+    return F().transpose(this);
+  }
+  /** Sum over axes. */
+  sum(axis?: number | readonly number[] | null, keepdims = false): Variable {
+    return F().sum(this, axis, keepdims);
+  }
+  /** Mean over axes. */
+  mean(axis?: number | readonly number[] | null, keepdims = false): Variable {
+    return F().mean(this, axis, keepdims);
+  }
+  /** Max over axes. */
+  max(axis?: number | readonly number[] | null, keepdims = false): Variable {
+    return F().max(this, axis, keepdims);
+  }
+  /** Min over axes. */
+  min(axis?: number | readonly number[] | null, keepdims = false): Variable {
+    return F().min(this, axis, keepdims);
+  }
+  /** NumPy-style indexing (see `F.getItem`). */
+  getItem(index: Fns.Index): Variable {
+    return F().getItem(this, index);
+  }
+  /** Elementwise sine. */
+  sin(): Variable {
+    return F().sin(this);
+  }
+  /** Elementwise cosine. */
+  cos(): Variable {
+    return F().cos(this);
+  }
+  /** Elementwise tanh. */
+  tanh(): Variable {
+    return F().tanh(this);
+  }
+  /** Elementwise exp. */
+  exp(): Variable {
+    return F().exp(this);
+  }
+  /** Elementwise natural log. */
+  log(): Variable {
+    return F().log(this);
+  }
+  /** Elementwise square root. */
+  sqrt(): Variable {
+    return F().sqrt(this);
+  }
+  /** Elementwise absolute value. */
+  abs(): Variable {
+    return F().abs(this);
+  }
+  /** Clips values to [lo, hi]. */
+  clip(lo: number, hi: number): Variable {
+    return F().clip(this, lo, hi);
+  }
+  /** Flattens to rank 1... or to [N, -1] as DeZero's flatten (see `F.flatten`). */
+  flatten(): Variable {
+    return F().flatten(this);
+  }
+  /** Inserts an axis of size 1. */
+  expandDims(axis: number): Variable {
+    return F().expandDims(this, axis);
+  }
+  /** Broadcasts to `shape`. */
+  broadcastTo(shape: readonly number[]): Variable {
+    return F().broadcastTo(this, shape);
+  }
+  /** Sums down to `shape`. */
+  sumTo(shape: readonly number[]): Variable {
+    return F().sumTo(this, shape);
+  }
+  /** Converts the dtype (not differentiable across int32). */
+  astype(dtype: DType): Variable {
+    return F().astype(this, dtype);
+  }
+  /** Index of the maximum along `axis` (int32, not differentiable). */
+  argmax(axis?: number, keepdims = false): Variable {
+    return new Variable(ops.argmax(this.array, axis, keepdims));
+  }
+  /** Elementwise `this > other` as 1/0 in this dtype (not differentiable). */
+  gt(other: Operand): Variable {
+    return compare("gt", this, other);
+  }
+  /** Elementwise `this >= other`. */
+  ge(other: Operand): Variable {
+    return compare("ge", this, other);
+  }
+  /** Elementwise `this < other`. */
+  lt(other: Operand): Variable {
+    return compare("lt", this, other);
+  }
+  /** Elementwise `this <= other`. */
+  le(other: Operand): Variable {
+    return compare("le", this, other);
+  }
+  /** Elementwise `this == other`. */
+  eq(other: Operand): Variable {
+    return compare("eq", this, other);
+  }
+  /** Elementwise `this != other`. */
+  ne(other: Operand): Variable {
+    return compare("ne", this, other);
+  }
+  /** A new leaf with the same values (shared storage) and no graph. */
+  detach(): Variable {
+    return new Variable(this.array.share(), { name: this.name ?? undefined });
+  }
+}
+
+function compare(
+  op: "gt" | "ge" | "lt" | "le" | "eq" | "ne",
+  x: Variable,
+  other: Operand,
+): Variable {
+  const b = other instanceof Variable ? other.array : other;
+  return new Variable(ops.binary(op, x.array, b));
+}
+
+/**
+ * A Variable that a Layer learns. Its values are never freed by scopes: a
+ * parameter lives until replaced or disposed.
+ *
+ * @example
+ * ```ts
+ * import { Parameter } from "../mod.ts";
+ * const w = new Parameter([[1, 2], [3, 4]], { name: "W" });
+ * console.log(w.shape); // [2, 2]
+ * ```
+ */
+export class Parameter extends Variable {
+  constructor(data: NDArray | TensorData, opts: TensorOptions & { name?: string } = {}) {
+    super(data, opts);
+    keepArrays(this.array);
+  }
+
+  /** The backend array. */
+  override get array(): NDArray {
+    return super.array;
+  }
+  /** Replaces the value, releasing the old array; the new one escapes every scope. */
+  override set array(a: NDArray) {
+    keepArrays(a);
+    super.array = a;
+  }
+}
+
+/** Converts an operand to a Variable (numbers become scalars of `like`'s dtype and device). */
+export function asVariable(x: Operand | TensorData, like?: Variable): Variable {
+  if (x instanceof Variable) return x;
+  if (x instanceof NDArray) return new Variable(x);
+  if (typeof x === "number" && like) {
+    return new Variable(ops.scalar(like.array, x));
+  }
+  return new Variable(x);
+}
+
+// ------------------------------------------------------------------ Function
+
+function asList<T>(x: T | readonly T[]): T[] {
+  return Array.isArray(x) ? [...x] : [x as T];
+}
+
+/**
+ * An operation of the graph. Subclasses implement `forward` on backend arrays
+ * and `backward` on Variables (with the public functions, so it is
+ * differentiable again). Call it with `apply`.
+ *
+ * @example
+ * ```ts
+ * import { Function, tensor, type Variable } from "../mod.ts";
+ * import type { NDArray } from "../core/ndarray.ts";
+ * import * as ops from "../core/ops.ts";
+ *
+ * class Square extends Function {
+ *   forward(x: NDArray): NDArray {
+ *     return ops.mul(x, x);
+ *   }
+ *   backward(gy: Variable): Variable {
+ *     return gy.mul(this.inputs[0]).mul(2);
+ *   }
+ * }
+ * const y = new Square().apply(tensor(3));
+ * console.log(await y.item()); // 9
+ * ```
+ */
+export abstract class Function {
+  /** The inputs (held while the graph is alive). */
+  inputs: Variable[] = [];
+  /** The outputs, held weakly so a finished graph can be collected. */
+  outputs: WeakRef<Variable>[] = [];
+  /** The highest generation among the inputs. */
+  generation = 0;
+  #saved: NDArray[] = [];
+  #released = false;
+
+  /** Computes outputs from input arrays. */
+  abstract forward(...xs: NDArray[]): NDArray | NDArray[];
+  /** Computes input gradients from output gradients (null for no gradient). */
+  abstract backward(...gys: Variable[]): Variable | null | (Variable | null)[];
+
+  /** The op name used in errors and graphs. */
+  get name(): string {
+    return this.constructor.name;
+  }
+
+  /** Applies the function and returns its first output. */
+  apply(...inputs: Operand[]): Variable {
+    return this.applyAll(...inputs)[0];
+  }
+
+  /** Applies the function and returns all outputs. */
+  applyAll(...raw: Operand[]): Variable[] {
+    const like = raw.find((x): x is Variable => x instanceof Variable);
+    const inputs = raw.map((x) => {
+      if (x instanceof Variable) return x;
+      if (x instanceof NDArray) return new Variable(x.share());
+      if (like === undefined) return new Variable(x);
+      return new Variable(ops.scalar(like.array, x));
+    });
+    ops.assertSameDevice(this.name, inputs.map((v) => v.array));
+    const xs = inputs.map((v) => v.array);
+    const ys = withScope(
+      () => asList(this.forward(...xs)),
+      (r) => r,
+    );
+    const outputs = ys.map((y) => new Variable(y));
+    if (Config.enableBackprop) {
+      this.generation = Math.max(0, ...inputs.map((x) => x.generation));
+      for (const y of outputs) y.setCreator(this);
+      this.inputs = inputs;
+      this.outputs = outputs.map((y) => new WeakRef(y));
+    } else {
+      this.releaseGraph();
+    }
+    return outputs;
+  }
+
+  /**
+   * Keeps arrays computed in `forward` for `backward` (they are freed when the
+   * graph is released). Returns the first one for convenience.
+   */
+  protected save<T extends NDArray>(...arrays: [T, ...NDArray[]]): T {
+    keepArrays(...arrays);
+    this.#saved.push(...arrays);
+    return arrays[0];
+  }
+
+  /** Output `i` (held weakly; alive while backward runs). */
+  protected output(i = 0): Variable {
+    const y = this.outputs[i]?.deref();
+    if (y === undefined) {
+      throw new ReferenceError(`${this.name}: output ${i} is no longer available to backward`);
+    }
+    return y;
+  }
+
+  /** Throws if backward already released this function's graph. @internal */
+  assertAlive(): void {
+    if (this.#released) {
+      throw new ReferenceError(
+        `${this.name}: the graph was already freed by a previous backward(); call backward({ retainGraph: true }) to backpropagate through it again`,
+      );
+    }
+  }
+
+  /** Frees what the function saved for backward. @internal */
+  releaseGraph(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const a of this.#saved) a.dispose();
+    this.#saved = [];
+    if (this.inputs.length > 0) this.inputs = [];
+  }
+}
+
+// ------------------------------------------------------------------ creation
+
+function inferShape(data: NestedArray): number[] {
+  const shape: number[] = [];
+  let d: NestedArray = data;
+  while (Array.isArray(d)) {
+    shape.push(d.length);
+    if (d.length === 0) break;
+    d = d[0];
+  }
+  return shape;
+}
+
+function flatten(
+  op: string,
+  data: NestedArray,
+  shape: number[],
+  out: number[],
+  depth: number,
+  path: number[],
+): void {
+  if (depth === shape.length) {
+    if (typeof data !== "number") {
+      throw new TypeError(
+        `${op}: ragged nested array: expected a number at index [${path.join(",")}] but got ${
+          Array.isArray(data) ? `an array of length ${data.length}` : typeof data
+        }`,
+      );
+    }
+    out.push(data);
+    return;
+  }
+  if (!Array.isArray(data) || data.length !== shape[depth]) {
+    throw new TypeError(
+      `${op}: ragged nested array: expected length ${shape[depth]} at index [${
+        path.join(",")
+      }] but got ${Array.isArray(data) ? data.length : typeof data}`,
+    );
+  }
+  for (let i = 0; i < data.length; i++) {
+    path.push(i);
+    flatten(op, data[i], shape, out, depth + 1, path);
+    path.pop();
+  }
+}
+
+function makeArray(data: TensorData, opts: TensorOptions & { shape?: readonly number[] }): NDArray {
+  const device = opts.device ?? "cpu";
+  if (opts.dtype !== undefined) assertDType("tensor", opts.dtype);
+  const backend = getBackend(device);
+  if (ArrayBuffer.isView(data)) {
+    const src = dtypeOfTyped(data);
+    if (src === undefined) {
+      throw new TypeError(
+        `tensor: unsupported TypedArray ${data.constructor.name}: use Float32Array, Float64Array or Int32Array`,
+      );
+    }
+    const dtype = opts.dtype ?? src;
+    const shape = opts.shape ?? [data.length];
+    assertShape("tensor", shape as number[]);
+    if (shape.reduce((a, b) => a * b, 1) !== data.length) {
+      throw new TypeError(
+        `tensor: shape ${fmtShape(shape)} does not match ${data.length} elements`,
+      );
+    }
+    const typed = dtype === src ? data : convertTyped(data, dtype);
+    return backend.fromTyped(typed, shape);
+  }
+  if (typeof data !== "number" && !Array.isArray(data)) {
+    throw new TypeError(
+      `tensor: expected a number, nested arrays or a TypedArray, got ${typeof data}`,
+    );
+  }
+  const shape = inferShape(data);
+  const flat: number[] = [];
+  flatten("tensor", data, shape, flat, 0, []);
+  const dtype = opts.dtype ?? "float32";
+  const typed = allocTyped(dtype, flat.length);
+  typed.set(flat);
+  const finalShape = opts.shape ?? shape;
+  return backend.fromTyped(typed, finalShape);
+}
+
+function convertTyped(data: TypedArray, dtype: DType): TypedArray {
+  const out = allocTyped(dtype, data.length);
+  if (dtype === "int32") { for (let i = 0; i < data.length; i++) out[i] = Math.trunc(data[i]); }
+  else out.set(data);
+  return out;
+}
+
+/**
+ * A new leaf Variable from numbers, nested arrays or a TypedArray.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "../mod.ts";
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * console.log(x.shape, x.dtype); // [2, 3] float32
+ * const labels = tensor([0, 2, 1], { dtype: "int32" });
+ * ```
+ */
+export function tensor(
+  data: TensorData,
+  opts: TensorOptions & { shape?: readonly number[]; name?: string } = {},
+): Variable {
+  return new Variable(makeArray(data, opts), opts);
+}
+
+function creationDevice(opts: TensorOptions): { device: Device; dtype: DType } {
+  const dtype = opts.dtype ?? "float32";
+  assertDType("tensor", dtype);
+  return { device: opts.device ?? "cpu", dtype };
+}
+
+/**
+ * A Variable of `shape` filled with `value`.
+ *
+ * @example
+ * ```ts
+ * import { full } from "../mod.ts";
+ * const x = full([2, 2], 7);
+ * ```
+ */
+export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Variable {
+  assertShape("full", shape as number[]);
+  const { device, dtype } = creationDevice(opts);
+  return new Variable(getBackend(device).full(shape, value, dtype));
+}
+
+/**
+ * Zeros of `shape`.
+ *
+ * @example
+ * ```ts
+ * import { zeros } from "../mod.ts";
+ * const x = zeros([2, 3]);
+ * ```
+ */
+export function zeros(shape: readonly number[], opts: TensorOptions = {}): Variable {
+  return full(shape, 0, opts);
+}
+
+/**
+ * Ones of `shape`.
+ *
+ * @example
+ * ```ts
+ * import { ones } from "../mod.ts";
+ * const x = ones([3]);
+ * ```
+ */
+export function ones(shape: readonly number[], opts: TensorOptions = {}): Variable {
+  return full(shape, 1, opts);
+}
+
+function likeOpts(x: Variable, opts: TensorOptions): TensorOptions {
+  return { dtype: opts.dtype ?? x.dtype, device: opts.device ?? x.device };
+}
+
+/**
+ * Zeros with the shape, dtype and device of `x`.
+ *
+ * @example
+ * ```ts
+ * import { tensor, zerosLike } from "../mod.ts";
+ * const z = zerosLike(tensor([1, 2]));
+ * ```
+ */
+export function zerosLike(x: Variable, opts: TensorOptions = {}): Variable {
+  return full(x.shape, 0, likeOpts(x, opts));
+}
+
+/**
+ * Ones with the shape, dtype and device of `x`.
+ *
+ * @example
+ * ```ts
+ * import { onesLike, tensor } from "../mod.ts";
+ * const o = onesLike(tensor([1, 2]));
+ * ```
+ */
+export function onesLike(x: Variable, opts: TensorOptions = {}): Variable {
+  return full(x.shape, 1, likeOpts(x, opts));
+}
+
+/**
+ * `value` with the shape, dtype and device of `x`.
+ *
+ * @example
+ * ```ts
+ * import { fullLike, tensor } from "../mod.ts";
+ * const f = fullLike(tensor([1, 2]), 5);
+ * ```
+ */
+export function fullLike(x: Variable, value: number, opts: TensorOptions = {}): Variable {
+  return full(x.shape, value, likeOpts(x, opts));
+}
+
+/**
+ * Evenly spaced values in [start, stop) (`arange(n)` is 0..n-1).
+ *
+ * @example
+ * ```ts
+ * import { arange } from "../mod.ts";
+ * console.log(await arange(4).toArray()); // [0, 1, 2, 3]
+ * ```
+ */
+export function arange(
+  start: number,
+  stop?: number,
+  step = 1,
+  opts: TensorOptions = {},
+): Variable {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new RangeError("arange: step must not be 0");
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const { device, dtype } = creationDevice(opts);
+  const out = allocTyped(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = start + i * step;
+  return new Variable(getBackend(device).fromTyped(out, [n]));
+}
+
+/** Options of random creation functions. */
+export interface RandomOptions extends TensorOptions {
+  /** The generator to draw from (the default, seeded by `manualSeed`, otherwise). */
+  generator?: Generator;
+}
+
+function randomVariable(
+  shape: readonly number[],
+  opts: RandomOptions,
+  draw: (g: Generator) => number,
+): Variable {
+  assertShape("random", shape as number[]);
+  const { device, dtype } = creationDevice(opts);
+  if (!isFloat(dtype)) throw new TypeError(`random: dtype must be a float type, got ${dtype}`);
+  const g = opts.generator ?? defaultGenerator;
+  const out = allocTyped(dtype, shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < out.length; i++) out[i] = draw(g);
+  return new Variable(getBackend(device).fromTyped(out, shape));
+}
+
+/**
+ * Standard normal samples of `shape` (reproducible with `manualSeed` or a `generator`).
+ *
+ * @example
+ * ```ts
+ * import { manualSeed, randn } from "../mod.ts";
+ * manualSeed(0);
+ * const w = randn([3, 4]);
+ * ```
+ */
+export function randn(shape: readonly number[], opts: RandomOptions = {}): Variable {
+  return randomVariable(shape, opts, (g) => g.normal());
+}
+
+/**
+ * Uniform samples in [0, 1) of `shape`.
+ *
+ * @example
+ * ```ts
+ * import { rand } from "../mod.ts";
+ * const u = rand([2, 2]);
+ * ```
+ */
+export function rand(shape: readonly number[], opts: RandomOptions = {}): Variable {
+  return randomVariable(shape, opts, (g) => g.random());
+}
+
+/**
+ * Normal samples with the shape, dtype and device of `x`.
+ *
+ * @example
+ * ```ts
+ * import { randnLike, tensor } from "../mod.ts";
+ * const r = randnLike(tensor([1, 2]));
+ * ```
+ */
+export function randnLike(x: Variable, opts: RandomOptions = {}): Variable {
+  return randn(x.shape, { ...likeOpts(x, opts), generator: opts.generator });
+}
+
+/**
+ * Uniform samples with the shape, dtype and device of `x`.
+ *
+ * @example
+ * ```ts
+ * import { randLike, tensor } from "../mod.ts";
+ * const r = randLike(tensor([1, 2]));
+ * ```
+ */
+export function randLike(x: Variable, opts: RandomOptions = {}): Variable {
+  return rand(x.shape, { ...likeOpts(x, opts), generator: opts.generator });
+}
+
+// ------------------------------------------------------------------ formatting
+
+function nest(data: TypedArray, shape: readonly number[]): NestedArray {
+  if (shape.length === 0) return data[0];
+  const build = (offset: number, depth: number): NestedArray[] => {
+    const n = shape[depth];
+    const out: NestedArray[] = new Array(n);
+    if (depth === shape.length - 1) {
+      for (let i = 0; i < n; i++) out[i] = data[offset + i];
+      return out;
+    }
+    const stride = shape.slice(depth + 1).reduce((a, b) => a * b, 1);
+    for (let i = 0; i < n; i++) out[i] = build(offset + i * stride, depth + 1);
+    return out;
+  };
+  return build(0, 0);
+}
+
+function fmtNumber(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-4 || a >= 1e8)) return v.toExponential(4);
+  return String(Number(v.toPrecision(6)));
+}
+
+/** Formats values like NumPy, abbreviating long axes with `...`. */
+export function formatValues(data: TypedArray, shape: readonly number[], edge = 3): string {
+  if (shape.length === 0) return fmtNumber(data[0]);
+  const long = data.length > 1000;
+  const rec = (offset: number, depth: number): string => {
+    const n = shape[depth];
+    const stride = shape.slice(depth + 1).reduce((a, b) => a * b, 1);
+    const idx = long && n > 2 * edge
+      ? [...Array(edge).keys(), -1, ...Array.from({ length: edge }, (_, i) => n - edge + i)]
+      : [...Array(n).keys()];
+    const parts = idx.map((i) =>
+      i === -1
+        ? "..."
+        : depth === shape.length - 1
+        ? fmtNumber(data[offset + i])
+        : rec(offset + i * stride, depth + 1)
+    );
+    const sep = depth === shape.length - 1 ? ", " : ",\n" + " ".repeat(depth + 10);
+    return `[${parts.join(sep)}]`;
+  };
+  return rec(0, 0);
+}

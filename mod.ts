@@ -1,0 +1,21 @@
+/**
+ * dezero: DeZero, the define-by-run deep-learning framework of "Deep Learning
+ * from Scratch 3", in TypeScript for Deno, with WGSL compute shaders on WebGPU.
+ *
+ * @example
+ * ```ts
+ * import { F, tensor } from "./mod.ts";
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * const y = F.tanh(x).mul(2).sum();
+ * y.backward({ createGraph: true });
+ * const gx = x.grad!;
+ * x.cleargrad();
+ * gx.sum().backward(); // second derivative
+ * console.log(await x.grad!.toArray());
+ * ```
+ *
+ * @module
+ */
+export * from "./core/mod.ts";
+export * as F from "./core/functions.ts";
+export * as utils from "./core/utils.ts";
