@@ -361,70 +361,91 @@ function checkAxes(op: string, axes: readonly number[], ndim: number): void {
 
 // ---------------------------------------------------------------- matmul
 
-/** Sizes and layout of one matmul batch; `scratch` holds a transposed b when both are transposed. */
+/** Sizes and layout of one matmul batch. */
 interface MatmulDims {
   m: number;
   k: number;
   n: number;
   transA: boolean;
   transB: boolean;
-  scratch: TypedArray | null;
 }
 
-/** Float matmul of one batch: `c[M,N] (+)= op(a)[M,K] · op(b)[K,N]`, `c` zeroed. */
-function matmulFloat(
-  a: TypedArray,
-  ao: number,
-  b: TypedArray,
-  bo: number,
+/**
+ * Copies a `rows × K` matrix into `dst` as contiguous float64 rows: row `r` is
+ * `src[off + r·K + p]` (or `src[off + p·rows + r]` when `trans`) for `p < K`.
+ */
+function packRows(
+  src: TypedArray,
+  off: number,
+  dims: { rows: number; k: number; trans: boolean },
+  dst: Float64Array,
+): void {
+  const { rows, k: K, trans } = dims;
+  if (!trans) {
+    dst.set(src.subarray(off, off + rows * K));
+    return;
+  }
+  for (let p = 0; p < K; p++) {
+    const s = off + p * rows;
+    for (let r = 0; r < rows; r++) dst[r * K + p] = src[s + r];
+  }
+}
+
+/**
+ * `c[i,j] = ap[i,:] · bp[j,:]` for packed rows of length K (`ap` has its rows
+ * padded with zeros to a multiple of 4, `bp` to a multiple of 2). Each step of
+ * the inner loop computes a 4×2 block of c in registers (6 loads for 8
+ * multiply-adds); blocks of bp rows are sized to stay in cache while every
+ * row of ap passes by.
+ */
+function gemmPacked(
+  ap: Float64Array,
+  bp: Float64Array,
   c: TypedArray,
   co: number,
   dims: MatmulDims,
 ): void {
-  const { m: M, k: K, n: N, transA, transB } = dims;
-  if (transB && !transA) {
-    // c[i,j] = a[i,:] · b[j,:]: both rows are contiguous. Block over j so that the
-    // rows of b stay in cache while every row of a passes by.
-    const jb = Math.max(1, Math.floor(16384 / Math.max(K, 1)));
-    for (let j0 = 0; j0 < N; j0 += jb) {
-      const j1 = Math.min(N, j0 + jb);
-      for (let i = 0; i < M; i++) {
-        const ai = ao + i * K;
-        const ci = co + i * N;
-        for (let j = j0; j < j1; j++) {
-          const bj = bo + j * K;
-          let s = 0;
-          for (let p = 0; p < K; p++) s += a[ai + p] * b[bj + p];
-          c[ci + j] = s;
+  const { m: M, k: K, n: N } = dims;
+  const jb = Math.max(2, Math.floor(32768 / Math.max(K, 1)) & ~1);
+  for (let j0 = 0; j0 < N; j0 += jb) {
+    const j1 = Math.min(N, j0 + jb);
+    for (let i = 0; i < M; i += 4) {
+      const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+      for (let j = j0; j < j1; j += 2) {
+        const b0 = j * K, b1 = b0 + K;
+        let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+        for (let p = 0; p < K; p++) {
+          const x0 = bp[b0 + p], x1 = bp[b1 + p];
+          const y0 = ap[a0 + p], y1 = ap[a1 + p], y2 = ap[a2 + p], y3 = ap[a3 + p];
+          s00 += y0 * x0;
+          s01 += y0 * x1;
+          s10 += y1 * x0;
+          s11 += y1 * x1;
+          s20 += y2 * x0;
+          s21 += y2 * x1;
+          s30 += y3 * x0;
+          s31 += y3 * x1;
         }
-      }
-    }
-    return;
-  }
-  let bb = b;
-  let bbo = bo;
-  if (transB) {
-    // Both transposed: copy b to a contiguous [K,N] block once, then i-k-j.
-    bb = dims.scratch!;
-    bbo = 0;
-    for (let j = 0; j < N; j++) {
-      for (let p = 0; p < K; p++) bb[p * N + j] = b[bo + j * K + p];
-    }
-  }
-  // i-k-j: the inner loop streams a row of b into a row of c. Block over k so
-  // the rows of b in use stay in cache across the rows of a.
-  const sai = transA ? 1 : K; // stride of a(i, k) over i
-  const sak = transA ? M : 1; // stride of a(i, k) over k
-  const kb = Math.max(1, Math.floor(16384 / Math.max(N, 1)));
-  for (let k0 = 0; k0 < K; k0 += kb) {
-    const k1 = Math.min(K, k0 + kb);
-    for (let i = 0; i < M; i++) {
-      const ci = co + i * N;
-      const ai = ao + i * sai;
-      for (let p = k0; p < k1; p++) {
-        const aip = a[ai + p * sak];
-        const bp = bbo + p * N;
-        for (let j = 0; j < N; j++) c[ci + j] += aip * bb[bp + j];
+        // Rows past M and the column past N are padding: not stored.
+        const two = j + 1 < N;
+        let r = co + i * N + j;
+        c[r] = s00;
+        if (two) c[r + 1] = s01;
+        if (i + 1 < M) {
+          r += N;
+          c[r] = s10;
+          if (two) c[r + 1] = s11;
+        }
+        if (i + 2 < M) {
+          r += N;
+          c[r] = s20;
+          if (two) c[r + 1] = s21;
+        }
+        if (i + 3 < M) {
+          r += N;
+          c[r] = s30;
+          if (two) c[r + 1] = s31;
+        }
       }
     }
   }
@@ -471,6 +492,20 @@ function convOut(op: string, h: number, w: number, g: ConvGeometry): [number, nu
     );
   }
   return [oh, ow];
+}
+
+/**
+ * The output positions `[lo, hi)` along one axis whose input position
+ * `o·stride - pad + tap` lies in `[0, size)`.
+ */
+function validRange(
+  out: number,
+  axis: { size: number; stride: number; pad: number; tap: number },
+): [number, number] {
+  const { size, stride, pad, tap } = axis;
+  const lo = Math.max(0, Math.ceil((pad - tap) / stride));
+  const hi = Math.min(out, Math.floor((size - 1 + pad - tap) / stride) + 1);
+  return [lo, Math.max(lo, hi)];
 }
 
 // ---------------------------------------------------------------- gather / scatter
@@ -769,15 +804,13 @@ export const cpuBackend: Backend = {
     const nb = sizeOf(batch);
     const stA = broadcastStrides(batchA, batch), stB = broadcastStrides(batchB, batch);
     const bStr = stridesOf(batch);
-    const dims = {
-      m: M,
-      k: K,
-      n: N,
-      transA,
-      transB,
-      scratch: transA && transB ? allocTyped(a.dtype, K * N) : null,
-    };
-    const kernel = a.dtype === "int32" ? matmulInt : matmulFloat;
+    const dims: MatmulDims = { m: M, k: K, n: N, transA, transB };
+    const float = a.dtype !== "int32";
+    // Float operands are packed per batch into float64 rows (op(a) by rows,
+    // op(b) by columns), padded for the 4×2 kernel; a broadcast operand is packed once.
+    const ap = float ? new Float64Array(Math.ceil(M / 4) * 4 * K) : null;
+    const bp = float ? new Float64Array(Math.ceil(N / 2) * 2 * K) : null;
+    let packedA = -1, packedB = -1;
     for (let t = 0; t < nb; t++) {
       let ia = 0, ib = 0, rem = t;
       for (let d = 0; d < batch.length; d++) {
@@ -786,7 +819,15 @@ export const cpuBackend: Backend = {
         ia += i * stA[d];
         ib += i * stB[d];
       }
-      kernel(ad, ia * M * K, bd, ib * K * N, o, t * M * N, dims);
+      if (ap === null || bp === null) {
+        matmulInt(ad, ia * M * K, bd, ib * K * N, o, t * M * N, dims);
+        continue;
+      }
+      if (ia !== packedA) packRows(ad, ia * M * K, { rows: M, k: K, trans: transA }, ap);
+      if (ib !== packedB) packRows(bd, ib * K * N, { rows: N, k: K, trans: !transB }, bp);
+      packedA = ia;
+      packedB = ib;
+      gemmPacked(ap, bp, o, t * M * N, dims);
     }
     return wrap(o, shape);
   },
@@ -905,11 +946,12 @@ export const cpuBackend: Backend = {
               io += OW; // zero padding: already zero
               continue;
             }
-            const row = base + y * W;
-            for (let ox = 0; ox < OW; ox++, io++) {
-              const xx = ox * sw - pw + kj;
-              if (xx >= 0 && xx < W) o[io] = s[row + xx];
-            }
+            // Only ox in [lo, hi) reads inside the row; the rest is padding (zero).
+            const [lo, hi] = validRange(OW, { size: W, stride: sw, pad: pw, tap: kj });
+            const src = base + y * W + lo * sw - pw + kj;
+            if (sw === 1) o.set(s.subarray(src, src + hi - lo), io + lo);
+            else for (let ox = lo, q = src; ox < hi; ox++, q += sw) o[io + ox] = s[q];
+            io += OW;
           }
         }
       }
@@ -948,11 +990,10 @@ export const cpuBackend: Backend = {
               is += OW;
               continue;
             }
-            const row = base + y * W;
-            for (let ox = 0; ox < OW; ox++, is++) {
-              const xx = ox * sw - pw + kj;
-              if (xx >= 0 && xx < W) o[row + xx] += s[is];
-            }
+            const [lo, hi] = validRange(OW, { size: W, stride: sw, pad: pw, tap: kj });
+            const dst = base + y * W + lo * sw - pw + kj;
+            for (let ox = lo, q = dst; ox < hi; ox++, q += sw) o[q] += s[is + ox];
+            is += OW;
           }
         }
       }

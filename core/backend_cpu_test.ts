@@ -745,16 +745,16 @@ function naiveIm2col(
 
 Deno.test("im2col() matches a naive patch extraction; col2im() is its adjoint", () => {
   const rand = rng(9);
-  for (let trial = 0; trial < 30; trial++) {
+  for (let trial = 0; trial < 80; trial++) {
     const N = 1 + Math.floor(rand() * 2), C = 1 + Math.floor(rand() * 3);
     const H = 1 + Math.floor(rand() * 6), W = 1 + Math.floor(rand() * 6);
     const g = {
       kh: 1 + Math.floor(rand() * 3),
       kw: 1 + Math.floor(rand() * 3),
-      sh: 1 + Math.floor(rand() * 2),
-      sw: 1 + Math.floor(rand() * 2),
-      ph: Math.floor(rand() * 2),
-      pw: Math.floor(rand() * 2),
+      sh: 1 + Math.floor(rand() * 3),
+      sw: 1 + Math.floor(rand() * 3),
+      ph: Math.floor(rand() * 3),
+      pw: Math.floor(rand() * 3),
     };
     if (H + 2 * g.ph < g.kh || W + 2 * g.pw < g.kw) continue;
     const x = randArr(rand, [N, C, H, W]);
