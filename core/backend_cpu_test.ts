@@ -255,7 +255,7 @@ Deno.test("binary() matches a naive broadcast on random shapes (ranks 0-5)", () 
     let sa = randShape(rand);
     let sb = broadcastPartner(rand, sa);
     if (rand() < 0.5) [sa, sb] = [sb, sa];
-    const dtype: DType = trial % 3 === 0 ? "float32" : "float64";
+    const dtype: DType = (["float32", "float64", "int32"] as const)[trial % 3];
     const a = randArr(rand, sa, dtype), b = randArr(rand, sb, dtype);
     const ad = read(a), bd = read(b);
     const op = BINARY_OPS[trial % BINARY_OPS.length];
@@ -267,8 +267,41 @@ Deno.test("binary() matches a naive broadcast on random shapes (ranks 0-5)", () 
       const idx = unravel(i, out);
       return NAIVE_BINARY[op](ad[bcastIndex(idx, sa)], bd[bcastIndex(idx, sb)]);
     });
-    const exp = dtype === "float32" ? Array.from(new Float32Array(expected)) : expected;
-    assertClose(read(y), exp, 0);
+    // One rounding (float32) or one truncation with wraparound (int32) of the exact result.
+    const t = allocTyped(dtype, expected.length);
+    t.set(expected);
+    assertClose(read(y), Array.from(t), 0);
+  }
+});
+
+Deno.test("binary() on larger odd shapes with broadcasting in the middle and at the ends", () => {
+  const rand = rng(12);
+  const cases: [number[], number[]][] = [
+    [[7, 13, 5], [13, 1]],
+    [[7, 1, 5], [1, 13, 1]],
+    [[3, 1, 9, 1, 2], [5, 1, 11, 1]],
+    [[1, 31], [17, 1]],
+    [[17, 31], [31]],
+  ];
+  for (const [sa, sb] of cases) {
+    const a = randArr(rand, sa), b = randArr(rand, sb);
+    const ad = read(a), bd = read(b);
+    const out = naiveBroadcastShape(sa, sb);
+    for (const op of ["sub", "div"] as const) {
+      const y = B.binary(op, a, b);
+      const z = B.binary(op, b, a);
+      assert.deepEqual(y.shape, out);
+      const want = Array.from({ length: sizeOf(out) }, (_, i) => {
+        const idx = unravel(i, out);
+        return NAIVE_BINARY[op](ad[bcastIndex(idx, sa)], bd[bcastIndex(idx, sb)]);
+      });
+      const wantRev = Array.from({ length: sizeOf(out) }, (_, i) => {
+        const idx = unravel(i, out);
+        return NAIVE_BINARY[op](bd[bcastIndex(idx, sb)], ad[bcastIndex(idx, sa)]);
+      });
+      assertClose(read(y), want, 0);
+      assertClose(read(z), wantRev, 0);
+    }
   }
 });
 
@@ -332,6 +365,12 @@ Deno.test("binary() on int32 wraps, truncates division and takes integer powers"
       0,
     ],
   );
+  // Large powers: every intermediate product must wrap, not round.
+  assert.deepEqual(read(B.binary("pow", i([3, 7, -5]), i([63, 63, 1001]))), [
+    Number(BigInt.asIntN(32, 3n ** 63n)),
+    Number(BigInt.asIntN(32, 7n ** 63n)),
+    Number(BigInt.asIntN(32, (-5n) ** 1001n)),
+  ]);
   assert.deepEqual(read(B.binary("maximum", i([1, 5]), i([3, 2]))), [3, 5]);
 });
 
@@ -564,6 +603,16 @@ Deno.test("matmul() on sizes larger than its cache blocks", () => {
       assertClose(read(B.matmul(a, b, { transA, transB })), want.data, 1e-12);
     }
   }
+});
+
+Deno.test("matmul() in float32 stays within float32 error of the float64 product", () => {
+  const rand = rng(13);
+  const a64 = randArr(rand, [4, 37, 129]), b64 = randArr(rand, [129, 23]);
+  const want = naiveMatmul(a64, b64, false, false);
+  const y = B.matmul(B.cast(a64, "float32"), B.cast(b64, "float32"));
+  assert.equal(y.dtype, "float32");
+  // Inputs in [-2, 2) rounded to float32: each product is off by ~2^-22 relative.
+  assertClose(read(y), want.data, 1e-4);
 });
 
 Deno.test("matmul() in float32 rounds to float32 and handles K = 0", () => {
