@@ -1,0 +1,893 @@
+/**
+ * The neural-network functions of DeZero's stages 4 and 5: activations,
+ * losses, normalization, dropout, embeddings, convolution and pooling.
+ *
+ * Most are compositions of the core functions and need no backward of their
+ * own. The few Functions defined here (elementwise kernels, softmax, the
+ * gather/scatter and im2col/col2im pairs) write their backward in Variable
+ * ops, so every function is differentiable again (DeZero's `create_graph`).
+ *
+ * @module
+ */
+import type { Backend } from "../core/backend.ts";
+import { Config } from "../core/config.ts";
+import type { DType } from "../core/dtype.ts";
+import { type NDArray, withScope } from "../core/ndarray.ts";
+import * as ops from "../core/ops.ts";
+import type { Generator } from "../core/random.ts";
+import { fmtShape, normAxis } from "../core/shape.ts";
+import { asVariable, Function, type Operand, rand, Variable } from "../core/variable.ts";
+
+// ------------------------------------------------------------ helpers
+
+function v(x: Operand): Variable {
+  return asVariable(x);
+}
+
+function constant(a: NDArray): Variable {
+  return new Variable(a);
+}
+
+/** Runs array code, disposing its temporaries: only the returned array survives. */
+function arrays(fn: () => NDArray): NDArray {
+  return withScope(fn, (r) => [r]);
+}
+
+function assertFloat(op: string, x: Variable): void {
+  if (x.dtype === "int32") {
+    throw new TypeError(`${op}: expected a float tensor, got int32 of shape ${fmtShape(x.shape)}`);
+  }
+}
+
+/** A pair from a number or a pair (kernel sizes, strides, paddings). */
+export type Pair = number | readonly [number, number];
+
+function pair(op: string, what: string, p: Pair, min: number): [number, number] {
+  const out: [number, number] = typeof p === "number" ? [p, p] : [p[0], p[1]];
+  if (!out.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new RangeError(`${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(p)}`);
+  }
+  return out;
+}
+
+/** Output size of a convolution along one axis. */
+export function convOutSize(size: number, kernel: number, stride: number, pad: number): number {
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
+
+/** Input size of a transposed convolution along one axis (the inverse of {@linkcode convOutSize}). */
+export function deconvOutSize(size: number, kernel: number, stride: number, pad: number): number {
+  return stride * (size - 1) + kernel - 2 * pad;
+}
+
+// ------------------------------------------------------------ activations
+
+class Sigmoid extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("sigmoid", x);
+  }
+  backward(gy: Variable): Variable {
+    // Recomputed from the input rather than kept from the output, so that the
+    // gradient stays a function of x (differentiable again).
+    const y = sigmoid(this.inputs[0]);
+    return gy.mul(y).mul(y.rsub(1));
+  }
+}
+
+/**
+ * The logistic function `1 / (1 + exp(-x))`.
+ *
+ * @example
+ * ```ts
+ * import { sigmoid } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await sigmoid(tensor([0])).toArray()); // [0.5]
+ * ```
+ */
+export function sigmoid(x: Operand): Variable {
+  return new Sigmoid().apply(v(x));
+}
+
+class ReLU extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("relu", x);
+  }
+  backward(gy: Variable): Variable {
+    // The mask is a constant: relu's second derivative is zero almost everywhere.
+    return gy.mul(this.inputs[0].gt(0));
+  }
+}
+
+/**
+ * `max(x, 0)`.
+ *
+ * @example
+ * ```ts
+ * import { relu } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await relu(tensor([-1, 2])).toArray()); // [0, 2]
+ * ```
+ */
+export function relu(x: Operand): Variable {
+  return new ReLU().apply(v(x));
+}
+
+class LeakyReLU extends Function {
+  constructor(readonly slope: number) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    const pos = ops.binary("gt", x, 0);
+    return ops.where(pos, x, ops.mul(x, this.slope));
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0].array;
+    // 1 where x > 0, slope elsewhere: a constant, as for relu.
+    return gy.mul(
+      constant(arrays(() => ops.add(ops.mul(ops.binary("gt", x, 0), 1 - this.slope), this.slope))),
+    );
+  }
+}
+
+/**
+ * `x` where positive, `slope * x` elsewhere (DeZero's default slope 0.2).
+ *
+ * @example
+ * ```ts
+ * import { leakyRelu } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await leakyRelu(tensor([-1, 2])).toArray()); // [-0.2, 2] (float32)
+ * ```
+ */
+export function leakyRelu(x: Operand, slope = 0.2): Variable {
+  return new LeakyReLU(slope).apply(v(x));
+}
+
+class Erf extends Function {
+  forward(x: NDArray): NDArray {
+    return ops.unary("erf", x);
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0];
+    return gy.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI)));
+  }
+}
+
+/**
+ * The error function (a primitive of the backends).
+ *
+ * @example
+ * ```ts
+ * import { erf } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await erf(tensor([0])).toArray()); // [0]
+ * ```
+ */
+export function erf(x: Operand): Variable {
+  return new Erf().apply(v(x));
+}
+
+/**
+ * The Gaussian error linear unit `x · Φ(x) = x/2 · (1 + erf(x/√2))` (PyTorch's exact form).
+ *
+ * @example
+ * ```ts
+ * import { gelu } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const y = gelu(tensor([-1, 0, 1]));
+ * ```
+ */
+export function gelu(x: Operand): Variable {
+  const xv = v(x);
+  return xv.mul(0.5).mul(erf(xv.mul(Math.SQRT1_2)).add(1));
+}
+
+// ------------------------------------------------------------ softmax
+
+/** Softmax in backend primitives: the reference for the fused kernel. */
+function softmaxArray(x: NDArray, axis: number): NDArray {
+  const m = ops.reduceExtreme("max", x, axis, true);
+  const e = ops.unary("exp", ops.sub(x, m));
+  return ops.div(e, ops.sum(e, axis, true));
+}
+
+/** Log-softmax in backend primitives: `x - max - log(sum(exp(x - max)))`. */
+function logSoftmaxArray(x: NDArray, axis: number): NDArray {
+  const m = ops.reduceExtreme("max", x, axis, true);
+  const xc = ops.sub(x, m);
+  const lse = ops.unary("log", ops.sum(ops.unary("exp", xc), axis, true));
+  return ops.sub(xc, lse);
+}
+
+/** Whether forward passes may use a backend's fused softmax kernels (tests compare both paths). */
+export const fusedKernels = { enabled: true };
+
+function fused(b: Backend, name: "softmax" | "logSoftmax"): boolean {
+  return fusedKernels.enabled && typeof b[name] === "function";
+}
+
+class Softmax extends Function {
+  constructor(readonly axis: number) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    if (fused(x.backend, "softmax")) return x.backend.softmax!(x, this.axis);
+    return softmaxArray(x, this.axis);
+  }
+  backward(gy: Variable): Variable {
+    const y = softmax(this.inputs[0], this.axis);
+    const gx = y.mul(gy);
+    return gx.sub(y.mul(gx.sum(this.axis, true)));
+  }
+}
+
+class LogSoftmax extends Function {
+  constructor(readonly axis: number) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    if (fused(x.backend, "logSoftmax")) return x.backend.logSoftmax!(x, this.axis);
+    return logSoftmaxArray(x, this.axis);
+  }
+  backward(gy: Variable): Variable {
+    const y = softmax(this.inputs[0], this.axis);
+    return gy.sub(y.mul(gy.sum(this.axis, true)));
+  }
+}
+
+/**
+ * `exp(x) / sum(exp(x))` along `axis` (1 by default, as in DeZero), computed stably.
+ *
+ * @example
+ * ```ts
+ * import { softmax } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await softmax(tensor([[0, 0]])).toArray()); // [[0.5, 0.5]]
+ * ```
+ */
+export function softmax(x: Operand, axis = 1): Variable {
+  const xv = v(x);
+  assertFloat("softmax", xv);
+  return new Softmax(normAxis("softmax", axis, xv.ndim)).apply(xv);
+}
+
+/**
+ * `log(softmax(x))` along `axis` (1 by default), computed stably.
+ *
+ * @example
+ * ```ts
+ * import { logSoftmax } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const y = logSoftmax(tensor([[1, 2, 3]]));
+ * ```
+ */
+export function logSoftmax(x: Operand, axis = 1): Variable {
+  const xv = v(x);
+  assertFloat("logSoftmax", xv);
+  return new LogSoftmax(normAxis("logSoftmax", axis, xv.ndim)).apply(xv);
+}
+
+// ------------------------------------------------------------ losses
+
+/**
+ * `sum((x0 - x1)²) / len(x0)`, as in DeZero (the sum over every axis divided by the batch size).
+ *
+ * @example
+ * ```ts
+ * import { meanSquaredError } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * console.log(await meanSquaredError(tensor([1, 2]), tensor([1, 4])).item()); // 2
+ * ```
+ */
+export function meanSquaredError(x0: Operand, x1: Operand): Variable {
+  const a = v(x0);
+  const diff = a.sub(x1);
+  return diff.mul(diff).sum().div(diff.ndim === 0 ? 1 : diff.length);
+}
+
+/** Labels as an int32 array on the device of `like`. */
+function labelsArray(op: string, t: Operand, like: Variable): NDArray {
+  const arr = t instanceof Variable ? t.array : typeof t === "number" ? null : t;
+  if (arr === null) throw new TypeError(`${op}: labels must be an int32 tensor, got a number`);
+  ops.assertSameDevice(op, [like.array, arr]);
+  if (arr.dtype !== "int32") {
+    throw new TypeError(`${op}: labels must be int32, got ${arr.dtype}`);
+  }
+  return arr;
+}
+
+/** A one-hot float matrix `[N, C]` from int32 labels `[N]`. */
+function oneHot(t: NDArray, classes: number, dtype: DType): NDArray {
+  return arrays(() => {
+    const range = new Int32Array(classes);
+    for (let i = 0; i < classes; i++) range[i] = i;
+    const cols = t.backend.fromTyped(range, [1, classes]);
+    return ops.cast(ops.binary("eq", t.reshape([t.size, 1]), cols), dtype);
+  });
+}
+
+/**
+ * The mean cross entropy of `softmax(x)` (`x: [N, C]` scores) against integer labels `t: [N]`.
+ *
+ * @example
+ * ```ts
+ * import { softmaxCrossEntropy } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const loss = softmaxCrossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 1], { dtype: "int32" }));
+ * ```
+ */
+export function softmaxCrossEntropy(x: Operand, t: Operand): Variable {
+  const xv = v(x);
+  if (xv.ndim !== 2) {
+    throw new TypeError(
+      `softmaxCrossEntropy: expected scores of shape [N, C], got ${fmtShape(xv.shape)}`,
+    );
+  }
+  const labels = labelsArray("softmaxCrossEntropy", t, xv);
+  const [n, c] = xv.shape;
+  if (labels.size !== n) {
+    throw new TypeError(
+      `softmaxCrossEntropy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for ${n} rows`,
+    );
+  }
+  const mask = constant(oneHot(labels, c, xv.dtype));
+  return logSoftmax(xv, 1).mul(mask).sum().div(-n);
+}
+
+/**
+ * The mean binary cross entropy of `sigmoid(x)` against targets `t` (0 or 1),
+ * in the stable form `max(x, 0) - x·t + log(1 + exp(-|x|))`, summed and divided by `len(x)`.
+ *
+ * @example
+ * ```ts
+ * import { sigmoidCrossEntropy } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const loss = sigmoidCrossEntropy(tensor([[3], [-2]]), tensor([[1], [0]]));
+ * ```
+ */
+export function sigmoidCrossEntropy(x: Operand, t: Operand): Variable {
+  const xv = v(x);
+  const tv = t instanceof Variable && t.dtype !== xv.dtype ? t.astype(xv.dtype) : t;
+  const loss = relu(xv).sub(xv.mul(tv)).add(xv.abs().neg().exp().add(1).log());
+  return loss.sum().div(xv.ndim === 0 ? 1 : xv.length);
+}
+
+/**
+ * The mean binary cross entropy of probabilities `p` against targets `t`,
+ * `-(t·log p + (1-t)·log(1-p))` summed and divided by `len(p)`; `p` is clipped to
+ * `[eps, 1 - eps]` as in DeZero.
+ *
+ * @example
+ * ```ts
+ * import { binaryCrossEntropy } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const loss = binaryCrossEntropy(tensor([0.9, 0.2]), tensor([1, 0]));
+ * ```
+ */
+export function binaryCrossEntropy(
+  p: Operand,
+  t: Operand,
+  { eps = 1e-7 }: { eps?: number } = {},
+): Variable {
+  const pv = v(p).clip(eps, 1 - eps);
+  const tv = t instanceof Variable && t.dtype !== pv.dtype ? t.astype(pv.dtype) : v(t);
+  const ll = tv.mul(pv.log()).add(tv.rsub(1).mul(pv.rsub(1).log()));
+  return ll.sum().div(pv.ndim === 0 ? -1 : -pv.length);
+}
+
+/**
+ * The fraction of rows of `y: [N, C]` whose argmax equals the label in `t: [N]`
+ * (a Variable holding one float; not differentiable).
+ *
+ * @example
+ * ```ts
+ * import { accuracy } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const acc = accuracy(tensor([[0.9, 0.1], [0.2, 0.8]]), tensor([0, 0], { dtype: "int32" }));
+ * console.log(await acc.item()); // 0.5
+ * ```
+ */
+export function accuracy(y: Operand, t: Operand): Variable {
+  const yv = v(y);
+  const labels = labelsArray("accuracy", t, yv);
+  const out = arrays(() => {
+    const pred = ops.argmax(yv.array, 1);
+    if (pred.size !== labels.size) {
+      throw new TypeError(
+        `accuracy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for predictions of ` +
+          `shape ${fmtShape(yv.shape)}`,
+      );
+    }
+    const hit = ops.binary("eq", pred, labels.reshape(pred.shape));
+    return ops.div(ops.sum(ops.cast(hit, "float32")), pred.size);
+  });
+  return new Variable(out);
+}
+
+// ------------------------------------------------------------ regularization
+
+/** Options of {@linkcode dropout}. */
+export interface DropoutOptions {
+  /** The generator of the mask (the default one, seeded by `manualSeed`, otherwise). */
+  generator?: Generator;
+}
+
+/**
+ * Inverted dropout: in training (`Config.train`) zeroes each element with
+ * probability `ratio` and scales the rest by `1 / (1 - ratio)`; the identity
+ * in test mode.
+ *
+ * @example
+ * ```ts
+ * import { dropout } from "./functions.ts";
+ * import { ones, testMode } from "../mod.ts";
+ * const y = testMode(() => dropout(ones([4]), 0.5)); // unchanged
+ * ```
+ */
+export function dropout(x: Operand, ratio = 0.5, options: DropoutOptions = {}): Variable {
+  const xv = v(x);
+  if (!(ratio >= 0 && ratio < 1)) {
+    throw new RangeError(`dropout: ratio must be in [0, 1), got ${ratio}`);
+  }
+  if (!Config.train || ratio === 0) return xv;
+  const mask = arrays(() => {
+    const u = rand(xv.shape, { device: xv.device, dtype: xv.dtype, generator: options.generator });
+    const keep = ops.binary("ge", u.array, ratio);
+    u.dispose();
+    return ops.mul(keep, 1 / (1 - ratio));
+  });
+  return xv.mul(constant(mask));
+}
+
+/** Options of {@linkcode batchNorm}. */
+export interface BatchNormOptions {
+  /** Weight of the old running statistics in their moving average (DeZero: 0.9). */
+  decay?: number;
+  /** Added to the variance (DeZero: 2e-5). */
+  eps?: number;
+}
+
+function channelShape(x: Variable): number[] {
+  const shape = new Array<number>(x.ndim).fill(1);
+  shape[1] = x.shape[1];
+  return shape;
+}
+
+/**
+ * Batch normalization over `x: [N, C]` or `[N, C, H, W]` with per-channel
+ * `gamma` and `beta` of shape `[C]`. In training it normalizes with the batch
+ * statistics and updates `runningMean` / `runningVar` in place (a moving
+ * average with `decay`, the variance unbiased); in test mode it uses them.
+ *
+ * @example
+ * ```ts
+ * import { batchNorm } from "./functions.ts";
+ * import { ones, randn, zeros } from "../mod.ts";
+ * const mean = zeros([3]), variance = ones([3]);
+ * const y = batchNorm(randn([8, 3]), ones([3]), zeros([3]), mean, variance);
+ * ```
+ */
+export function batchNorm(
+  x: Operand,
+  gamma: Operand,
+  beta: Operand,
+  runningMean: Variable,
+  runningVar: Variable,
+  options: BatchNormOptions = {},
+): Variable {
+  const { decay = 0.9, eps = 2e-5 } = options;
+  const xv = v(x);
+  if (xv.ndim !== 2 && xv.ndim !== 4) {
+    throw new TypeError(`batchNorm: expected [N, C] or [N, C, H, W], got ${fmtShape(xv.shape)}`);
+  }
+  const c = xv.shape[1];
+  for (const [name, p] of [["runningMean", runningMean], ["runningVar", runningVar]] as const) {
+    if (p.size !== c) {
+      throw new TypeError(
+        `batchNorm: ${name} of shape ${fmtShape(p.shape)} does not match ${c} channels of ${
+          fmtShape(xv.shape)
+        }`,
+      );
+    }
+  }
+  const cs = channelShape(xv);
+  const axes = xv.ndim === 2 ? [0] : [0, 2, 3];
+  const g = v(gamma).reshape(cs);
+  const b = v(beta).reshape(cs);
+  if (!Config.train) {
+    const mean = constant(runningMean.array.reshape(cs));
+    const std = constant(
+      arrays(() => ops.unary("sqrt", ops.add(runningVar.array.reshape(cs), eps))),
+    );
+    return xv.sub(mean).div(std).mul(g).add(b);
+  }
+  const mu = xv.mean(axes, true);
+  const xc = xv.sub(mu);
+  const variance = xc.mul(xc).mean(axes, true);
+  const y = xc.div(variance.add(eps).sqrt()).mul(g).add(b);
+  // Running statistics: plain array arithmetic, outside the graph.
+  const m = xv.size / c;
+  const adjust = m > 1 ? m / (m - 1) : 1;
+  runningMean.array = arrays(() =>
+    ops.add(ops.mul(runningMean.array, decay), ops.mul(mu.array.reshape([c]), 1 - decay))
+  );
+  runningVar.array = arrays(() => {
+    const unbiased = ops.mul(variance.array.reshape([c]), adjust);
+    return ops.add(ops.mul(runningVar.array, decay), ops.mul(unbiased, 1 - decay));
+  });
+  return y;
+}
+
+/**
+ * Layer normalization over the last `gamma.ndim` axes: `(x - mean) / sqrt(var + eps) · gamma + beta`.
+ *
+ * @example
+ * ```ts
+ * import { layerNorm } from "./functions.ts";
+ * import { ones, randn, zeros } from "../mod.ts";
+ * const y = layerNorm(randn([2, 5]), ones([5]), zeros([5]));
+ * ```
+ */
+export function layerNorm(
+  x: Operand,
+  gamma: Operand,
+  beta: Operand,
+  { eps = 1e-5 }: { eps?: number } = {},
+): Variable {
+  const xv = v(x);
+  const g = v(gamma);
+  const k = g.ndim;
+  const tail = xv.shape.slice(xv.ndim - k);
+  if (k === 0 || k > xv.ndim || tail.some((d, i) => d !== g.shape[i])) {
+    throw new TypeError(
+      `layerNorm: gamma of shape ${fmtShape(g.shape)} does not match the trailing axes of ${
+        fmtShape(xv.shape)
+      }`,
+    );
+  }
+  const axes = Array.from({ length: k }, (_, i) => xv.ndim - k + i);
+  const mu = xv.mean(axes, true);
+  const xc = xv.sub(mu);
+  const variance = xc.mul(xc).mean(axes, true);
+  return xc.div(variance.add(eps).sqrt()).mul(g).add(beta);
+}
+
+// ------------------------------------------------------------ gather / embedding
+
+class Gather extends Function {
+  constructor(readonly axis: number, readonly indices: NDArray) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    this.save(this.indices);
+    return x.backend.gather(x, this.axis, this.indices);
+  }
+  backward(gy: Variable): Variable {
+    return new ScatterAdd(this.inputs[0].shape, this.axis, this.indices.share()).apply(gy);
+  }
+}
+
+class ScatterAdd extends Function {
+  constructor(
+    readonly shape: readonly number[],
+    readonly axis: number,
+    readonly indices: NDArray,
+  ) {
+    super();
+  }
+  forward(updates: NDArray): NDArray {
+    this.save(this.indices);
+    return updates.backend.scatterAdd(this.shape, this.axis, this.indices, updates);
+  }
+  backward(gx: Variable): Variable {
+    return new Gather(this.axis, this.indices.share()).apply(gx);
+  }
+}
+
+/**
+ * Rows of the embedding matrix `W: [V, D]` at the int32 ids `x` (any shape):
+ * the result has shape `[...x.shape, D]`. The gradient scatters back into `W`.
+ *
+ * @example
+ * ```ts
+ * import { embedId } from "./functions.ts";
+ * import { randn, tensor } from "../mod.ts";
+ * const y = embedId(tensor([[0, 2]], { dtype: "int32" }), randn([3, 4]));
+ * console.log(y.shape); // [1, 2, 4]
+ * ```
+ */
+export function embedId(x: Operand, W: Operand): Variable {
+  const w = v(W);
+  const ids = labelsArray("embedId", x, w);
+  // The Function holds its own handle on the ids (released with the graph).
+  return new Gather(0, ids.share()).apply(w);
+}
+
+// ------------------------------------------------------------ im2col / col2im
+
+/** Convolution geometry options. */
+export interface ConvOptions {
+  /** Stride (1 by default). */
+  stride?: Pair;
+  /** Zero padding on each side (0 by default). */
+  pad?: Pair;
+}
+
+interface Geometry {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
+
+function geometry(op: string, kernel: Pair, stride: Pair, pad: Pair): Geometry {
+  const [kh, kw] = pair(op, "kernel size", kernel, 1);
+  const [sh, sw] = pair(op, "stride", stride, 1);
+  const [ph, pw] = pair(op, "pad", pad, 0);
+  return { kh, kw, sh, sw, ph, pw };
+}
+
+function assertNCHW(op: string, x: Variable, g: Geometry): [number, number] {
+  if (x.ndim !== 4) {
+    throw new TypeError(`${op}: expected an NCHW input of rank 4, got shape ${fmtShape(x.shape)}`);
+  }
+  const oh = convOutSize(x.shape[2], g.kh, g.sh, g.ph);
+  const ow = convOutSize(x.shape[3], g.kw, g.sw, g.pw);
+  if (oh < 1 || ow < 1) {
+    throw new RangeError(
+      `${op}: kernel ${g.kh}x${g.kw} with pad ${g.ph},${g.pw} does not fit input ${
+        fmtShape(x.shape)
+      }`,
+    );
+  }
+  return [oh, ow];
+}
+
+class Im2col extends Function {
+  constructor(readonly g: Geometry) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    return x.backend.im2col(x, this.g);
+  }
+  backward(gy: Variable): Variable {
+    return new Col2im(this.inputs[0].shape, this.g).apply(gy);
+  }
+}
+
+class Col2im extends Function {
+  constructor(readonly shape: readonly number[], readonly g: Geometry) {
+    super();
+  }
+  forward(col: NDArray): NDArray {
+    return col.backend.col2im(col, this.shape, this.g);
+  }
+  backward(gx: Variable): Variable {
+    return new Im2col(this.g).apply(gx);
+  }
+}
+
+/** Patches `[N, C, KH, KW, OH, OW]` of an NCHW input. */
+function patches(op: string, x: Variable, g: Geometry): Variable {
+  assertNCHW(op, x, g);
+  return new Im2col(g).apply(x);
+}
+
+/** Options of {@linkcode im2col} and {@linkcode col2im}. */
+export interface Im2colOptions extends ConvOptions {
+  /** Return DeZero's matrix `[N·OH·OW, C·KH·KW]` (default) instead of `[N, C, KH, KW, OH, OW]`. */
+  toMatrix?: boolean;
+}
+
+/**
+ * Extracts the convolution patches of `x: [N, C, H, W]`. Differentiable (its
+ * gradient is {@linkcode col2im}, and back).
+ *
+ * @example
+ * ```ts
+ * import { im2col } from "./functions.ts";
+ * import { randn } from "../mod.ts";
+ * const col = im2col(randn([1, 3, 7, 7]), 5, { stride: 1, pad: 0 });
+ * console.log(col.shape); // [9, 75]
+ * ```
+ */
+export function im2col(x: Operand, kernelSize: Pair, options: Im2colOptions = {}): Variable {
+  const { stride = 1, pad = 0, toMatrix = true } = options;
+  const g = geometry("im2col", kernelSize, stride, pad);
+  const col = patches("im2col", v(x), g);
+  if (!toMatrix) return col;
+  const [n, c, kh, kw, oh, ow] = col.shape;
+  return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, c * kh * kw);
+}
+
+/**
+ * The adjoint of {@linkcode im2col}: sums patches back into an image of `inputShape`.
+ *
+ * @example
+ * ```ts
+ * import { col2im, im2col } from "./functions.ts";
+ * import { randn } from "../mod.ts";
+ * const col = im2col(randn([1, 1, 4, 4]), 2, { stride: 2 });
+ * const x = col2im(col, [1, 1, 4, 4], 2, { stride: 2 }); // the original image
+ * ```
+ */
+export function col2im(
+  col: Operand,
+  inputShape: readonly number[],
+  kernelSize: Pair,
+  options: Im2colOptions = {},
+): Variable {
+  const { stride = 1, pad = 0, toMatrix = true } = options;
+  const g = geometry("col2im", kernelSize, stride, pad);
+  if (inputShape.length !== 4) {
+    throw new TypeError(`col2im: expected an NCHW shape, got ${fmtShape(inputShape)}`);
+  }
+  const [n, c, h, w] = inputShape;
+  const oh = convOutSize(h, g.kh, g.sh, g.ph);
+  const ow = convOutSize(w, g.kw, g.sw, g.pw);
+  let cv = v(col);
+  if (toMatrix) {
+    cv = cv.reshape(n, oh, ow, c, g.kh, g.kw).transpose(0, 3, 4, 5, 1, 2);
+  }
+  return new Col2im(inputShape, g).apply(cv);
+}
+
+// ------------------------------------------------------------ convolution
+
+function addChannelBias(y: Variable, b: Operand | null | undefined): Variable {
+  if (b === null || b === undefined) return y;
+  const bv = v(b);
+  return y.add(bv.reshape(1, bv.size, 1, 1));
+}
+
+/**
+ * 2-D convolution of `x: [N, C, H, W]` with filters `W: [OC, C, KH, KW]` and
+ * an optional bias `b: [OC]`, as im2col followed by one batched matrix product
+ * (so it is differentiable twice, as in DeZero).
+ *
+ * @example
+ * ```ts
+ * import { conv2d } from "./functions.ts";
+ * import { randn } from "../mod.ts";
+ * const y = conv2d(randn([1, 3, 8, 8]), randn([4, 3, 3, 3]), null, { stride: 1, pad: 1 });
+ * console.log(y.shape); // [1, 4, 8, 8]
+ * ```
+ */
+export function conv2d(
+  x: Operand,
+  W: Operand,
+  b: Operand | null = null,
+  options: ConvOptions = {},
+): Variable {
+  const xv = v(x);
+  const w = v(W);
+  if (w.ndim !== 4 || xv.ndim !== 4 || w.shape[1] !== xv.shape[1]) {
+    throw new TypeError(
+      `conv2d: filters ${fmtShape(w.shape)} ([OC, C, KH, KW]) do not match input ${
+        fmtShape(xv.shape)
+      } ([N, C, H, W])`,
+    );
+  }
+  const [oc, c, kh, kw] = w.shape;
+  const g = geometry("conv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
+  const [oh, ow] = assertNCHW("conv2d", xv, g);
+  const n = xv.shape[0];
+  const col = patches("conv2d", xv, g).reshape(n, c * kh * kw, oh * ow);
+  // [OC, C·KH·KW] @ [N, C·KH·KW, OH·OW] -> [N, OC, OH·OW]: no transposes needed.
+  const y = w.reshape(oc, c * kh * kw).matmul(col).reshape(n, oc, oh, ow);
+  return addChannelBias(y, b);
+}
+
+/** Options of {@linkcode deconv2d}. */
+export interface Deconv2dOptions extends ConvOptions {
+  /** The output size `[OH, OW]` (the smallest that fits by default). */
+  outsize?: readonly [number, number];
+}
+
+/**
+ * Transposed 2-D convolution (the gradient of {@linkcode conv2d} with respect
+ * to its input) of `x: [N, C, H, W]` with `W: [C, OC, KH, KW]` and optional `b: [OC]`.
+ *
+ * @example
+ * ```ts
+ * import { deconv2d } from "./functions.ts";
+ * import { randn } from "../mod.ts";
+ * const y = deconv2d(randn([1, 4, 4, 4]), randn([4, 2, 2, 2]), null, { stride: 2 });
+ * console.log(y.shape); // [1, 2, 8, 8]
+ * ```
+ */
+export function deconv2d(
+  x: Operand,
+  W: Operand,
+  b: Operand | null = null,
+  options: Deconv2dOptions = {},
+): Variable {
+  const xv = v(x);
+  const w = v(W);
+  if (w.ndim !== 4 || xv.ndim !== 4 || w.shape[0] !== xv.shape[1]) {
+    throw new TypeError(
+      `deconv2d: filters ${fmtShape(w.shape)} ([C, OC, KH, KW]) do not match input ${
+        fmtShape(xv.shape)
+      } ([N, C, H, W])`,
+    );
+  }
+  const [c, oc, kh, kw] = w.shape;
+  const [n, , h, wd] = xv.shape;
+  const g = geometry("deconv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
+  const [oh, ow] = options.outsize ??
+    [deconvOutSize(h, kh, g.sh, g.ph), deconvOutSize(wd, kw, g.sw, g.pw)];
+  if (convOutSize(oh, kh, g.sh, g.ph) !== h || convOutSize(ow, kw, g.sw, g.pw) !== wd) {
+    throw new RangeError(
+      `deconv2d: outsize [${oh},${ow}] is not consistent with input ${fmtShape(xv.shape)}, ` +
+        `kernel ${kh}x${kw}, stride ${g.sh},${g.sw} and pad ${g.ph},${g.pw}`,
+    );
+  }
+  // [OC·KH·KW, C] @ [N, C, H·W] -> patches [N, OC, KH, KW, H, W], summed back by col2im.
+  const col = w.reshape(c, oc * kh * kw).transpose().matmul(xv.reshape(n, c, h * wd))
+    .reshape(n, oc, kh, kw, h, wd);
+  const y = new Col2im([n, oc, oh, ow], g).apply(col);
+  return addChannelBias(y, b);
+}
+
+// ------------------------------------------------------------ pooling
+
+/** Options of the pooling functions. */
+export interface PoolingOptions {
+  /** Stride (the kernel size by default, as in PyTorch). */
+  stride?: Pair;
+  /** Padding on each side (0 by default). */
+  pad?: Pair;
+}
+
+function windows(op: string, x: Operand, kernelSize: Pair, options: PoolingOptions) {
+  const xv = v(x);
+  const g = geometry(op, kernelSize, options.stride ?? kernelSize, options.pad ?? 0);
+  const col = patches(op, xv, g);
+  const [n, c, kh, kw, oh, ow] = col.shape;
+  return { xv, g, col: col.reshape(n, c, kh * kw, oh, ow) };
+}
+
+/**
+ * Max pooling over `kernelSize` windows of `x: [N, C, H, W]` (stride = kernel
+ * size by default; padded positions never win). Differentiable twice.
+ *
+ * @example
+ * ```ts
+ * import { pooling } from "./functions.ts";
+ * import { randn } from "../mod.ts";
+ * console.log(pooling(randn([1, 1, 4, 4]), 2).shape); // [1, 1, 2, 2]
+ * ```
+ */
+export function pooling(x: Operand, kernelSize: Pair, options: PoolingOptions = {}): Variable {
+  const { xv, g, col } = windows("pooling", x, kernelSize, options);
+  if (g.ph === 0 && g.pw === 0) return col.max(2);
+  // im2col pads with zeros; push padded positions far below any value so they never win.
+  const pen = constant(arrays(() => {
+    const ones = ops.fullLike(xv.array, 1);
+    const inside = ones.backend.im2col(ones, g); // 1 inside the image, 0 in the padding
+    const big = xv.dtype === "float64" ? 1e300 : 1e30;
+    return ops.mul(ops.sub(inside, 1), big).reshape(col.shape);
+  }));
+  return col.add(pen).max(2);
+}
+
+/**
+ * Average pooling over `kernelSize` windows of `x: [N, C, H, W]` (stride =
+ * kernel size by default; zero padding counts in the average, as PyTorch's default).
+ *
+ * @example
+ * ```ts
+ * import { averagePooling } from "./functions.ts";
+ * import { ones } from "../mod.ts";
+ * console.log(await averagePooling(ones([1, 1, 2, 2]), 2).toArray()); // [[[[1]]]]
+ * ```
+ */
+export function averagePooling(
+  x: Operand,
+  kernelSize: Pair,
+  options: PoolingOptions = {},
+): Variable {
+  return windows("averagePooling", x, kernelSize, options).col.mean(2);
+}

@@ -1,0 +1,296 @@
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
+import {
+  Config,
+  Generator,
+  manualSeed,
+  ones,
+  randn,
+  tensor,
+  testMode,
+  utils,
+  type Variable,
+  zeros,
+} from "../mod.ts";
+import * as N from "./functions.ts";
+
+const f64 = { dtype: "float64" as const };
+
+async function check2(
+  f: (...xs: Variable[]) => Variable,
+  xs: Variable[],
+  opts: utils.GradientCheckOptions = {},
+): Promise<void> {
+  const r = await utils.gradientCheck(f, xs, { order: 2, ...opts });
+  ok(r.ok, r.failures.join("\n"));
+}
+
+async function close(a: Variable, b: number[] | number[][] | Variable, tol = 1e-6): Promise<void> {
+  const r = await utils.compare(a, b as Variable, { rtol: tol, atol: tol });
+  ok(r.ok, r.message);
+}
+
+function rnd(shape: number[], seed = 0): Variable {
+  return randn(shape, { ...f64, generator: new Generator(seed) });
+}
+
+/** Values spread apart so max/relu have no ties or kinks within the finite-difference step. */
+function spread(shape: number[], seed = 0): Variable {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const g = new Generator(seed);
+  const perm = g.permutation(n);
+  const data = Float64Array.from(perm, (p) => (p - n / 2 + 0.37) * 0.3);
+  return tensor(data, { shape, ...f64 });
+}
+
+Deno.test("sigmoid() values and second derivative match numerical", async () => {
+  await close(N.sigmoid(tensor([0, 2], f64)), [0.5, 1 / (1 + Math.exp(-2))]);
+  await check2(N.sigmoid, [rnd([3, 4])]);
+});
+
+Deno.test("relu() and leakyRelu() values and derivatives match numerical", async () => {
+  await close(N.relu(tensor([-1, 2], f64)), [0, 2]);
+  await close(N.leakyRelu(tensor([-1, 2], f64), 0.1), [-0.1, 2]);
+  await check2(N.relu, [spread([3, 4])]);
+  await check2((x) => N.leakyRelu(x, 0.3), [spread([3, 4], 1)]);
+});
+
+Deno.test("gelu() matches x·Φ(x) and its derivatives match numerical", async () => {
+  // Φ(1) = 0.8413447460685429
+  await close(N.gelu(tensor([1, -1, 0], f64)), [0.8413447460685429, -0.15865525393145707, 0]);
+  await check2(N.gelu, [rnd([2, 5])]);
+  await check2(N.erf, [rnd([5], 2)]);
+});
+
+Deno.test("softmax() and logSoftmax() values, fused and composed paths agree", async () => {
+  const x = tensor([[1, 2, 3], [1000, 1000, 1000]], f64);
+  const e = [Math.exp(-2), Math.exp(-1), 1];
+  const s = e[0] + e[1] + e[2];
+  await close(N.softmax(x), [e.map((v) => v / s), [1 / 3, 1 / 3, 1 / 3]]);
+  await close(N.logSoftmax(x), [e.map((v) => Math.log(v / s)), Array(3).fill(-Math.log(3))]);
+  const y = rnd([3, 4, 5]);
+  for (const axis of [0, 1, -1]) {
+    const fusedS = N.softmax(y, axis);
+    const fusedL = N.logSoftmax(y, axis);
+    N.fusedKernels.enabled = false;
+    try {
+      await close(N.softmax(y, axis), fusedS as Variable, 1e-12);
+      await close(N.logSoftmax(y, axis), fusedL as Variable, 1e-12);
+    } finally {
+      N.fusedKernels.enabled = true;
+    }
+  }
+});
+
+Deno.test("softmax() and logSoftmax() second derivatives match numerical", async () => {
+  await check2((x) => N.softmax(x, 1), [rnd([2, 4])]);
+  await check2((x) => N.softmax(x, 0), [rnd([3, 2], 1)]);
+  await check2((x) => N.logSoftmax(x, 1), [rnd([2, 4], 2)]);
+});
+
+Deno.test("softmaxCrossEntropy() value and second derivative match numerical", async () => {
+  const x = tensor([[1, 2, 3], [0, -1, 5]], f64);
+  const t = tensor([2, 0], { dtype: "int32" });
+  const l0 = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3)) - 3;
+  const l1 = Math.log(1 + Math.exp(-1) + Math.exp(5)) - 0;
+  await close(N.softmaxCrossEntropy(x, t), [(l0 + l1) / 2].flat() as number[]);
+  await check2(N.softmaxCrossEntropy, [rnd([3, 4]), tensor([3, 0, 1], { dtype: "int32" })]);
+  throws(() => N.softmaxCrossEntropy(x, tensor([0, 1, 2], { dtype: "int32" })), /3 labels/);
+  throws(() => N.softmaxCrossEntropy(x, tensor([0, 1], f64)), /labels must be int32/);
+});
+
+Deno.test("sigmoidCrossEntropy() and binaryCrossEntropy() agree and differentiate twice", async () => {
+  const x = rnd([4, 1]);
+  const t = tensor([[1], [0], [1], [0]], f64);
+  const p = N.sigmoid(x);
+  await close(N.sigmoidCrossEntropy(x, t), N.binaryCrossEntropy(p, t), 1e-9);
+  await check2(N.sigmoidCrossEntropy, [x, t]);
+  await check2((p, t) => N.binaryCrossEntropy(p, t), [
+    tensor([0.2, 0.7, 0.9], f64),
+    tensor([0, 1, 1], f64),
+  ]);
+});
+
+Deno.test("meanSquaredError() divides by the batch size and differentiates twice", async () => {
+  await close(N.meanSquaredError(tensor([[1, 2], [3, 4]], f64), zeros([2, 2], f64)), [15].flat());
+  await check2(N.meanSquaredError, [rnd([3, 2]), rnd([3, 2], 1)]);
+});
+
+Deno.test("accuracy() counts argmax hits", async () => {
+  const y = tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]);
+  ok(Math.abs(await N.accuracy(y, tensor([1, 0, 0], { dtype: "int32" })).item() - 2 / 3) < 1e-6);
+});
+
+Deno.test("dropout() scales kept elements at train time and is the identity in test mode", async () => {
+  manualSeed(0);
+  const x = ones([1000], f64);
+  const y = await N.dropout(x, 0.25).data();
+  const kept = y.filter((v) => v !== 0);
+  ok(kept.every((v) => Math.abs(v - 4 / 3) < 1e-12));
+  ok(Math.abs(kept.length / 1000 - 0.75) < 0.05, `kept ${kept.length}`);
+  const z = testMode(() => N.dropout(x, 0.25));
+  deepStrictEqual(await z.data(), await x.data());
+  // A fixed mask (same generator seed each call) is differentiable twice.
+  await check2((v) => N.dropout(v, 0.5, { generator: new Generator(3) }), [rnd([2, 3])]);
+});
+
+Deno.test("batchNorm() normalizes with batch statistics and updates running statistics", async () => {
+  const x = tensor([[1, 10], [3, 20], [5, 60]], f64);
+  const mean = zeros([2], f64);
+  const variance = ones([2], f64);
+  const y = N.batchNorm(x, ones([2], f64), zeros([2], f64), mean, variance, { eps: 0 });
+  const std0 = Math.sqrt(8 / 3);
+  await close(y.getItem([":", 0]), [-2 / std0, 0, 2 / std0]);
+  // decay 0.9: 0.1 * batch mean; the variance is unbiased (m / (m - 1)).
+  await close(mean, [0.3, 3]);
+  await close(variance, [0.9 + 0.1 * 4, 0.9 + 0.1 * 700]);
+  const z = testMode(() => N.batchNorm(x, ones([2], f64), zeros([2], f64), mean, variance));
+  await close(z.getItem([":", 0]), [0.7, 2.7, 4.7].map((v) => v / Math.sqrt(1.3 + 2e-5)));
+});
+
+Deno.test("batchNorm() differentiates twice in train and test mode, for 2-D and 4-D input", async () => {
+  const stats = (c: number) => [zeros([c], f64), ones([c], f64)] as const;
+  const [m2, v2] = stats(3);
+  await check2((x, g, b) => N.batchNorm(x, g, b, m2, v2), [rnd([4, 3]), rnd([3], 1), rnd([3], 2)]);
+  const [m4, v4] = stats(2);
+  await check2(
+    (x, g, b) => N.batchNorm(x, g, b, m4, v4),
+    [rnd([2, 2, 2, 3], 3), rnd([2], 4), rnd([2], 5)],
+  );
+  ok(Config.train);
+  // testMode() restores the flag when its callback returns, before an async check finishes.
+  Config.train = false;
+  try {
+    await check2((x, g, b) => N.batchNorm(x, g, b, m2, v2), [
+      rnd([4, 3], 6),
+      rnd([3], 7),
+      rnd([3], 8),
+    ]);
+  } finally {
+    Config.train = true;
+  }
+});
+
+Deno.test("layerNorm() normalizes the last axes and differentiates twice", async () => {
+  const y = N.layerNorm(tensor([[1, 2, 3]], f64), ones([3], f64), zeros([3], f64), { eps: 0 });
+  const s = Math.sqrt(2 / 3);
+  await close(y, [[-1 / s, 0, 1 / s]]);
+  await check2((x, g, b) => N.layerNorm(x, g, b), [rnd([2, 4]), rnd([4], 1), rnd([4], 2)]);
+  throws(() => N.layerNorm(rnd([2, 4]), ones([3]), zeros([3])), /gamma of shape \[3\]/);
+});
+
+Deno.test("embedId() gathers rows and scatters gradients back, twice", async () => {
+  const W = tensor([[1, 2], [3, 4], [5, 6]], f64);
+  const ids = tensor([[2, 0, 2]], { dtype: "int32" });
+  const y = N.embedId(ids, W);
+  deepStrictEqual(y.shape, [1, 3, 2]);
+  await close(y, [[5, 6], [1, 2], [5, 6]].map((r) => r) as unknown as number[][]);
+  y.sum().backward();
+  await close(W.grad!, [[1, 1], [0, 0], [2, 2]]);
+  await check2((w) => N.embedId(ids, w).mul(N.embedId(ids, w)), [rnd([3, 2])]);
+});
+
+Deno.test("im2col() / col2im() are adjoint and differentiate twice", async () => {
+  const x = rnd([1, 2, 4, 4]);
+  const col = N.im2col(x, 3, { stride: 1, pad: 1 });
+  deepStrictEqual(col.shape, [16, 18]);
+  // <im2col(x), c> == <x, col2im(c)>
+  const c = rnd([16, 18], 1);
+  const lhs = await col.mul(c).sum().item();
+  const rhs = await x.mul(N.col2im(c, [1, 2, 4, 4], 3, { stride: 1, pad: 1 })).sum().item();
+  ok(Math.abs(lhs - rhs) < 1e-9, `${lhs} vs ${rhs}`);
+  await check2((v) => N.im2col(v, 2, { stride: 2, pad: 1 }).pow(2), [rnd([1, 1, 3, 3], 2)]);
+  await check2((v) => N.col2im(v, [1, 1, 3, 3], 2, { stride: 1 }).pow(2), [rnd([4, 4], 3)]);
+});
+
+/** Direct convolution, the textbook loop, as the reference. */
+async function naiveConv(x: Variable, W: Variable, stride: number, pad: number): Promise<number[]> {
+  const xs = await x.data();
+  const ws = await W.data();
+  const [n, c, h, w] = x.shape;
+  const [oc, , kh, kw] = W.shape;
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  const out: number[] = [];
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < oc; o++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          let s = 0;
+          for (let ci = 0; ci < c; ci++) {
+            for (let p = 0; p < kh; p++) {
+              for (let q = 0; q < kw; q++) {
+                const yy = i * stride - pad + p;
+                const xx = j * stride - pad + q;
+                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                s += xs[((b * c + ci) * h + yy) * w + xx] * ws[((o * c + ci) * kh + p) * kw + q];
+              }
+            }
+          }
+          out.push(s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("conv2d() matches direct convolution and differentiates twice", async () => {
+  const x = rnd([2, 3, 5, 6]);
+  const W = rnd([4, 3, 3, 2], 1);
+  for (const [stride, pad] of [[1, 0], [2, 1], [1, 2]]) {
+    const y = N.conv2d(x, W, null, { stride, pad });
+    const ref = await naiveConv(x, W, stride, pad);
+    const r = await utils.compare(await y.data(), Float64Array.from(ref), {
+      rtol: 1e-10,
+      atol: 1e-10,
+    });
+    ok(r.ok, r.message);
+  }
+  const b = tensor([1, 2, 3, 4], f64);
+  const yb = await N.conv2d(x, W, b).data();
+  const y0 = await N.conv2d(x, W).data();
+  equal(yb[yb.length - 1] - y0[y0.length - 1], 4);
+  await check2(
+    (x, W, b) => N.conv2d(x, W, b, { stride: 2, pad: 1 }),
+    [rnd([1, 2, 4, 4], 2), rnd([3, 2, 3, 3], 3), rnd([3], 4)],
+  );
+});
+
+Deno.test("deconv2d() is the input-gradient of conv2d and differentiates twice", async () => {
+  // <conv2d(x, W), y> == <x, deconv2d(y, W)> with W read as [C, OC, KH, KW] for deconv.
+  const x = rnd([1, 2, 5, 5]);
+  const W = rnd([3, 2, 3, 3], 1);
+  const y = rnd([1, 3, 3, 3], 2);
+  const lhs = await N.conv2d(x, W, null, { stride: 2, pad: 1 }).mul(y).sum().item();
+  const d = N.deconv2d(y, W, null, { stride: 2, pad: 1, outsize: [5, 5] });
+  deepStrictEqual(d.shape, [1, 2, 5, 5]);
+  const rhs = await x.mul(d).sum().item();
+  ok(Math.abs(lhs - rhs) < 1e-9, `${lhs} vs ${rhs}`);
+  throws(() => N.deconv2d(y, W, null, { stride: 2, pad: 1, outsize: [9, 9] }), /outsize/);
+  await check2(
+    (x, W, b) => N.deconv2d(x, W, b, { stride: 2, pad: 1 }),
+    [rnd([1, 2, 2, 2], 3), rnd([2, 3, 3, 3], 4), rnd([3], 5)],
+  );
+});
+
+Deno.test("pooling() defaults stride to the kernel, ignores padding and differentiates twice", async () => {
+  const x = tensor(
+    [[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]]]],
+    f64,
+  );
+  await close(N.pooling(x, 2), [[[[6, 8], [14, 16]]]] as unknown as number[][]);
+  // Negative values with padding: the zero padding must never win.
+  const neg = x.neg();
+  await close(
+    N.pooling(neg, 2, { pad: 1 }),
+    [[[[-1, -2, -4], [-5, -6, -8], [-13, -14, -16]]]] as unknown as number[][],
+  );
+  await check2((v) => N.pooling(v, 2), [spread([1, 2, 4, 4])]);
+  await check2((v) => N.pooling(v, 3, { stride: 2, pad: 1 }), [spread([1, 1, 5, 5], 1)]);
+});
+
+Deno.test("averagePooling() averages windows and differentiates twice", async () => {
+  const x = tensor([[[[1, 2, 3, 4], [5, 6, 7, 8]]]], f64);
+  await close(N.averagePooling(x, 2), [[[[3.5, 5.5]]]] as unknown as number[][]);
+  await check2((v) => N.averagePooling(v, 2, { stride: 1, pad: 1 }), [rnd([1, 2, 3, 3])]);
+});
