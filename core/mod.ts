@@ -30,6 +30,7 @@ export {
   tensor,
   type TensorData,
   type TensorOptions,
+  tidy,
   Variable,
   zeros,
   zerosLike,

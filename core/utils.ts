@@ -184,7 +184,8 @@ export async function gradientCheck(
   inputs: Variable | readonly Variable[],
   opts: GradientCheckOptions = {},
 ): Promise<GradientCheckResult> {
-  const xs = inputs instanceof Variable ? [inputs] : [...inputs];
+  // Leaf copies: the check's backward passes must not release the caller's graph.
+  const xs = (inputs instanceof Variable ? [inputs] : [...inputs]).map((x) => x.detach());
   const f64 = xs.every((x) => x.dtype !== "float32");
   const rtol = opts.rtol ?? (f64 ? 1e-4 : 2e-2);
   const atol = opts.atol ?? (f64 ? 1e-6 : 2e-3);

@@ -183,14 +183,12 @@ export class Variable {
   /** Frees the value because backward no longer needs it. @internal */
   releaseByBackward(): void {
     if (this.#retain || this.#array === null) return;
+    const shape = this.#array.shape;
     this.#array.dispose();
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
-      fmtShape(this.#shapeHint)
+      fmtShape(shape)
     } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values`;
-  }
-  get #shapeHint(): readonly number[] {
-    return this.#array?.shape ?? [];
   }
 
   /** Clears the gradient (releasing its memory). */
@@ -1070,4 +1068,43 @@ export function formatValues(data: TypedArray, shape: readonly number[], edge = 
     return `[${parts.join(sep)}]`;
   };
   return rec(0, 0);
+}
+
+// ------------------------------------------------------------------ scopes
+
+function collectArrays(value: unknown, out: NDArray[], depth = 0): void {
+  if (value instanceof NDArray) out.push(value);
+  else if (value instanceof Variable) {
+    if (value.isAlive) out.push(value.array);
+    if (value.grad) collectArrays(value.grad, out, depth);
+  } else if (depth < 3 && Array.isArray(value)) {
+    for (const v of value) collectArrays(v, out, depth + 1);
+  } else if (
+    depth < 3 && value !== null && typeof value === "object" && !ArrayBuffer.isView(value)
+  ) {
+    for (const v of Object.values(value)) collectArrays(v, out, depth + 1);
+  }
+}
+
+/**
+ * Runs `fn` and releases every tensor it created except those it returns
+ * (Variables, arrays, or arrays/objects of them). Use it around inference or
+ * evaluation loops so GPU memory is freed deterministically. Parameters and
+ * optimizer state are never released by it.
+ *
+ * @example
+ * ```ts
+ * import { F, memoryStats, tensor, tidy } from "../mod.ts";
+ * const x = tensor([1, 2, 3]);
+ * const before = memoryStats().liveTensors;
+ * const y = tidy(() => F.sum(F.exp(F.mul(x, 2))));
+ * console.log(memoryStats().liveTensors - before); // 1: only y
+ * ```
+ */
+export function tidy<T>(fn: () => T): T {
+  return withScope(fn, (result) => {
+    const keep: NDArray[] = [];
+    collectArrays(result, keep);
+    return keep;
+  });
 }

@@ -1,0 +1,349 @@
+import assert from "node:assert/strict";
+import {
+  arange,
+  Config,
+  F,
+  full,
+  Function,
+  manualSeed,
+  memoryStats,
+  type NDArray,
+  noGrad,
+  ones,
+  randn,
+  tensor,
+  testMode,
+  tidy,
+  usingConfig,
+  utils,
+  Variable,
+  zeros,
+} from "../mod.ts";
+import * as ops from "../core/ops.ts";
+
+const f64 = { dtype: "float64" as const };
+
+Deno.test("tensor() infers shapes from nested arrays and TypedArrays", async () => {
+  const x = tensor([[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(x.shape, [2, 3]);
+  assert.equal(x.dtype, "float32");
+  assert.equal(x.length, 2);
+  assert.deepEqual(await x.toArray(), [[1, 2, 3], [4, 5, 6]]);
+  const s = tensor(3.5, f64);
+  assert.deepEqual(s.shape, []);
+  assert.equal(await s.item(), 3.5);
+  const t = tensor(new Int32Array([1, 2, 3, 4]), { shape: [2, 2] });
+  assert.equal(t.dtype, "int32");
+  assert.deepEqual(await t.toArray(), [[1, 2], [3, 4]]);
+});
+
+Deno.test("tensor() rejects ragged arrays, bad dtypes and mismatched shapes", () => {
+  assert.throws(
+    () => tensor([[1, 2], [3]]),
+    /tensor: ragged nested array: expected length 2 at index \[1\] but got 1/,
+  );
+  assert.throws(() => tensor([[1, 2], 3]), /ragged/);
+  assert.throws(
+    () => tensor([1], { dtype: "float16" as never }),
+    /tensor: unknown dtype "float16"/,
+  );
+  assert.throws(
+    () => tensor(new Float32Array(3), { shape: [2, 2] }),
+    /shape \[2,2\] does not match 3 elements/,
+  );
+  assert.throws(() => tensor(new Uint8Array(3) as never), /unsupported TypedArray Uint8Array/);
+});
+
+Deno.test("toString() and inspect show values, shape and dtype", () => {
+  const x = tensor([[1, 2], [3, 4]]);
+  assert.equal(String(x), "variable([[1, 2],\n          [3, 4]], shape=[2,2], dtype=float32)");
+  assert.equal(Deno.inspect(tensor([1.5, 2])), "variable([1.5, 2], shape=[2], dtype=float32)");
+  const big = arange(5000).reshape(50, 100);
+  assert.match(String(big), /\.\.\./);
+});
+
+Deno.test("backward() handles a diamond graph and shared inputs", async () => {
+  // y = (x^2)^2 + (x^2)^2 = 2x^4, dy/dx = 8x^3
+  const x = tensor(2, f64);
+  const a = x.pow(2);
+  const y = F.add(a.pow(2), a.pow(2));
+  y.backward();
+  assert.equal(await x.grad!.item(), 64);
+  // shared input: y = x + x
+  const z = tensor(3, f64);
+  F.add(z, z).backward();
+  assert.equal(await z.grad!.item(), 2);
+});
+
+Deno.test("backward() accumulates gradients until cleargrad()", async () => {
+  const x = tensor(3, f64);
+  F.mul(x, x).backward();
+  F.mul(x, x).backward();
+  assert.equal(await x.grad!.item(), 12);
+  x.cleargrad();
+  assert.equal(x.grad, null);
+  F.mul(x, 2).backward();
+  assert.equal(await x.grad!.item(), 2);
+});
+
+Deno.test("backward() drops intermediate grads unless retainGrad", async () => {
+  const x = tensor(1, f64);
+  const a = F.mul(x, 2);
+  const y = F.mul(a, 3);
+  y.backward();
+  assert.equal(a.grad, null);
+  assert.equal(y.grad, null);
+  const x2 = tensor(1, f64);
+  const a2 = F.mul(x2, 2);
+  const y2 = F.mul(a2, 3);
+  y2.backward({ retainGrad: true });
+  assert.equal(await a2.grad!.item(), 3);
+  assert.equal(await y2.grad!.item(), 1);
+});
+
+Deno.test("backward() releases intermediate values and says how to keep them", async () => {
+  const x = tensor([1, 2, 3]);
+  const h = F.tanh(x);
+  const y = F.sum(F.mul(h, 2));
+  y.backward();
+  assert.deepEqual(await x.data(), new Float32Array([1, 2, 3]));
+  assert.equal((await y.data()).length, 1);
+  await assert.rejects(
+    () => h.data(),
+    /released by backward\(\): call backward\(\{ retainGraph: true \}\)/,
+  );
+  assert.throws(() => y.backward(), /graph was already freed.*retainGraph/);
+  // retainGraph keeps them; retainData protects one value
+  const x2 = tensor([1, 2, 3]);
+  const h2 = F.tanh(x2);
+  const y2 = F.sum(h2);
+  y2.backward({ retainGraph: true });
+  assert.equal((await h2.data()).length, 3);
+  const expected = F.mul(F.sub(1, F.mul(h2, h2)), 2);
+  y2.backward();
+  assert.ok(await utils.allclose(x2.grad!, expected));
+  const x3 = tensor([1, 2]);
+  const h3 = F.exp(x3).retainData();
+  F.sum(F.mul(h3, h3)).backward();
+  assert.equal((await h3.data()).length, 2);
+});
+
+Deno.test("createGraph makes grads differentiable: tanh derivatives up to 4th order", async () => {
+  // d/dx tanh = 1 - t^2; d2 = -2t(1-t^2); d3 = -2(1-t^2)(1-3t^2); d4 = 8t(1-t^2)(2-3t^2)
+  const x0 = 0.7;
+  const t = Math.tanh(x0);
+  const expected = [
+    1 - t * t,
+    -2 * t * (1 - t * t),
+    -2 * (1 - t * t) * (1 - 3 * t * t),
+    8 * t * (1 - t * t) * (2 - 3 * t * t),
+  ];
+  const x = tensor(x0, f64);
+  let y = F.tanh(x);
+  for (let order = 0; order < 4; order++) {
+    x.cleargrad();
+    y.backward({ createGraph: true });
+    const gx = x.grad!;
+    assert.ok(Math.abs((await gx.item()) - expected[order]) < 1e-10, `order ${order + 1}`);
+    y = gx;
+  }
+});
+
+Deno.test("Newton's method with double backprop converges as in the book", async () => {
+  const x = tensor(2, f64);
+  const iterates: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    iterates.push(await x.item());
+    const y = F.sub(x.pow(4), x.pow(2).mul(2));
+    x.cleargrad();
+    y.backward({ createGraph: true });
+    const gx = x.grad!;
+    x.cleargrad();
+    gx.backward();
+    const gx2 = x.grad!;
+    x.array = ops.sub(x.array, ops.div(gx.array, gx2.array));
+  }
+  const book = [
+    2,
+    1.4545454545454546,
+    1.1510467893775467,
+    1.0253259289766978,
+    1.0009084519430513,
+    1.0000012353089454,
+  ];
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(iterates[i] - book[i]) < 1e-12, `iterate ${i}`);
+});
+
+Deno.test("unchainBackward() cuts the graph above a variable", () => {
+  const x = tensor(1);
+  const a = F.mul(x, 2);
+  const y = F.mul(a, 3);
+  y.unchainBackward();
+  assert.equal(y.creator, null);
+  assert.equal(a.creator, null);
+  y.backward();
+  assert.equal(x.grad, null);
+});
+
+Deno.test("noGrad records nothing and usingConfig restores flags when fn throws", () => {
+  const x = tensor(1);
+  const y = noGrad(() => F.mul(x, 2));
+  assert.equal(y.creator, null);
+  assert.equal(Config.enableBackprop, true);
+  assert.throws(() =>
+    usingConfig({ enableBackprop: false, train: false }, () => {
+      throw new Error("boom");
+    }), /boom/);
+  assert.equal(Config.enableBackprop, true);
+  assert.equal(Config.train, true);
+  assert.equal(testMode(() => Config.train), false);
+  assert.equal(Config.train, true);
+});
+
+Deno.test("custom Functions: forward on arrays, backward on Variables, multiple outputs", async () => {
+  class SplitHalves extends Function {
+    forward(x: NDArray): NDArray[] {
+      const n = x.shape[0] / 2;
+      return [ops.mul(x.reshape([2, n]), 1), ops.mul(x.reshape([2, n]), 2)];
+    }
+    backward(g1: Variable, g2: Variable): Variable {
+      return F.reshape(F.add(g1, F.mul(g2, 2)), this.inputs[0].shape);
+    }
+  }
+  const x = tensor([1, 2, 3, 4], f64);
+  const [a, b] = new SplitHalves().applyAll(x);
+  assert.deepEqual(b.shape, [2, 2]);
+  F.add(F.sum(a), F.sum(b)).backward();
+  assert.deepEqual([...await x.grad!.data()], [3, 3, 3, 3]);
+});
+
+Deno.test("functions name the op and the shapes on bad input", () => {
+  assert.throws(() => F.add(zeros([2, 3]), zeros([4, 3])), {
+    name: "TypeError",
+    message: "add: cannot broadcast shapes [2,3] and [4,3]: axis 0 is 2 vs 4",
+  });
+  assert.throws(
+    () => F.matmul(zeros([2, 3]), zeros([4, 5])),
+    /matmul: shapes \[2,3\] and \[4,5\] are not aligned: 3 vs 4/,
+  );
+  assert.throws(() => F.sum(zeros([2, 3]), 2), {
+    name: "RangeError",
+    message: "sum: axis 2 is out of range for a tensor of rank 2",
+  });
+  assert.throws(
+    () => F.reshape(zeros([2, 3]), [4, 2]),
+    /reshape: cannot reshape \[2,3\] \(size 6\) to \[4,2\]/,
+  );
+  assert.throws(
+    () => F.transpose(zeros([2, 3]), [0, 0]),
+    /transpose: axes \[0,0\] are not a permutation/,
+  );
+  assert.throws(
+    () => F.getItem(zeros([2, 3]), [0, 5]),
+    /getItem: index 5 is out of bounds for axis 1 with size 3/,
+  );
+  assert.throws(
+    () => F.getItem(zeros([2, 3]), [0, 0, 0]),
+    /getItem: too many indices for shape \[2,3\]/,
+  );
+  assert.throws(
+    () => F.concat([zeros([2, 3]), zeros([3, 3])], 1),
+    /concat: shapes \[2,3\] and \[3,3\] differ outside axis 1/,
+  );
+  assert.throws(() => F.stack([zeros([2]), zeros([3])]), /stack: all inputs must have one shape/);
+  assert.throws(() => F.clip(zeros([1]), 1, 0), /clip: lo 1 is greater than hi 0/);
+  assert.throws(() => zeros([2, -1]), /full: invalid shape \[2,-1\]/);
+  assert.throws(() => F.max(zeros([0, 2]), 0), /max: cannot reduce an empty axis 0/);
+});
+
+Deno.test("numbers take the dtype of the other operand; mixed dtypes promote", () => {
+  const i = tensor(new Int32Array([7, -7]));
+  assert.equal(F.add(i, 1).dtype, "int32");
+  assert.equal(F.add(i, tensor([0.5, 0.5])).dtype, "float32");
+  assert.equal(F.add(tensor([1], f64), tensor([1])).dtype, "float64");
+});
+
+Deno.test("creation functions: full, ones, arange, randn seeded", async () => {
+  assert.deepEqual(await full([2], 7).toArray(), [7, 7]);
+  assert.deepEqual(await ones([2, 1]).toArray(), [[1], [1]]);
+  assert.deepEqual(await arange(1, 2, 0.25).toArray(), [1, 1.25, 1.5, 1.75]);
+  manualSeed(3);
+  const a = await randn([5]).data();
+  manualSeed(3);
+  const b = await randn([5]).data();
+  assert.deepEqual(a, b);
+  const big = [...await randn([20000], f64).data()];
+  const mean = big.reduce((s, v) => s + v, 0) / big.length;
+  const sd = Math.sqrt(big.reduce((s, v) => s + (v - mean) ** 2, 0) / big.length);
+  assert.ok(Math.abs(mean) < 0.03 && Math.abs(sd - 1) < 0.03, `mean ${mean} sd ${sd}`);
+});
+
+Deno.test("getItem() follows NumPy for slices, steps and index arrays", async () => {
+  const x = arange(24).reshape(2, 3, 4);
+  assert.deepEqual(await F.getItem(x, [1, { start: 1 }, { step: 2 }]).toArray(), [[16, 18], [
+    20,
+    22,
+  ]]);
+  assert.deepEqual(await F.getItem(x, [-1, -1, { start: -1, stop: null, step: -3 }]).toArray(), [
+    23,
+    20,
+  ]);
+  assert.deepEqual(F.getItem(x, ["...", null]).shape, [2, 3, 4, 1]);
+  assert.deepEqual(await F.getItem(x, [0, [2, 0], 1]).toArray(), [9, 1]);
+  // non-adjacent index arrays move to the front
+  assert.deepEqual(F.getItem(x, [[0, 1], ":", [1, 2]]).shape, [2, 3]);
+  assert.deepEqual(await F.getItem(x, [[0, 1], ":", [1, 2]]).toArray(), [[1, 5, 9], [14, 18, 22]]);
+  assert.deepEqual(await F.getItem(x, [0, 0, { start: 3, stop: 1 }]).toArray(), []);
+});
+
+Deno.test("a training-style loop does not grow memory", () => {
+  const W = new Variable(randn([20, 10]).array);
+  const forward = () => {
+    const x = randn([8, 20]);
+    const y = F.sum(F.tanh(F.matmul(x, W)));
+    W.cleargrad();
+    y.backward();
+    W.array = tidy(() => ops.sub(W.array, ops.mul(W.grad!.array, 0.01)));
+    x.dispose();
+    y.dispose();
+  };
+  for (let i = 0; i < 5; i++) forward();
+  const before = memoryStats();
+  for (let i = 0; i < 50; i++) forward();
+  const after = memoryStats();
+  assert.equal(after.liveTensors, before.liveTensors);
+  assert.equal(after.cpuLiveBytes, before.cpuLiveBytes);
+});
+
+Deno.test("getDotGraph() shows functions, names, shapes and dtypes", () => {
+  const x = tensor([1, 2], { name: "x" });
+  const y = F.sum(F.tanh(x));
+  y.name = "y";
+  const dot = utils.getDotGraph(y);
+  assert.match(dot, /^digraph g \{/);
+  assert.match(dot, /label="x: \[2\] float32"/);
+  assert.match(dot, /label="Tanh", color=lightblue/);
+  assert.match(dot, /label="y: \[\] float32"/);
+  assert.equal((dot.match(/->/g) ?? []).length, 4);
+});
+
+Deno.test("gradientCheck() reports a wrong gradient", async () => {
+  class BadSquare extends Function {
+    forward(x: NDArray): NDArray {
+      return ops.mul(x, x);
+    }
+    backward(gy: Variable): Variable {
+      return F.mul(gy, this.inputs[0]); // should be 2x
+    }
+  }
+  const r = await utils.gradientCheck((x) => new BadSquare().apply(x), [tensor([1, 2], f64)]);
+  assert.equal(r.ok, false);
+  assert.match(r.failures[0], /gradient of input 0/);
+});
+
+Deno.test("allclose() compares values and shapes", async () => {
+  assert.ok(await utils.allclose(tensor([1, 2]), [1, 2]));
+  assert.equal(await utils.allclose(tensor([1, 2]), [1, 2.1]), false);
+  assert.equal(await utils.allclose(tensor([1, 2]), [1, 2, 3]), false);
+  assert.equal(await utils.allclose(tensor([NaN]), [NaN]), false);
+});
