@@ -17,5 +17,5 @@
  * @module
  */
 export * from "./core/mod.ts";
-export * as F from "./core/functions.ts";
+export * as F from "./nn/f.ts";
 export * as utils from "./core/utils.ts";
