@@ -392,11 +392,10 @@ function packRows(
 }
 
 /**
- * `c[i,j] = ap[i,:] · bp[j,:]` for packed rows of length K (`ap` has its rows
- * padded with zeros to a multiple of 4, `bp` to a multiple of 2). Each step of
- * the inner loop computes a 4×2 block of c in registers (6 loads for 8
- * multiply-adds); blocks of bp rows are sized to stay in cache while every
- * row of ap passes by.
+ * `c[i,j] = ap[i,:] · bp[j,:]` for packed rows of length K (`bp` has its rows
+ * padded with zeros to a multiple of 4). Each step of the inner loop computes a
+ * 4×2 block of c in registers (6 loads for 8 multiply-adds); blocks of bp rows
+ * are sized to stay in cache while every row of ap passes by.
  */
 function gemmPacked(
   ap: Float64Array,
@@ -406,10 +405,11 @@ function gemmPacked(
   dims: MatmulDims,
 ): void {
   const { m: M, k: K, n: N } = dims;
-  const jb = Math.max(2, Math.floor(32768 / Math.max(K, 1)) & ~1);
+  const jb = Math.max(4, Math.floor(32768 / Math.max(K, 1)) & ~3);
   for (let j0 = 0; j0 < N; j0 += jb) {
     const j1 = Math.min(N, j0 + jb);
-    for (let i = 0; i < M; i += 4) {
+    let i = 0;
+    for (; i + 4 <= M; i += 4) {
       const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
       for (let j = j0; j < j1; j += 2) {
         const b0 = j * K, b1 = b0 + K;
@@ -426,26 +426,38 @@ function gemmPacked(
           s30 += y3 * x0;
           s31 += y3 * x1;
         }
-        // Rows past M and the column past N are padding: not stored.
-        const two = j + 1 < N;
-        let r = co + i * N + j;
+        const r = co + i * N + j;
         c[r] = s00;
-        if (two) c[r + 1] = s01;
-        if (i + 1 < M) {
-          r += N;
-          c[r] = s10;
-          if (two) c[r + 1] = s11;
+        c[r + N] = s10;
+        c[r + 2 * N] = s20;
+        c[r + 3 * N] = s30;
+        if (j + 1 < N) {
+          // (The column past an odd N is padding: not stored.)
+          c[r + 1] = s01;
+          c[r + N + 1] = s11;
+          c[r + 2 * N + 1] = s21;
+          c[r + 3 * N + 1] = s31;
         }
-        if (i + 2 < M) {
-          r += N;
-          c[r] = s20;
-          if (two) c[r + 1] = s21;
+      }
+    }
+    // The last M mod 4 rows, one at a time, four columns per step.
+    for (; i < M; i++) {
+      const a0 = i * K;
+      for (let j = j0; j < j1; j += 4) {
+        const b0 = j * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let p = 0; p < K; p++) {
+          const y = ap[a0 + p];
+          s0 += y * bp[b0 + p];
+          s1 += y * bp[b1 + p];
+          s2 += y * bp[b2 + p];
+          s3 += y * bp[b3 + p];
         }
-        if (i + 3 < M) {
-          r += N;
-          c[r] = s30;
-          if (two) c[r + 1] = s31;
-        }
+        const r = co + i * N + j;
+        c[r] = s0;
+        if (j + 1 < N) c[r + 1] = s1;
+        if (j + 2 < N) c[r + 2] = s2;
+        if (j + 3 < N) c[r + 3] = s3;
       }
     }
   }
@@ -604,7 +616,7 @@ export const cpuBackend: Backend = {
     assertShape("full", shape);
     assertDType("full", dtype);
     const data = allocTyped(dtype, sizeOf(shape));
-    if (value !== 0) data.fill(value);
+    if (!Object.is(value, 0)) data.fill(value);
     return wrap(data, shape);
   },
 
@@ -801,15 +813,21 @@ export const cpuBackend: Backend = {
     const ad = dataOf("matmul", a), bd = dataOf("matmul", b);
     const o = allocTyped(a.dtype, sizeOf(shape));
     if (o.length === 0) return wrap(o, shape);
-    const nb = sizeOf(batch);
+    let nb = sizeOf(batch);
     const stA = broadcastStrides(batchA, batch), stB = broadcastStrides(batchB, batch);
     const bStr = stridesOf(batch);
     const dims: MatmulDims = { m: M, k: K, n: N, transA, transB };
+    if (!transA && sizeOf(batchA) === nb && sizeOf(batchB) === 1) {
+      // One b for every batch of a contiguous a (`[B,T,D] @ [D,H]`): the batches
+      // are the rows of one [nb·M, K] @ [K, N] product.
+      dims.m = nb * M;
+      nb = 1;
+    }
     const float = a.dtype !== "int32";
     // Float operands are packed per batch into float64 rows (op(a) by rows,
-    // op(b) by columns), padded for the 4×2 kernel; a broadcast operand is packed once.
-    const ap = float ? new Float64Array(Math.ceil(M / 4) * 4 * K) : null;
-    const bp = float ? new Float64Array(Math.ceil(N / 2) * 2 * K) : null;
+    // op(b) by columns, padded to a multiple of 4); a broadcast operand is packed once.
+    const ap = float ? new Float64Array(dims.m * K) : null;
+    const bp = float ? new Float64Array(Math.ceil(N / 4) * 4 * K) : null;
     let packedA = -1, packedB = -1;
     for (let t = 0; t < nb; t++) {
       let ia = 0, ib = 0, rem = t;
@@ -823,7 +841,7 @@ export const cpuBackend: Backend = {
         matmulInt(ad, ia * M * K, bd, ib * K * N, o, t * M * N, dims);
         continue;
       }
-      if (ia !== packedA) packRows(ad, ia * M * K, { rows: M, k: K, trans: transA }, ap);
+      if (ia !== packedA) packRows(ad, ia * M * K, { rows: dims.m, k: K, trans: transA }, ap);
       if (ib !== packedB) packRows(bd, ib * K * N, { rows: N, k: K, trans: !transB }, bp);
       packedA = ia;
       packedB = ib;

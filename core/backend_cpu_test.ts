@@ -605,6 +605,26 @@ Deno.test("matmul() on sizes larger than its cache blocks", () => {
   }
 });
 
+Deno.test("matmul() folds the batches of a into rows when b is shared", () => {
+  const rand = rng(14);
+  for (
+    const [sa, sb] of [
+      [[3, 5, 4], [4, 6]],
+      [[2, 3, 5, 4], [1, 4, 6]],
+      [[7, 1, 9], [1, 1, 9, 3]],
+      [[6, 2, 3], [3, 1]],
+    ]
+  ) {
+    for (const dtype of ["float64", "int32"] as const) {
+      const a = randArr(rand, sa, dtype), b = randArr(rand, sb, dtype);
+      const want = naiveMatmul(a, b, false, false);
+      const y = B.matmul(a, b);
+      assert.deepEqual(y.shape, want.shape);
+      assertClose(read(y), want.data, 1e-12);
+    }
+  }
+});
+
 Deno.test("matmul() in float32 stays within float32 error of the float64 product", () => {
   const rand = rng(13);
   const a64 = randArr(rand, [4, 37, 129]), b64 = randArr(rand, [129, 23]);
