@@ -132,13 +132,13 @@ function forEachRun(
 const SQRT_PI = Math.sqrt(Math.PI);
 
 /**
- * The error function to ~1e-15: its Maclaurin series below |x| = 2.5, and
+ * The error function to ~1e-15: its Maclaurin series below |x| = 2, and
  * the continued fraction of erfc above (both converge fast there).
  */
 function erf(x: number): number {
   if (x !== x) return x;
   const ax = Math.abs(x);
-  if (ax < 2.5) {
+  if (ax < 2) {
     const x2 = x * x;
     let term = x;
     let sum = x;
