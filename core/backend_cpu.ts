@@ -871,7 +871,10 @@ export const cpuBackend: Backend = {
 
   assign(dst: NDArray, src: NDArray, view: StridedView): void {
     assertSameDType("assign", dst, src);
-    const d = dataOf("assign", dst), s = dataOf("assign", src);
+    const d = dataOf("assign", dst);
+    let s = dataOf("assign", src);
+    // A source on the same storage could be overwritten while it is read.
+    if (s === d) s = s.slice();
     checkView("assign", view, d.length);
     if (sizeOf(view.shape) !== src.size) {
       throw new TypeError(

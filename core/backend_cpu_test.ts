@@ -737,6 +737,14 @@ Deno.test("assign() writes into a strided view of dst in place", () => {
   );
 });
 
+Deno.test("assign() from a source on the same storage reads it before writing", () => {
+  const dst = arr([0, 1, 2, 3, 4, 5], [6]);
+  const src = dst.reshape([2, 3]);
+  // Rows swapped: dst[3..6) = src[0], dst[0..3) = src[1].
+  B.assign(dst, src, { shape: [2, 3], strides: [-3, 1], offset: 3 });
+  assert.deepEqual(read(dst), [3, 4, 5, 0, 1, 2]);
+});
+
 Deno.test("gather() takes along an axis with any-shaped, negative indices", () => {
   const x = arr([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [3, 4]);
   const rows = B.gather(x, 0, arr([2, 0, -1], [3], "int32"));
