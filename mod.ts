@@ -19,3 +19,4 @@
 export * from "./core/mod.ts";
 export * as F from "./nn/f.ts";
 export * as utils from "./core/utils.ts";
+export * from "./data/mod.ts";

@@ -67,18 +67,27 @@ export type ArgReduceOp = "argmax" | "argmin";
 
 /** A strided window on a contiguous array: element `i` is at `offset + Σ i[k]·strides[k]`. */
 export interface StridedView {
+  /** Shape of the view. */
   readonly shape: readonly number[];
+  /** Step in elements per axis (0 broadcasts, negative walks backwards). */
   readonly strides: readonly number[];
+  /** Element offset of the first element. */
   readonly offset: number;
 }
 
 /** Convolution window geometry for `im2col` / `col2im` over NCHW images. */
 export interface ConvGeometry {
+  /** Kernel height. */
   readonly kh: number;
+  /** Kernel width. */
   readonly kw: number;
+  /** Vertical stride. */
   readonly sh: number;
+  /** Horizontal stride. */
   readonly sw: number;
+  /** Vertical zero padding (each side). */
   readonly ph: number;
+  /** Horizontal zero padding (each side). */
   readonly pw: number;
 }
 

@@ -6,10 +6,22 @@
 import "./backend_cpu.ts";
 export { Config, type ConfigFlags, configScope, noGrad, testMode, usingConfig } from "./config.ts";
 export type { DType, TypedArray } from "./dtype.ts";
-export type { Device } from "./backend.ts";
+export { BINARY_OPS, UNARY_OPS } from "./backend.ts";
+export type {
+  ArgReduceOp,
+  Backend,
+  BackendMemory,
+  BinaryOp,
+  ConvGeometry,
+  Device,
+  ReduceOp,
+  StridedView,
+  UnaryOp,
+} from "./backend.ts";
 export { type Index, type IndexItem, type Slice, slice } from "./indexing.ts";
 export { type MemoryStats, memoryStats } from "./memory.ts";
-export { NDArray } from "./ndarray.ts";
+export { NDArray, type Storage } from "./ndarray.ts";
+export * as ops from "./ops.ts";
 export { Generator, manualSeed } from "./random.ts";
 export {
   arange,

@@ -53,7 +53,12 @@ export function scalar(like: NDArray, value: number, dtype: DType = like.dtype):
 }
 
 /** An array of `shape` filled with `value`, on the device of `like`. */
-export function fullLike(like: NDArray, value: number, shape = like.shape, dtype = like.dtype) {
+export function fullLike(
+  like: NDArray,
+  value: number,
+  shape: readonly number[] = like.shape,
+  dtype: DType = like.dtype,
+): NDArray {
   return like.backend.full(shape, value, dtype);
 }
 

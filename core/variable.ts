@@ -581,6 +581,7 @@ function compare(
  * ```
  */
 export class Parameter extends Variable {
+  /** A parameter from an array (ownership taken) or data, as {@linkcode tensor} builds it. */
   constructor(data: NDArray | TensorData, opts: TensorOptions & { name?: string } = {}) {
     super(data, opts);
     keepArrays(this.array);
