@@ -7,7 +7,7 @@
  *
  * The data come from a NumPy-compatible `np.random.seed(0)` generator, so they
  * are the book's points and the run reproduces the book's numbers: W =
- * [[2.11807369]], b = [5.46608905], loss 0.07908606.
+ * [[2.11807369]], b = [5.46608905] (loss about 0.0791).
  *
  * Run: `deno run -A examples/linear_regression.ts`
  *
@@ -97,7 +97,7 @@ export async function main(): Promise<void> {
       console.log(`iter ${String(i).padStart(2)}: W = ${W}, b = ${b}, loss = ${loss}`);
     }
   });
-  console.log("(book, after 100: W = 2.11807369, b = 5.46608905, loss = 0.07908606)");
+  console.log("(book, after 100 updates: W = 2.11807369, b = 5.46608905)");
 }
 
 if (import.meta.main) await main();
