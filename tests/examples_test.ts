@@ -8,6 +8,7 @@ import { firstSteps } from "../examples/first_steps.ts";
 import { linearRegression } from "../examples/linear_regression.ts";
 import { f, newton } from "../examples/newton_double_backprop.ts";
 import { rosenbrockGd } from "../examples/rosenbrock_gd.ts";
+import { rosenbrockNewton } from "../examples/rosenbrock_newton.ts";
 import { sineTwoLayer } from "../examples/sine_two_layer.ts";
 import {
   countFunctions,
@@ -87,6 +88,26 @@ Deno.test("rosenbrockGd() follows the book's trajectory (step 28)", async () => 
   // The book: after 10000 iterations, variable(0.9944984367782456) variable(0.9890050527419593).
   assertClose(x0, 0.9944984367782456, 1e-12, "x0 after 10000");
   assertClose(x1, 0.9890050527419593, 1e-12, "x1 after 10000");
+});
+
+Deno.test("rosenbrockNewton() Hessian by double backprop is exact and reaches (1, 1)", async () => {
+  const steps = await rosenbrockNewton({ iters: 7 });
+  let a = 0, b = 2;
+  for (const [i, { x, grad, hessian }] of steps.entries()) {
+    assertClose(x[0], a, 1e-12, `x0 at ${i}`);
+    assertClose(x[1], b, 1e-12, `x1 at ${i}`);
+    const ga = -400 * a * (b - a * a) + 2 * (a - 1), gb = 200 * (b - a * a);
+    const h00 = 2 - 400 * (b - 3 * a * a), h01 = -400 * a, h11 = 200;
+    assertClose(grad[0], ga, 1e-9, `gradient 0 at ${i}`);
+    assertClose(grad[1], gb, 1e-9, `gradient 1 at ${i}`);
+    assertClose(hessian[0][0], h00, 1e-9, `H00 at ${i}`);
+    assertClose(hessian[0][1], h01, 1e-9, `H01 at ${i}`);
+    assertClose(hessian[1][0], h01, 1e-9, `H10 at ${i}`);
+    assertClose(hessian[1][1], h11, 1e-9, `H11 at ${i}`);
+    const det = h00 * h11 - h01 * h01;
+    [a, b] = [a - (h11 * ga - h01 * gb) / det, b - (h00 * gb - h01 * ga) / det];
+  }
+  assert.deepEqual(steps[6].x, [1, 1]);
 });
 
 Deno.test("mySin() Taylor series gives the book's values at pi/4 (step 27)", async () => {
