@@ -61,16 +61,15 @@ export async function variableMimeBundle(
   options: TableOptions = {},
 ): Promise<MimeBundle> {
   const name = v.name ? ` <b>${escapeXml(v.name)}</b>` : "";
-  const meta = `shape [${v.shape.join(", ")}] · ${v.dtype} · ${v.device}`;
-  const header = `<div style="font-family:monospace;margin-bottom:4px">Variable${name} · ${
-    escapeXml(meta)
-  }</div>`;
+  const style = "font-family:monospace;margin-bottom:4px";
   if (v.isAlive === false) {
     return {
-      "text/html": `${header}<div><i>disposed</i></div>`,
-      "text/plain": `variable(<disposed>, shape=[${v.shape.join(",")}], dtype=${v.dtype})`,
+      "text/html": `<div style="${style}">Variable${name} · <i>disposed</i></div>`,
+      "text/plain": "variable(<disposed>)",
     };
   }
+  const meta = `shape [${v.shape.join(", ")}] · ${v.dtype} · ${v.device}`;
+  const header = `<div style="${style}">Variable${name} · ${escapeXml(meta)}</div>`;
   const data = await v.data();
   const text = `variable(${formatValues(data, v.shape)}, shape=[${
     v.shape.join(",")

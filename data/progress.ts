@@ -138,7 +138,9 @@ export class ProgressBar {
       }
       parts.push(`${this.#fmtCount(this.#count)}/${this.#fmtCount(this.#total)}`);
       parts.push(`${String(Math.floor(frac * 100)).padStart(3)}%`);
-      const eta = frac > 0 && frac < 1 ? `<${fmtSeconds(elapsed / frac - elapsed)}` : "";
+      const eta = !this.#finished && frac > 0 && frac < 1
+        ? `<${fmtSeconds(elapsed / frac - elapsed)}`
+        : "";
       parts.push(fmtSeconds(elapsed) + eta);
     } else {
       parts.push(this.#fmtCount(this.#count), fmtSeconds(elapsed));
