@@ -1,0 +1,383 @@
+/**
+ * `Layer`: a container of parameters and sublayers, as DeZero's `Layer`, with
+ * dotted parameter names in a stable declaration order, device moves,
+ * train/eval switches and safetensors weights. `Model` adds `plot`.
+ *
+ * @module
+ */
+import { usingConfig } from "../core/config.ts";
+import { getBackend } from "../core/backend.ts";
+import type { DType, TypedArray } from "../core/dtype.ts";
+import { fmtShape } from "../core/shape.ts";
+import { getDotGraph } from "../core/utils.ts";
+import {
+  asVariable,
+  type Operand,
+  Parameter,
+  type TensorOptions,
+  type Variable,
+} from "../core/variable.ts";
+import { loadSafetensors, saveSafetensors, type TensorData } from "./io.ts";
+
+/**
+ * State a layer keeps that is not learned by the optimizer but belongs to its
+ * weights (batch norm's running statistics): saved, loaded and moved between
+ * devices with the parameters, never returned by `params()`.
+ *
+ * @example
+ * ```ts
+ * import { Buffer } from "./layer.ts";
+ * const runningMean = new Buffer(new Float32Array(3), { name: "avgMean" });
+ * ```
+ */
+export class Buffer extends Parameter {}
+
+/** Expected shapes of parameters whose size is only known at the first call (null = unknown). */
+const pendingShapes = new WeakMap<Parameter, readonly (number | null)[]>();
+
+/**
+ * A parameter whose shape is only partly known until the layer first sees its
+ * input (as `Linear`'s input size): it holds an empty array until
+ * {@linkcode initParameter} fills it, or `loadWeights` gives it the file's values.
+ *
+ * @example
+ * ```ts
+ * import { isInitialized, lazyParameter } from "./layer.ts";
+ * const W = lazyParameter([null, 10], { name: "W" });
+ * console.log(isInitialized(W)); // false
+ * ```
+ */
+export function lazyParameter(
+  shape: readonly (number | null)[],
+  opts: TensorOptions & { name?: string; buffer?: boolean } = {},
+): Parameter {
+  const p = opts.buffer
+    ? new Buffer(new Float32Array(0), { name: opts.name })
+    : new Parameter(new Float32Array(0), { name: opts.name });
+  pendingShapes.set(p, [...shape]);
+  return p;
+}
+
+/**
+ * Whether a parameter holds its values (false for a {@linkcode lazyParameter} not yet initialised).
+ *
+ * @example
+ * ```ts
+ * import { isInitialized } from "./layer.ts";
+ * import { Parameter } from "../mod.ts";
+ * console.log(isInitialized(new Parameter([1, 2]))); // true
+ * ```
+ */
+export function isInitialized(p: Parameter): boolean {
+  return !pendingShapes.has(p);
+}
+
+/**
+ * Gives a lazy parameter its values (and marks it initialised).
+ *
+ * @example
+ * ```ts
+ * import { initParameter, isInitialized, lazyParameter } from "./layer.ts";
+ * import { randn } from "../mod.ts";
+ * const W = lazyParameter([null, 2]);
+ * initParameter(W, randn([3, 2]));
+ * console.log(isInitialized(W), W.shape); // true [3, 2]
+ * ```
+ */
+export function initParameter(p: Parameter, value: Variable): void {
+  p.array = value.array.share();
+  value.dispose();
+  pendingShapes.delete(p);
+}
+
+function shapeFits(pattern: readonly (number | null)[], shape: readonly number[]): boolean {
+  return pattern.length === shape.length && pattern.every((d, i) => d === null || d === shape[i]);
+}
+
+/** A parameter or buffer with its dotted name. */
+type Named = [string, Parameter];
+
+/**
+ * The base of layers and models: holds Parameters, Buffers and sublayers as
+ * fields (or arrays of them), discovered in declaration order. Subclasses
+ * implement `forward`; call a layer with `apply`.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Linear } from "./mod.ts";
+ * import { F, randn, type Variable } from "../mod.ts";
+ *
+ * class TwoLayerNet extends Layer {
+ *   l1 = new Linear(10);
+ *   l2 = new Linear(1);
+ *   forward(x: Variable): Variable {
+ *     return this.l2.apply(F.tanh(this.l1.apply(x)));
+ *   }
+ * }
+ * const net = new TwoLayerNet();
+ * const y = net.apply(randn([5, 3]));
+ * console.log([...net.namedParams()].map(([n]) => n)); // ["l1.W", "l1.b", "l2.W", "l2.b"]
+ * ```
+ */
+export abstract class Layer {
+  #training = true;
+
+  /** Computes the output from the inputs. */
+  abstract forward(...inputs: Variable[]): Variable;
+
+  /** Applies the layer (DeZero's `layer(x)`); numbers and arrays become Variables. */
+  apply(...inputs: Operand[]): Variable {
+    const xs = inputs.map((x) => asVariable(x));
+    if (this.#training) return this.forward(...xs);
+    return usingConfig({ train: false }, () => this.forward(...xs));
+  }
+
+  /** Whether the layer is in training mode (see {@linkcode Layer.train}). */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  /**
+   * Sets training mode (the default) on this layer and every sublayer. In eval
+   * mode the layer runs as under `testMode`: dropout is the identity and batch
+   * norm uses its running statistics.
+   */
+  train(mode = true): this {
+    this.#training = mode;
+    for (const [, child] of this.children()) if (child instanceof Layer) child.train(mode);
+    return this;
+  }
+
+  /** Eval mode: `train(false)`. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * The direct children (parameters, buffers, sublayers) with their names:
+   * the own fields in declaration order, arrays expanded as `name.0`, `name.1`.
+   */
+  *children(): Generator<[string, Layer | Parameter]> {
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Layer || value instanceof Parameter) yield [key, value];
+      else if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item instanceof Layer || item instanceof Parameter) yield [`${key}.${i}`, item];
+        }
+      }
+    }
+  }
+
+  /** Every parameter and buffer (initialised or not) with its dotted name. */
+  *namedState(prefix = ""): Generator<Named> {
+    const seen = new Set<Parameter>();
+    for (const [name, p] of this.#walk(prefix)) {
+      if (seen.has(p)) continue; // a shared parameter appears once, under its first name
+      seen.add(p);
+      yield [name, p];
+    }
+  }
+
+  *#walk(prefix: string): Generator<Named> {
+    for (const [key, child] of this.children()) {
+      const name = prefix ? `${prefix}.${key}` : key;
+      if (child instanceof Layer) yield* child.#walk(name);
+      else yield [name, child];
+    }
+  }
+
+  /**
+   * The learnable parameters with dotted names (`l1.W`), recursively, in
+   * declaration order. Buffers and not-yet-initialised lazy parameters are left out.
+   */
+  *namedParams(): Generator<[string, Parameter]> {
+    for (const [name, p] of this.namedState()) {
+      if (!(p instanceof Buffer) && isInitialized(p)) yield [name, p];
+    }
+  }
+
+  /** The learnable parameters, recursively, in declaration order. */
+  *params(): Generator<Parameter> {
+    for (const [, p] of this.namedParams()) yield p;
+  }
+
+  /** Clears every parameter's gradient. */
+  cleargrads(): void {
+    for (const p of this.params()) p.cleargrad();
+  }
+
+  /** Moves every parameter and buffer to the GPU (needs `await initGpu()` first). */
+  toGpu(): this {
+    for (const [, p] of this.namedState()) if (isInitialized(p)) p.toGpu();
+    return this;
+  }
+
+  /** Moves every parameter and buffer to the CPU. */
+  async toCpu(): Promise<this> {
+    for (const [, p] of this.namedState()) if (isInitialized(p)) await p.toCpu();
+    return this;
+  }
+
+  /**
+   * Writes the parameters and buffers to `path` in the safetensors format
+   * (atomically), under their dotted names.
+   */
+  async saveWeights(path: string): Promise<void> {
+    const tensors: Record<string, Parameter> = {};
+    for (const [name, p] of this.namedState()) {
+      if (!isInitialized(p)) {
+        throw new Error(
+          `saveWeights: parameter "${name}" is not initialised yet: call the model once ` +
+            `(its input size is inferred from the first input) before saving`,
+        );
+      }
+      tensors[name] = p;
+    }
+    await saveSafetensors(path, tensors);
+  }
+
+  /**
+   * Reads weights written by {@linkcode Layer.saveWeights} (or any safetensors
+   * file with the same names). Every name, shape and dtype is checked against
+   * the layer before anything is assigned, so a wrong or corrupted file leaves
+   * the layer untouched. Lazy parameters take their shape from the file.
+   */
+  async loadWeights(path: string): Promise<void> {
+    const tensors = await loadSafetensors(path);
+    this.loadTensors(tensors, path);
+  }
+
+  /** Assigns named tensors to the parameters and buffers, validating everything first. */
+  loadTensors(tensors: Record<string, TensorData>, source = "<tensors>"): void {
+    const op = `loadWeights: ${source}`;
+    const state = [...this.namedState()];
+    const problems: string[] = [];
+    const names = new Set(state.map(([n]) => n));
+    for (const [name, p] of state) {
+      const t = tensors[name];
+      if (t === undefined) {
+        problems.push(`"${name}" is missing from the file`);
+        continue;
+      }
+      const pending = pendingShapes.get(p);
+      const fits = pending ? shapeFits(pending, t.shape) : fmtShape(p.shape) === fmtShape(t.shape);
+      if (!fits) {
+        const want = pending ? `[${pending.map((d) => d ?? "?").join(",")}]` : fmtShape(p.shape);
+        problems.push(
+          `"${name}" has shape ${fmtShape(t.shape)} in the file but ${want} in the model`,
+        );
+      }
+      const want = pending ? t.dtype : p.dtype;
+      if ((want === "int32") !== (t.dtype === "int32")) {
+        problems.push(`"${name}" is ${t.dtype} in the file but ${p.dtype} in the model`);
+      }
+    }
+    for (const name of Object.keys(tensors)) {
+      if (!names.has(name)) problems.push(`"${name}" in the file is not a parameter of the model`);
+    }
+    if (problems.length > 0) {
+      throw new TypeError(`${op}: the weights do not match the model: ${problems.join("; ")}`);
+    }
+    for (const [name, p] of state) {
+      const t = tensors[name];
+      const dtype: DType = pendingShapes.has(p) ? t.dtype : p.dtype;
+      const device = pendingShapes.has(p) ? "cpu" : p.device;
+      const data = convert(t.data, dtype);
+      p.array = getBackend(device).fromTyped(data, t.shape);
+      pendingShapes.delete(p);
+    }
+  }
+}
+
+function convert(data: TypedArray, dtype: DType): TypedArray {
+  if (dtype === "float32" && !(data instanceof Float32Array)) return Float32Array.from(data);
+  if (dtype === "float64" && !(data instanceof Float64Array)) return Float64Array.from(data);
+  return data;
+}
+
+/** Options of {@linkcode Model.plot}. */
+export interface PlotOptions {
+  /** Show shapes and dtypes on the variable nodes (default true). */
+  verbose?: boolean;
+}
+
+/**
+ * A Layer that is a whole network: adds `plot`, the DOT graph of a forward pass.
+ *
+ * @example
+ * ```ts
+ * import { Linear, Model } from "./mod.ts";
+ * import { F, randn, type Variable } from "../mod.ts";
+ * class Net extends Model {
+ *   l1 = new Linear(3);
+ *   forward(x: Variable): Variable {
+ *     return F.tanh(this.l1.apply(x));
+ *   }
+ * }
+ * const dot = new Net().plot([randn([2, 4])]);
+ * console.log(dot.startsWith("digraph")); // true
+ * ```
+ */
+export abstract class Model extends Layer {
+  /** Runs a forward pass on `inputs` and returns its computational graph as DOT text. */
+  plot(inputs: readonly Operand[], options: PlotOptions = {}): string {
+    const y = usingConfig({ enableBackprop: true }, () => this.apply(...inputs));
+    return getDotGraph(y, { verbose: options.verbose ?? true });
+  }
+}
+
+/**
+ * Layers applied one after the other. Parameters are named by position
+ * (`0.W`, `1.W`), as in PyTorch's `Sequential`.
+ *
+ * @example
+ * ```ts
+ * import { Linear, Sequential } from "./mod.ts";
+ * import { randn } from "../mod.ts";
+ * const net = new Sequential(new Linear(4), new Linear(2));
+ * console.log(net.apply(randn([3, 5])).shape); // [3, 2]
+ * ```
+ */
+export class Sequential extends Model {
+  /** The layers, in order. */
+  readonly layers: Layer[];
+
+  /** Chains `layers` (a plain function `(x) => y` can stand in as a layer). */
+  constructor(...layers: (Layer | ((x: Variable) => Variable))[]) {
+    super();
+    this.layers = layers.map((l) => (l instanceof Layer ? l : new Lambda(l)));
+  }
+
+  override *children(): Generator<[string, Layer | Parameter]> {
+    for (let i = 0; i < this.layers.length; i++) yield [String(i), this.layers[i]];
+  }
+
+  forward(x: Variable): Variable {
+    for (const l of this.layers) x = l.apply(x);
+    return x;
+  }
+}
+
+/**
+ * A parameterless layer wrapping a function (an activation in a `Sequential`).
+ *
+ * @example
+ * ```ts
+ * import { Lambda } from "./layer.ts";
+ * import { F, tensor } from "../mod.ts";
+ * const act = new Lambda(F.tanh);
+ * console.log(await act.apply(tensor([0])).toArray()); // [0]
+ * ```
+ */
+export class Lambda extends Layer {
+  #fn: (x: Variable) => Variable;
+  /** Wraps `fn`. */
+  constructor(fn: (x: Variable) => Variable) {
+    super();
+    this.#fn = fn;
+  }
+  forward(x: Variable): Variable {
+    return this.#fn(x);
+  }
+}

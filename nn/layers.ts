@@ -1,0 +1,556 @@
+/**
+ * The layers of DeZero's `layers.py`: Linear, Conv2d, Deconv2d, BatchNorm,
+ * LayerNorm, Dropout, EmbedID and the recurrent RNN, LSTM and GRU. Sizes that
+ * depend on the input (Linear's input size, a convolution's input channels)
+ * are inferred on the first call unless given.
+ *
+ * @module
+ */
+import type { Device } from "../core/backend.ts";
+import type { DType } from "../core/dtype.ts";
+import { fmtShape } from "../core/shape.ts";
+import { full, Parameter, randn, type Variable } from "../core/variable.ts";
+import { linear } from "../core/functions.ts";
+import * as N from "./functions.ts";
+import { initParameter, isInitialized, Layer, lazyParameter } from "./layer.ts";
+
+/** Options shared by layers that create weights. */
+export interface WeightOptions {
+  /** Element type of the weights (float32 by default, as DeZero). */
+  dtype?: DType;
+}
+
+function floatDtype(x: Variable, fallback: DType | undefined): DType {
+  return fallback ?? (x.dtype === "int32" ? "float32" : x.dtype);
+}
+
+/** Scaled normal initial values, DeZero's `randn(...) * sqrt(1 / fanIn)`. */
+function scaledNormal(shape: number[], fanIn: number, dtype: DType, device: Device): Variable {
+  const w = randn(shape, { dtype, device });
+  const out = w.mul(Math.sqrt(1 / fanIn));
+  w.dispose();
+  return out;
+}
+
+function constantParam(shape: number[], value: number, name: string, dtype: DType): Parameter {
+  return new Parameter(full(shape, value, { dtype }).array, { name });
+}
+
+// ------------------------------------------------------------ Linear
+
+/** Options of {@linkcode Linear}. */
+export interface LinearOptions extends WeightOptions {
+  /** Input size (inferred from the first input when omitted). */
+  inSize?: number;
+  /** Leave out the bias. */
+  nobias?: boolean;
+}
+
+/**
+ * The affine layer `x @ W + b` with `W: [in, out]` (initialised as DeZero:
+ * normal with variance `1 / in`) and `b: [out]` (zeros).
+ *
+ * @example
+ * ```ts
+ * import { Linear } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const l = new Linear(10);           // the input size comes from the first call
+ * console.log(l.apply(randn([4, 3])).shape, l.W.shape); // [4, 10] [3, 10]
+ * ```
+ */
+export class Linear extends Layer {
+  /** The weight `[in, out]`. */
+  W: Parameter;
+  /** The bias `[out]`, or null with `nobias`. */
+  b: Parameter | null;
+  readonly #outSize: number;
+  readonly #dtype: DType | undefined;
+
+  /** A layer with `outSize` outputs. */
+  constructor(outSize: number, options: LinearOptions = {}) {
+    super();
+    this.#outSize = outSize;
+    this.#dtype = options.dtype;
+    const dtype = options.dtype ?? "float32";
+    this.W = lazyParameter([options.inSize ?? null, outSize], { name: "W" });
+    if (options.inSize !== undefined) {
+      initParameter(this.W, scaledNormal([options.inSize, outSize], options.inSize, dtype, "cpu"));
+    }
+    this.b = options.nobias ? null : constantParam([outSize], 0, "b", dtype);
+  }
+
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.W)) {
+      const inSize = x.shape[x.ndim - 1];
+      const dtype = this.b?.dtype ?? floatDtype(x, this.#dtype);
+      initParameter(this.W, scaledNormal([inSize, this.#outSize], inSize, dtype, x.device));
+    }
+    return linear(x, this.W, this.b);
+  }
+}
+
+// ------------------------------------------------------------ convolution
+
+/** Options of {@linkcode Conv2d} and {@linkcode Deconv2d}. */
+export interface Conv2dOptions extends WeightOptions {
+  /** Stride (1 by default). */
+  stride?: N.Pair;
+  /** Zero padding (0 by default). */
+  pad?: N.Pair;
+  /** Leave out the bias. */
+  nobias?: boolean;
+  /** Input channels (inferred from the first input when omitted). */
+  inChannels?: number;
+}
+
+function kernelPair(k: N.Pair): [number, number] {
+  return typeof k === "number" ? [k, k] : [k[0], k[1]];
+}
+
+/**
+ * 2-D convolution with filters `W: [OC, C, KH, KW]` and bias `b: [OC]`.
+ *
+ * @example
+ * ```ts
+ * import { Conv2d } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const conv = new Conv2d(8, 3, { pad: 1 });
+ * console.log(conv.apply(randn([2, 3, 16, 16])).shape); // [2, 8, 16, 16]
+ * ```
+ */
+export class Conv2d extends Layer {
+  /** The filters `[OC, C, KH, KW]`. */
+  W: Parameter;
+  /** The bias `[OC]`, or null with `nobias`. */
+  b: Parameter | null;
+  readonly #opts: Conv2dOptions;
+  readonly #k: [number, number];
+  readonly #oc: number;
+
+  /** A convolution with `outChannels` filters of `kernelSize`. */
+  constructor(outChannels: number, kernelSize: N.Pair, options: Conv2dOptions = {}) {
+    super();
+    this.#opts = options;
+    this.#k = kernelPair(kernelSize);
+    this.#oc = outChannels;
+    const [kh, kw] = this.#k;
+    const c = options.inChannels;
+    this.W = lazyParameter([outChannels, c ?? null, kh, kw], { name: "W" });
+    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
+    this.b = options.nobias
+      ? null
+      : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
+  }
+
+  #init(c: number, dtype: DType, device: Device): void {
+    const [kh, kw] = this.#k;
+    initParameter(this.W, scaledNormal([this.#oc, c, kh, kw], c * kh * kw, dtype, device));
+  }
+
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.W)) {
+      this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
+    }
+    return N.conv2d(x, this.W, this.b, { stride: this.#opts.stride, pad: this.#opts.pad });
+  }
+}
+
+/**
+ * Transposed 2-D convolution with `W: [C, OC, KH, KW]` and bias `b: [OC]`.
+ *
+ * @example
+ * ```ts
+ * import { Deconv2d } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const up = new Deconv2d(3, 2, { stride: 2 });
+ * console.log(up.apply(randn([1, 8, 4, 4])).shape); // [1, 3, 8, 8]
+ * ```
+ */
+export class Deconv2d extends Layer {
+  /** The filters `[C, OC, KH, KW]`. */
+  W: Parameter;
+  /** The bias `[OC]`, or null with `nobias`. */
+  b: Parameter | null;
+  readonly #opts: Conv2dOptions;
+  readonly #k: [number, number];
+  readonly #oc: number;
+
+  /** A transposed convolution producing `outChannels` channels. */
+  constructor(outChannels: number, kernelSize: N.Pair, options: Conv2dOptions = {}) {
+    super();
+    this.#opts = options;
+    this.#k = kernelPair(kernelSize);
+    this.#oc = outChannels;
+    const [kh, kw] = this.#k;
+    const c = options.inChannels;
+    this.W = lazyParameter([c ?? null, outChannels, kh, kw], { name: "W" });
+    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
+    this.b = options.nobias
+      ? null
+      : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
+  }
+
+  #init(c: number, dtype: DType, device: Device): void {
+    const [kh, kw] = this.#k;
+    initParameter(this.W, scaledNormal([c, this.#oc, kh, kw], c * kh * kw, dtype, device));
+  }
+
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.W)) {
+      this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
+    }
+    return N.deconv2d(x, this.W, this.b, { stride: this.#opts.stride, pad: this.#opts.pad });
+  }
+}
+
+// ------------------------------------------------------------ normalization
+
+/**
+ * Batch normalization over the channel axis (1) of `[N, C]` or `[N, C, H, W]`
+ * input, with learned `gamma` / `beta` and running statistics `avgMean` /
+ * `avgVar` (buffers: saved with the weights, not optimized). Training mode
+ * uses batch statistics; eval mode (or `testMode`) the running ones.
+ *
+ * @example
+ * ```ts
+ * import { BatchNorm } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const bn = new BatchNorm();
+ * const y = bn.apply(randn([8, 4]));
+ * console.log(bn.avgMean.shape); // [4]
+ * ```
+ */
+export class BatchNorm extends Layer {
+  /** Running mean (a buffer). */
+  avgMean: Parameter = lazyParameter([null], { name: "avgMean", buffer: true });
+  /** Running variance (a buffer). */
+  avgVar: Parameter = lazyParameter([null], { name: "avgVar", buffer: true });
+  /** Scale. */
+  gamma: Parameter = lazyParameter([null], { name: "gamma" });
+  /** Shift. */
+  beta: Parameter = lazyParameter([null], { name: "beta" });
+  readonly #opts: N.BatchNormOptions & WeightOptions;
+
+  /**
+   * A batch-norm layer (DeZero's defaults: decay 0.9, eps 2e-5); the channel
+   * count `size` is inferred from the first input when omitted.
+   */
+  constructor(options: N.BatchNormOptions & WeightOptions & { size?: number } = {}) {
+    super();
+    this.#opts = options;
+    if (options.size !== undefined) this.#init(options.size, options.dtype ?? "float32", "cpu");
+  }
+
+  #init(c: number, dtype: DType, device: Device): void {
+    const o = { dtype, device };
+    initParameter(this.avgMean, full([c], 0, o));
+    initParameter(this.avgVar, full([c], 1, o));
+    initParameter(this.gamma, full([c], 1, o));
+    initParameter(this.beta, full([c], 0, o));
+  }
+
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.gamma)) {
+      this.#init(x.shape[1], floatDtype(x, this.#opts.dtype), x.device);
+    }
+    return N.batchNorm(x, this.gamma, this.beta, this.avgMean, this.avgVar, this.#opts);
+  }
+}
+
+/**
+ * Layer normalization over the last axis, with learned `gamma` and `beta`.
+ *
+ * @example
+ * ```ts
+ * import { LayerNorm } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * console.log(new LayerNorm().apply(randn([2, 6])).shape); // [2, 6]
+ * ```
+ */
+export class LayerNorm extends Layer {
+  /** Scale. */
+  gamma: Parameter = lazyParameter([null], { name: "gamma" });
+  /** Shift. */
+  beta: Parameter = lazyParameter([null], { name: "beta" });
+  readonly #eps: number;
+
+  /** A layer-norm layer (eps 1e-5, as PyTorch). */
+  constructor(options: { eps?: number } = {}) {
+    super();
+    this.#eps = options.eps ?? 1e-5;
+  }
+
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.gamma)) {
+      const d = x.shape[x.ndim - 1];
+      const o = { dtype: floatDtype(x, undefined), device: x.device };
+      initParameter(this.gamma, full([d], 1, o));
+      initParameter(this.beta, full([d], 0, o));
+    }
+    return N.layerNorm(x, this.gamma, this.beta, { eps: this.#eps });
+  }
+}
+
+/**
+ * Dropout with `ratio` in training mode; the identity in eval / test mode.
+ *
+ * @example
+ * ```ts
+ * import { Dropout } from "./layers.ts";
+ * import { ones } from "../mod.ts";
+ * const drop = new Dropout(0.5).eval();
+ * console.log(await drop.apply(ones([2])).toArray()); // [1, 1]
+ * ```
+ */
+export class Dropout extends Layer {
+  /** The drop probability. */
+  readonly ratio: number;
+  /** A dropout layer. */
+  constructor(ratio = 0.5) {
+    super();
+    this.ratio = ratio;
+  }
+  forward(x: Variable): Variable {
+    return N.dropout(x, this.ratio);
+  }
+}
+
+/**
+ * An embedding table `W: [inSize, outSize]` looked up by int32 ids.
+ *
+ * @example
+ * ```ts
+ * import { EmbedID } from "./layers.ts";
+ * import { tensor } from "../mod.ts";
+ * const emb = new EmbedID(100, 8);
+ * console.log(emb.apply(tensor([3, 14], { dtype: "int32" })).shape); // [2, 8]
+ * ```
+ */
+export class EmbedID extends Layer {
+  /** The table. */
+  W: Parameter;
+  /** A table of `inSize` vectors of `outSize` (standard normal, as DeZero). */
+  constructor(inSize: number, outSize: number, options: WeightOptions = {}) {
+    super();
+    this.W = new Parameter(randn([inSize, outSize], { dtype: options.dtype }).array, { name: "W" });
+  }
+  forward(x: Variable): Variable {
+    return N.embedId(x, this.W);
+  }
+}
+
+// ------------------------------------------------------------ recurrent
+
+/** Options of the recurrent layers. */
+export interface RecurrentOptions extends WeightOptions {
+  /** Input size (inferred from the first input when omitted). */
+  inSize?: number;
+}
+
+function checkBatch(op: string, x: Variable, h: Variable | null): void {
+  if (h !== null && h.shape[0] !== x.shape[0]) {
+    throw new TypeError(
+      `${op}: input batch ${fmtShape(x.shape)} does not match the hidden state ${
+        fmtShape(h.shape)
+      }: call resetState() when the batch size changes`,
+    );
+  }
+}
+
+/**
+ * An Elman RNN: `h = tanh(x W_x + b + h W_h)`. The hidden state carries over
+ * between calls until `resetState()`; cut the graph with `unchainBackward()`
+ * for truncated backpropagation through time. (DeZero sized `h2h` by the input
+ * size; here it is hidden × hidden, so any input size works.)
+ *
+ * @example
+ * ```ts
+ * import { RNN } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const rnn = new RNN(16);
+ * const h = rnn.apply(randn([1, 1]));
+ * console.log(h.shape); // [1, 16]
+ * ```
+ */
+export class RNN extends Layer {
+  /** Input to hidden. */
+  x2h: Linear;
+  /** Hidden to hidden (no bias). */
+  h2h: Linear;
+  #h: Variable | null = null;
+
+  /** An RNN with `hiddenSize` units. */
+  constructor(hiddenSize: number, options: RecurrentOptions = {}) {
+    super();
+    this.x2h = new Linear(hiddenSize, { inSize: options.inSize, dtype: options.dtype });
+    this.h2h = new Linear(hiddenSize, { inSize: hiddenSize, nobias: true, dtype: options.dtype });
+  }
+
+  /** The current hidden state (null after `resetState()`). */
+  get h(): Variable | null {
+    return this.#h;
+  }
+
+  /** Forgets the hidden state. */
+  resetState(): void {
+    this.#h = null;
+  }
+
+  forward(x: Variable): Variable {
+    checkBatch("RNN", x, this.#h);
+    const pre = this.x2h.apply(x);
+    const hNew = (this.#h === null ? pre : pre.add(this.h2h.apply(this.#h))).tanh();
+    // The state feeds the next call's graph: backward must not release it.
+    this.#h = hNew.retainData();
+    return hNew;
+  }
+}
+
+/**
+ * A long short-term memory layer (DeZero's gate layout: forget, input, output
+ * and candidate, each with its own input and hidden Linear).
+ *
+ * @example
+ * ```ts
+ * import { LSTM } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const lstm = new LSTM(8);
+ * console.log(lstm.apply(randn([2, 3])).shape); // [2, 8]
+ * ```
+ */
+export class LSTM extends Layer {
+  /** Input to forget gate. */
+  x2f: Linear;
+  /** Input to input gate. */
+  x2i: Linear;
+  /** Input to output gate. */
+  x2o: Linear;
+  /** Input to candidate. */
+  x2u: Linear;
+  /** Hidden to forget gate. */
+  h2f: Linear;
+  /** Hidden to input gate. */
+  h2i: Linear;
+  /** Hidden to output gate. */
+  h2o: Linear;
+  /** Hidden to candidate. */
+  h2u: Linear;
+  #h: Variable | null = null;
+  #c: Variable | null = null;
+
+  /** An LSTM with `hiddenSize` units. */
+  constructor(hiddenSize: number, options: RecurrentOptions = {}) {
+    super();
+    const xo = { inSize: options.inSize, dtype: options.dtype };
+    const ho = { inSize: hiddenSize, nobias: true, dtype: options.dtype };
+    this.x2f = new Linear(hiddenSize, xo);
+    this.x2i = new Linear(hiddenSize, xo);
+    this.x2o = new Linear(hiddenSize, xo);
+    this.x2u = new Linear(hiddenSize, xo);
+    this.h2f = new Linear(hiddenSize, ho);
+    this.h2i = new Linear(hiddenSize, ho);
+    this.h2o = new Linear(hiddenSize, ho);
+    this.h2u = new Linear(hiddenSize, ho);
+  }
+
+  /** The hidden state (null after `resetState()`). */
+  get h(): Variable | null {
+    return this.#h;
+  }
+  /** The cell state (null after `resetState()`). */
+  get c(): Variable | null {
+    return this.#c;
+  }
+
+  /** Forgets the hidden and cell states. */
+  resetState(): void {
+    this.#h = null;
+    this.#c = null;
+  }
+
+  forward(x: Variable): Variable {
+    checkBatch("LSTM", x, this.#h);
+    const h = this.#h;
+    const gate = (xl: Linear, hl: Linear) => {
+      const a = xl.apply(x);
+      return h === null ? a : a.add(hl.apply(h));
+    };
+    const f = N.sigmoid(gate(this.x2f, this.h2f));
+    const i = N.sigmoid(gate(this.x2i, this.h2i));
+    const o = N.sigmoid(gate(this.x2o, this.h2o));
+    const u = gate(this.x2u, this.h2u).tanh();
+    const cNew = this.#c === null ? i.mul(u) : f.mul(this.#c).add(i.mul(u));
+    const hNew = o.mul(cNew.tanh());
+    this.#h = hNew.retainData();
+    this.#c = cNew.retainData();
+    return hNew;
+  }
+}
+
+/**
+ * A gated recurrent unit: `z = σ(x W_z + h U_z)`, `r = σ(x W_r + h U_r)`,
+ * `n = tanh(x W_n + r ⊙ (h U_n))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
+ *
+ * @example
+ * ```ts
+ * import { GRU } from "./layers.ts";
+ * import { randn } from "../mod.ts";
+ * const gru = new GRU(8);
+ * console.log(gru.apply(randn([2, 3])).shape); // [2, 8]
+ * ```
+ */
+export class GRU extends Layer {
+  /** Input to update gate. */
+  x2z: Linear;
+  /** Input to reset gate. */
+  x2r: Linear;
+  /** Input to candidate. */
+  x2n: Linear;
+  /** Hidden to update gate. */
+  h2z: Linear;
+  /** Hidden to reset gate. */
+  h2r: Linear;
+  /** Hidden to candidate. */
+  h2n: Linear;
+  #h: Variable | null = null;
+
+  /** A GRU with `hiddenSize` units. */
+  constructor(hiddenSize: number, options: RecurrentOptions = {}) {
+    super();
+    const xo = { inSize: options.inSize, dtype: options.dtype };
+    const ho = { inSize: hiddenSize, nobias: true, dtype: options.dtype };
+    this.x2z = new Linear(hiddenSize, xo);
+    this.x2r = new Linear(hiddenSize, xo);
+    this.x2n = new Linear(hiddenSize, xo);
+    this.h2z = new Linear(hiddenSize, ho);
+    this.h2r = new Linear(hiddenSize, ho);
+    this.h2n = new Linear(hiddenSize, ho);
+  }
+
+  /** The hidden state (null after `resetState()`). */
+  get h(): Variable | null {
+    return this.#h;
+  }
+
+  /** Forgets the hidden state. */
+  resetState(): void {
+    this.#h = null;
+  }
+
+  forward(x: Variable): Variable {
+    checkBatch("GRU", x, this.#h);
+    const h = this.#h;
+    let hNew: Variable;
+    if (h === null) {
+      const z = N.sigmoid(this.x2z.apply(x));
+      hNew = z.rsub(1).mul(this.x2n.apply(x).tanh());
+    } else {
+      const z = N.sigmoid(this.x2z.apply(x).add(this.h2z.apply(h)));
+      const r = N.sigmoid(this.x2r.apply(x).add(this.h2r.apply(h)));
+      const n = this.x2n.apply(x).add(r.mul(this.h2n.apply(h))).tanh();
+      hNew = z.rsub(1).mul(n).add(z.mul(h));
+    }
+    this.#h = hNew.retainData();
+    return hNew;
+  }
+}

@@ -1,0 +1,643 @@
+/**
+ * Optimizers with DeZero's defaults (SGD, MomentumSGD, AdaGrad, AdaDelta,
+ * Adam) plus AdamW, gradient hooks (WeightDecay, ClipGrad, FreezeParam),
+ * learning-rate schedules, and state that can be saved and restored so a
+ * training run resumes exactly.
+ *
+ * Updates run on backend arrays (no graph is recorded), inside a scope that
+ * frees every temporary; a parameter's new value replaces the old one with
+ * `param.array = ...`, which releases the old buffer.
+ *
+ * @module
+ */
+import { getBackend } from "../core/backend.ts";
+import { keepArrays, type NDArray, withScope } from "../core/ndarray.ts";
+import * as ops from "../core/ops.ts";
+import { fmtShape } from "../core/shape.ts";
+import type { Parameter } from "../core/variable.ts";
+import { loadSafetensorsFile, saveSafetensors, type TensorData } from "./io.ts";
+import { Layer } from "./layer.ts";
+
+/** A gradient hook: called with the parameters that have gradients, before the update. */
+export type HookFunction = (params: Parameter[]) => void;
+
+/** A hook object (DeZero's callable hooks): `apply` is called before each update. */
+export interface Hook {
+  /** Adjusts the gradients (or drops them) before the update. */
+  apply(params: Parameter[]): void;
+}
+
+/** The saved state of an optimizer (see {@linkcode Optimizer.stateDict}). */
+export interface OptimizerState {
+  /** The optimizer's class name. */
+  kind: string;
+  /** Steps taken, the learning rate and the hyperparameters. */
+  scalars: Record<string, number>;
+  /** Per-parameter state arrays, named `<param name>/<slot>`. */
+  tensors: Record<string, TensorData>;
+}
+
+/**
+ * The base of optimizers: `setup(model)`, then `update()` after each backward.
+ *
+ * @example
+ * ```ts
+ * import { Linear, optimizers } from "./mod.ts";
+ * import { F, randn } from "../mod.ts";
+ * const model = new Linear(1);
+ * const opt = new optimizers.SGD({ lr: 0.1 }).setup(model);
+ * const loss = F.sum(model.apply(randn([4, 3])));
+ * model.cleargrads();
+ * loss.backward();
+ * opt.update();
+ * ```
+ */
+export abstract class Optimizer {
+  /** The learning rate (a schedule may change it between steps). */
+  lr: number;
+  /** Number of updates done. */
+  t = 0;
+  #target: Layer | Parameter[] | null = null;
+  #hooks: Hook[] = [];
+  #state = new Map<Parameter, Map<string, NDArray>>();
+
+  /** An optimizer with learning rate `lr`. */
+  constructor(lr: number) {
+    this.lr = lr;
+  }
+
+  /** The hyperparameters saved with the state (besides `lr` and `t`). */
+  protected hyper(): Record<string, number> {
+    return {};
+  }
+
+  /** Sets the parameters to optimize: a layer's (looked up at each update) or a fixed list. */
+  setup(target: Layer | Iterable<Parameter>): this {
+    this.#target = target instanceof Layer ? target : [...target];
+    return this;
+  }
+
+  /** Adds a hook run on the gradients before each update (DeZero's `add_hook`). */
+  addHook(hook: Hook | HookFunction): this {
+    this.#hooks.push(typeof hook === "function" ? { apply: hook as HookFunction } : hook as Hook);
+    return this;
+  }
+
+  /** The optimized parameters with stable names (dotted names for a layer, indices for a list). */
+  namedParams(): [string, Parameter][] {
+    const target = this.#target;
+    if (target === null) {
+      throw new Error(`${this.constructor.name}: call setup(model) before update()`);
+    }
+    if (target instanceof Layer) return [...target.namedParams()];
+    return target.map((p, i) => [String(i), p]);
+  }
+
+  /** Runs the hooks, then updates every parameter that has a gradient. */
+  update(): void {
+    const params = this.namedParams().filter(([, p]) => p.grad !== null).map(([, p]) => p);
+    for (const hook of this.#hooks) withScope(() => hook.apply(params), () => []);
+    this.t++;
+    for (const p of params) {
+      if (p.grad === null) continue; // a hook (FreezeParam) dropped it
+      withScope(() => this.updateOne(p), () => []);
+    }
+  }
+
+  /** Updates one parameter from its gradient. */
+  protected abstract updateOne(param: Parameter): void;
+
+  /** A state array of `param` (created by `init` on first use). */
+  protected slot(
+    param: Parameter,
+    name: string,
+    init: () => NDArray = () => zerosOf(param),
+  ): NDArray {
+    let slots = this.#state.get(param);
+    if (!slots) this.#state.set(param, slots = new Map());
+    let a = slots.get(name);
+    if (!a) {
+      a = init();
+      keepArrays(a);
+      slots.set(name, a);
+    }
+    return a;
+  }
+
+  /** Replaces a state array (the old one is released). */
+  protected setSlot(param: Parameter, name: string, value: NDArray): void {
+    let slots = this.#state.get(param);
+    if (!slots) this.#state.set(param, slots = new Map());
+    keepArrays(value);
+    const old = slots.get(name);
+    slots.set(name, value);
+    if (old && old !== value) old.dispose();
+  }
+
+  /**
+   * The state (steps, learning rate, hyperparameters and per-parameter arrays)
+   * as plain data; reads device arrays back, hence async.
+   */
+  async stateDict(): Promise<OptimizerState> {
+    const tensors: Record<string, TensorData> = {};
+    for (const [name, p] of this.namedParams()) {
+      const slots = this.#state.get(p);
+      if (!slots) continue;
+      for (const [slot, a] of slots) {
+        tensors[`${name}/${slot}`] = {
+          dtype: a.dtype,
+          shape: [...a.shape],
+          data: await a.backend.read(a),
+        };
+      }
+    }
+    return {
+      kind: this.constructor.name,
+      scalars: { t: this.t, lr: this.lr, ...this.hyper() },
+      tensors,
+    };
+  }
+
+  /**
+   * Restores a state from {@linkcode Optimizer.stateDict} (after `setup` with
+   * the same model). Everything is validated before anything is changed.
+   */
+  loadStateDict(state: OptimizerState): void {
+    const op = `${this.constructor.name}.loadStateDict`;
+    if (state.kind !== this.constructor.name) {
+      throw new TypeError(`${op}: the state is of a ${state.kind}, not a ${this.constructor.name}`);
+    }
+    const byName = new Map(this.namedParams());
+    const assigns: [Parameter, string, TensorData][] = [];
+    for (const [key, t] of Object.entries(state.tensors)) {
+      const cut = key.lastIndexOf("/");
+      const p = byName.get(key.slice(0, cut));
+      if (cut < 0 || p === undefined) {
+        throw new TypeError(`${op}: state "${key}" names no parameter of the model`);
+      }
+      if (fmtShape(t.shape) !== fmtShape(p.shape) || t.dtype !== p.dtype) {
+        throw new TypeError(
+          `${op}: state "${key}" is ${t.dtype} ${
+            fmtShape(t.shape)
+          } but the parameter is ${p.dtype} ${fmtShape(p.shape)}`,
+        );
+      }
+      assigns.push([p, key.slice(cut + 1), t]);
+    }
+    const { t, lr, ...hyper } = state.scalars;
+    if (!Number.isInteger(t) || typeof lr !== "number") {
+      throw new TypeError(`${op}: the state lacks the step count "t" or the learning rate "lr"`);
+    }
+    for (const slots of this.#state.values()) for (const a of slots.values()) a.dispose();
+    this.#state.clear();
+    for (const [p, slot, data] of assigns) {
+      this.setSlot(p, slot, getBackend(p.device).fromTyped(data.data, data.shape));
+    }
+    this.t = t;
+    this.lr = lr;
+    Object.assign(this, hyper);
+  }
+
+  /** Saves {@linkcode Optimizer.stateDict} to a safetensors file (scalars in its metadata). */
+  async saveState(path: string): Promise<void> {
+    const state = await this.stateDict();
+    await saveSafetensors(path, state.tensors, {
+      metadata: { optimizer: state.kind, scalars: JSON.stringify(state.scalars) },
+    });
+  }
+
+  /** Loads a state saved by {@linkcode Optimizer.saveState}. */
+  async loadState(path: string): Promise<void> {
+    const { tensors, metadata } = await loadSafetensorsFile(path);
+    let scalars: Record<string, number>;
+    try {
+      scalars = JSON.parse(metadata.scalars ?? "");
+    } catch {
+      throw new TypeError(`loadState: ${path}: no optimizer scalars in the file's metadata`);
+    }
+    this.loadStateDict({ kind: metadata.optimizer ?? "", scalars, tensors });
+  }
+}
+
+function zerosOf(p: Parameter): NDArray {
+  return p.array.backend.full(p.shape, 0, p.dtype);
+}
+
+function grad(p: Parameter): NDArray {
+  return p.grad!.array;
+}
+
+// ------------------------------------------------------------ optimizers
+
+/**
+ * Stochastic gradient descent: `param -= lr * grad` (DeZero's lr 0.01).
+ *
+ * @example
+ * ```ts
+ * import { SGD } from "./optimizers.ts";
+ * const opt = new SGD({ lr: 0.1 });
+ * ```
+ */
+export class SGD extends Optimizer {
+  /** Options: `lr` (0.01). */
+  constructor({ lr = 0.01 }: { lr?: number } = {}) {
+    super(lr);
+  }
+  protected updateOne(p: Parameter): void {
+    p.array = ops.sub(p.array, ops.mul(grad(p), this.lr));
+  }
+}
+
+/**
+ * SGD with momentum: `v = momentum·v - lr·grad; param += v` (lr 0.01, momentum 0.9).
+ *
+ * @example
+ * ```ts
+ * import { MomentumSGD } from "./optimizers.ts";
+ * const opt = new MomentumSGD({ lr: 0.01, momentum: 0.9 });
+ * ```
+ */
+export class MomentumSGD extends Optimizer {
+  /** The momentum. */
+  momentum: number;
+  /** Options: `lr` (0.01), `momentum` (0.9). */
+  constructor({ lr = 0.01, momentum = 0.9 }: { lr?: number; momentum?: number } = {}) {
+    super(lr);
+    this.momentum = momentum;
+  }
+  protected override hyper(): Record<string, number> {
+    return { momentum: this.momentum };
+  }
+  protected updateOne(p: Parameter): void {
+    const v = ops.sub(ops.mul(this.slot(p, "v"), this.momentum), ops.mul(grad(p), this.lr));
+    this.setSlot(p, "v", v);
+    p.array = ops.add(p.array, v);
+  }
+}
+
+/**
+ * AdaGrad: `h += grad²; param -= lr·grad / (√h + eps)` (lr 0.001, eps 1e-8).
+ *
+ * @example
+ * ```ts
+ * import { AdaGrad } from "./optimizers.ts";
+ * const opt = new AdaGrad({ lr: 0.01 });
+ * ```
+ */
+export class AdaGrad extends Optimizer {
+  /** Added to the denominator. */
+  eps: number;
+  /** Options: `lr` (0.001), `eps` (1e-8). */
+  constructor({ lr = 0.001, eps = 1e-8 }: { lr?: number; eps?: number } = {}) {
+    super(lr);
+    this.eps = eps;
+  }
+  protected override hyper(): Record<string, number> {
+    return { eps: this.eps };
+  }
+  protected updateOne(p: Parameter): void {
+    const g = grad(p);
+    const h = ops.add(this.slot(p, "h"), ops.mul(g, g));
+    this.setSlot(p, "h", h);
+    const step = ops.div(ops.mul(g, this.lr), ops.add(ops.unary("sqrt", h), this.eps));
+    p.array = ops.sub(p.array, step);
+  }
+}
+
+/**
+ * AdaDelta (rho 0.95, eps 1e-6, as DeZero); `lr` scales the step (1 by default).
+ *
+ * @example
+ * ```ts
+ * import { AdaDelta } from "./optimizers.ts";
+ * const opt = new AdaDelta();
+ * ```
+ */
+export class AdaDelta extends Optimizer {
+  /** Decay of the running averages. */
+  rho: number;
+  /** Added inside the square roots. */
+  eps: number;
+  /** Options: `rho` (0.95), `eps` (1e-6), `lr` (1). */
+  constructor(
+    { rho = 0.95, eps = 1e-6, lr = 1 }: { rho?: number; eps?: number; lr?: number } = {},
+  ) {
+    super(lr);
+    this.rho = rho;
+    this.eps = eps;
+  }
+  protected override hyper(): Record<string, number> {
+    return { rho: this.rho, eps: this.eps };
+  }
+  protected updateOne(p: Parameter): void {
+    const { rho, eps } = this;
+    const g = grad(p);
+    const msg = ops.add(ops.mul(this.slot(p, "msg"), rho), ops.mul(ops.mul(g, g), 1 - rho));
+    this.setSlot(p, "msg", msg);
+    const msdx0 = this.slot(p, "msdx");
+    const dx = ops.mul(ops.unary("sqrt", ops.div(ops.add(msdx0, eps), ops.add(msg, eps))), g);
+    const msdx = ops.add(ops.mul(msdx0, rho), ops.mul(ops.mul(dx, dx), 1 - rho));
+    this.setSlot(p, "msdx", msdx);
+    p.array = ops.sub(p.array, this.lr === 1 ? dx : ops.mul(dx, this.lr));
+  }
+}
+
+/** Options of {@linkcode Adam}. */
+export interface AdamOptions {
+  /** The step size α (0.001). */
+  lr?: number;
+  /** Decay of the first moment (0.9). */
+  beta1?: number;
+  /** Decay of the second moment (0.999). */
+  beta2?: number;
+  /** Added to the denominator (1e-8). */
+  eps?: number;
+}
+
+/**
+ * Adam (Kingma & Ba) with DeZero's defaults and bias correction folded into
+ * the step size: `param -= α·√(1-β2ᵗ)/(1-β1ᵗ) · m / (√v + eps)`.
+ *
+ * @example
+ * ```ts
+ * import { Adam } from "./optimizers.ts";
+ * const opt = new Adam({ lr: 0.001 });
+ * ```
+ */
+export class Adam extends Optimizer {
+  /** First-moment decay. */
+  beta1: number;
+  /** Second-moment decay. */
+  beta2: number;
+  /** Added to the denominator. */
+  eps: number;
+  /** Options (DeZero's defaults). */
+  constructor({ lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: AdamOptions = {}) {
+    super(lr);
+    this.beta1 = beta1;
+    this.beta2 = beta2;
+    this.eps = eps;
+  }
+  /** DeZero's name for the base step size (the same as `lr`). */
+  get alpha(): number {
+    return this.lr;
+  }
+  set alpha(value: number) {
+    this.lr = value;
+  }
+  protected override hyper(): Record<string, number> {
+    return { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
+  }
+  /** The bias-corrected step size of the current step (DeZero's `Adam.lr`). */
+  get stepSize(): number {
+    const t = Math.max(this.t, 1);
+    return this.lr * Math.sqrt(1 - this.beta2 ** t) / (1 - this.beta1 ** t);
+  }
+  protected updateOne(p: Parameter): void {
+    const { beta1, beta2, eps } = this;
+    const g = grad(p);
+    const m0 = this.slot(p, "m");
+    const v0 = this.slot(p, "v");
+    const m = ops.add(m0, ops.mul(ops.sub(g, m0), 1 - beta1));
+    const v = ops.add(v0, ops.mul(ops.sub(ops.mul(g, g), v0), 1 - beta2));
+    this.setSlot(p, "m", m);
+    this.setSlot(p, "v", v);
+    const step = ops.div(ops.mul(m, this.stepSize), ops.add(ops.unary("sqrt", v), eps));
+    p.array = ops.sub(this.decayed(p), step);
+  }
+  /** The parameter before the gradient step (AdamW decays it here). */
+  protected decayed(p: Parameter): NDArray {
+    return p.array;
+  }
+}
+
+/**
+ * Adam with decoupled weight decay (Loshchilov & Hutter):
+ * `param -= lr·weightDecay·param` before the Adam step (weight decay 0.01, as PyTorch).
+ *
+ * @example
+ * ```ts
+ * import { AdamW } from "./optimizers.ts";
+ * const opt = new AdamW({ lr: 0.001, weightDecay: 0.01 });
+ * ```
+ */
+export class AdamW extends Adam {
+  /** The decoupled weight decay. */
+  weightDecay: number;
+  /** Adam's options plus `weightDecay` (0.01). */
+  constructor(options: AdamOptions & { weightDecay?: number } = {}) {
+    super(options);
+    this.weightDecay = options.weightDecay ?? 0.01;
+  }
+  protected override hyper(): Record<string, number> {
+    return { ...super.hyper(), weightDecay: this.weightDecay };
+  }
+  protected override decayed(p: Parameter): NDArray {
+    return ops.mul(p.array, 1 - this.lr * this.weightDecay);
+  }
+}
+
+// ------------------------------------------------------------ hooks
+
+/**
+ * L2 regularization as a hook: `grad += rate · param` (DeZero's `WeightDecay`).
+ *
+ * @example
+ * ```ts
+ * import { SGD, WeightDecay } from "./optimizers.ts";
+ * const opt = new SGD().addHook(new WeightDecay(1e-4));
+ * ```
+ */
+export class WeightDecay implements Hook {
+  /** The decay rate. */
+  readonly rate: number;
+  /** A hook with `rate`. */
+  constructor(rate: number) {
+    this.rate = rate;
+  }
+  /** Adds `rate · param` to each gradient. */
+  apply(params: Parameter[]): void {
+    for (const p of params) {
+      if (p.grad === null) continue;
+      p.grad.array = ops.add(p.grad.array, ops.mul(p.array, this.rate));
+      keepArrays(p.grad.array);
+    }
+  }
+}
+
+/**
+ * Rescales all gradients together when their global L2 norm exceeds `maxNorm`
+ * (computed on the device: no readback, no synchronisation).
+ *
+ * @example
+ * ```ts
+ * import { ClipGrad, SGD } from "./optimizers.ts";
+ * const opt = new SGD().addHook(new ClipGrad(1.0));
+ * ```
+ */
+export class ClipGrad implements Hook {
+  /** The largest allowed global norm. */
+  readonly maxNorm: number;
+  /** A hook with `maxNorm`. */
+  constructor(maxNorm: number) {
+    this.maxNorm = maxNorm;
+  }
+  /** Scales every gradient by `min(1, maxNorm / (norm + 1e-6))`. */
+  apply(params: Parameter[]): void {
+    const grads = params.filter((p) => p.grad !== null).map((p) => p.grad!);
+    if (grads.length === 0) return;
+    let total: NDArray | null = null;
+    for (const g of grads) {
+      const s = ops.sum(ops.mul(g.array, g.array));
+      total = total === null ? s : ops.add(total, s);
+    }
+    const norm = ops.unary("sqrt", total!);
+    const rate = ops.minimum(ops.div(ops.scalar(norm, this.maxNorm), ops.add(norm, 1e-6)), 1);
+    for (const g of grads) {
+      g.array = ops.mul(g.array, ops.cast(rate, g.dtype));
+      keepArrays(g.array);
+    }
+  }
+}
+
+/**
+ * Freezes layers or parameters: their gradients are dropped before the update.
+ *
+ * @example
+ * ```ts
+ * import { FreezeParam, SGD } from "./optimizers.ts";
+ * import { Linear } from "./layers.ts";
+ * const backbone = new Linear(4);
+ * const opt = new SGD().addHook(new FreezeParam(backbone));
+ * ```
+ */
+export class FreezeParam implements Hook {
+  readonly #frozen = new Set<Parameter>();
+  readonly #layers: Layer[] = [];
+  /** Freezes the parameters of each layer (looked up at each update) and each parameter. */
+  constructor(...targets: (Layer | Parameter)[]) {
+    for (const t of targets) {
+      if (t instanceof Layer) this.#layers.push(t);
+      else this.#frozen.add(t);
+    }
+  }
+  /** Clears the frozen parameters' gradients. */
+  apply(params: Parameter[]): void {
+    const frozen = new Set(this.#frozen);
+    for (const l of this.#layers) for (const p of l.params()) frozen.add(p);
+    for (const p of params) if (frozen.has(p)) p.cleargrad();
+  }
+}
+
+// ------------------------------------------------------------ schedules
+
+/** A learning-rate schedule: the factor applied to the base rate at `step` (0, 1, ...). */
+export type Schedule = (step: number) => number;
+
+/**
+ * Multiplies the rate by `gamma` every `stepSize` steps (PyTorch's StepLR).
+ *
+ * @example
+ * ```ts
+ * import { stepDecay } from "./optimizers.ts";
+ * console.log(stepDecay({ stepSize: 10, gamma: 0.5 })(25)); // 0.25
+ * ```
+ */
+export function stepDecay(
+  { stepSize, gamma = 0.1 }: { stepSize: number; gamma?: number },
+): Schedule {
+  if (!(stepSize >= 1)) throw new RangeError(`stepDecay: stepSize must be ≥ 1, got ${stepSize}`);
+  return (step) => gamma ** Math.floor(step / stepSize);
+}
+
+/**
+ * Cosine annealing from 1 down to `minFactor` over `tMax` steps, then flat
+ * (PyTorch's CosineAnnealingLR without restarts).
+ *
+ * @example
+ * ```ts
+ * import { cosineAnnealing } from "./optimizers.ts";
+ * console.log(cosineAnnealing({ tMax: 100 })(50)); // 0.5
+ * ```
+ */
+export function cosineAnnealing(
+  { tMax, minFactor = 0 }: { tMax: number; minFactor?: number },
+): Schedule {
+  if (!(tMax >= 1)) throw new RangeError(`cosineAnnealing: tMax must be ≥ 1, got ${tMax}`);
+  return (step) => {
+    const s = Math.min(step, tMax);
+    return minFactor + (1 - minFactor) * (1 + Math.cos(Math.PI * s / tMax)) / 2;
+  };
+}
+
+/**
+ * Linear warm-up over `steps` steps (from `1/steps` to 1), then `after`
+ * (counted from the end of the warm-up; constant 1 by default).
+ *
+ * @example
+ * ```ts
+ * import { cosineAnnealing, warmup } from "./optimizers.ts";
+ * const s = warmup(5, cosineAnnealing({ tMax: 100 }));
+ * console.log(s(0), s(4)); // 0.2 1
+ * ```
+ */
+export function warmup(steps: number, after: Schedule = () => 1): Schedule {
+  if (!(steps >= 1)) throw new RangeError(`warmup: steps must be ≥ 1, got ${steps}`);
+  return (step) => (step < steps ? (step + 1) / steps : after(step - steps));
+}
+
+/**
+ * Drives an optimizer's `lr` with a schedule: `lr = baseLr · schedule(step)`,
+ * set at creation (step 0) and advanced by each `step()` call (per epoch or
+ * per iteration, as you choose).
+ *
+ * @example
+ * ```ts
+ * import { LRScheduler, SGD, stepDecay } from "./optimizers.ts";
+ * const opt = new SGD({ lr: 0.1 });
+ * const sched = new LRScheduler(opt, stepDecay({ stepSize: 2, gamma: 0.5 }));
+ * sched.step();
+ * sched.step();
+ * console.log(opt.lr); // 0.05
+ * ```
+ */
+export class LRScheduler {
+  /** The optimizer driven. */
+  readonly optimizer: Optimizer;
+  /** The schedule. */
+  readonly schedule: Schedule;
+  /** The rate at step 0. */
+  readonly baseLr: number;
+  /** Steps taken. */
+  stepCount = 0;
+
+  /** Starts the schedule (sets `optimizer.lr` for step 0). */
+  constructor(optimizer: Optimizer, schedule: Schedule, { baseLr }: { baseLr?: number } = {}) {
+    this.optimizer = optimizer;
+    this.schedule = schedule;
+    this.baseLr = baseLr ?? optimizer.lr;
+    this.optimizer.lr = this.baseLr * schedule(0);
+  }
+
+  /** Advances one step and updates the rate. */
+  step(): void {
+    this.stepCount++;
+    this.optimizer.lr = this.baseLr * this.schedule(this.stepCount);
+  }
+
+  /** The position, to save with the optimizer state. */
+  stateDict(): { stepCount: number; baseLr: number } {
+    return { stepCount: this.stepCount, baseLr: this.baseLr };
+  }
+
+  /** Restores the position (the base rate must match). */
+  loadStateDict(state: { stepCount: number; baseLr: number }): void {
+    if (state.baseLr !== this.baseLr) {
+      throw new RangeError(
+        `LRScheduler.loadStateDict: base rate ${state.baseLr} differs from this scheduler's ${this.baseLr}`,
+      );
+    }
+    this.stepCount = state.stepCount;
+    this.optimizer.lr = this.baseLr * this.schedule(this.stepCount);
+  }
+}
