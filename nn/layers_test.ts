@@ -1,0 +1,287 @@
+import {
+  deepStrictEqual,
+  equal,
+  notDeepStrictEqual,
+  ok,
+  rejects,
+  throws,
+} from "node:assert/strict";
+import {
+  Config,
+  F,
+  Generator,
+  manualSeed,
+  ones,
+  Parameter,
+  randn,
+  tensor,
+  utils,
+  type Variable,
+} from "../mod.ts";
+import { encodeSafetensors } from "./io.ts";
+import { L, type Layer, MLP, Model, ResNet, Sequential, VGG16 } from "./mod.ts";
+
+const f64 = { dtype: "float64" as const };
+
+class TwoLayerNet extends Model {
+  l1 = new L.Linear(5);
+  l2 = new L.Linear(2);
+  forward(x: Variable): Variable {
+    return this.l2.apply(F.sigmoid(this.l1.apply(x)));
+  }
+}
+
+class ConvNet extends Model {
+  conv = new L.Conv2d(3, 3, { pad: 1 });
+  bn = new L.BatchNorm();
+  fc = new L.Linear(2);
+  forward(x: Variable): Variable {
+    const h = F.pooling(F.relu(this.bn.apply(this.conv.apply(x))), 2);
+    return this.fc.apply(h.reshape(h.shape[0], -1));
+  }
+}
+
+async function values(layer: Layer): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  for (const [name, p] of layer.namedState()) out[name] = [...await p.data()];
+  return out;
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("Layer.namedParams() lists parameters recursively in declaration order", () => {
+  const net = new TwoLayerNet();
+  deepStrictEqual([...net.namedParams()].map(([n]) => n), ["l1.b", "l2.b"]); // W not sized yet
+  net.apply(randn([3, 4]));
+  deepStrictEqual([...net.namedParams()].map(([n]) => n), ["l1.W", "l1.b", "l2.W", "l2.b"]);
+  deepStrictEqual(net.l1.W.shape, [4, 5]);
+  const seq = new Sequential(new L.Linear(3), F.relu, new L.Linear(1, { nobias: true }));
+  seq.apply(randn([2, 2]));
+  deepStrictEqual([...seq.namedParams()].map(([n]) => n), ["0.W", "0.b", "2.W"]);
+  const mlp = new MLP([4, 4, 1]);
+  mlp.apply(randn([1, 3]));
+  deepStrictEqual(
+    [...mlp.namedParams()].map(([n]) => n),
+    ["l0.W", "l0.b", "l1.W", "l1.b", "l2.W", "l2.b"],
+  );
+  equal([...mlp.params()].length, 6);
+});
+
+Deno.test("BatchNorm keeps running statistics as buffers: saved, not optimized", () => {
+  const net = new ConvNet();
+  net.apply(randn([2, 1, 4, 4]));
+  deepStrictEqual(
+    [...net.namedState()].map(([n]) => n),
+    ["conv.W", "conv.b", "bn.avgMean", "bn.avgVar", "bn.gamma", "bn.beta", "fc.W", "fc.b"],
+  );
+  deepStrictEqual(
+    [...net.namedParams()].map(([n]) => n),
+    ["conv.W", "conv.b", "bn.gamma", "bn.beta", "fc.W", "fc.b"],
+  );
+});
+
+Deno.test("Layer.cleargrads() clears every gradient", () => {
+  const net = new TwoLayerNet();
+  net.apply(randn([3, 4])).sum().backward();
+  ok([...net.params()].every((p) => p.grad !== null));
+  net.cleargrads();
+  ok([...net.params()].every((p) => p.grad === null));
+});
+
+Deno.test("Linear initializes like DeZero and infers the input size", async () => {
+  manualSeed(0);
+  const l = new L.Linear(200, { inSize: 100 });
+  const w = await l.W.data();
+  const variance = [...w].reduce((s, v) => s + v * v, 0) / w.length;
+  ok(Math.abs(variance - 1 / 100) < 1e-3, `variance ${variance}`);
+  deepStrictEqual([...await l.b!.data()].every((v) => v === 0), true);
+  const lazy = new L.Linear(3, { dtype: "float64" });
+  const y = lazy.apply(tensor([[1, 2]], f64));
+  deepStrictEqual([y.shape, lazy.W.shape, lazy.W.dtype], [[1, 3], [2, 3], "float64"]);
+});
+
+Deno.test("train() / eval() switch dropout and batch norm for the whole tree", async () => {
+  const net = new Sequential(new L.Dropout(0.5), new L.BatchNorm());
+  const x = randn([8, 3]);
+  net.apply(x);
+  net.eval();
+  ok(!net.layers[0].training && !net.layers[1].training);
+  ok(Config.train, "eval() does not change the global flag");
+  const bn = net.layers[1] as L.BatchNorm;
+  const y = await net.apply(x).data();
+  // eval: dropout is the identity and batch norm uses the running statistics
+  const mean = await bn.avgMean.data();
+  const variance = await bn.avgVar.data();
+  const xs = await x.data();
+  for (let i = 0; i < 6; i++) {
+    const c = i % 3;
+    ok(Math.abs(y[i] - (xs[i] - mean[c]) / Math.sqrt(variance[c] + 2e-5)) < 1e-5);
+  }
+  net.train();
+  ok(net.layers[0].training);
+});
+
+Deno.test("saveWeights() / loadWeights() round trip gives identical outputs", async () => {
+  await withTempDir(async (dir) => {
+    manualSeed(1);
+    const net = new ConvNet();
+    const x = randn([2, 1, 4, 4]);
+    net.apply(x); // sizes the lazy weights and moves the running statistics
+    net.eval();
+    const y = await net.apply(x).data();
+    const path = `${dir}/net.safetensors`;
+    await net.saveWeights(path);
+    // A fresh model, never called: its lazy weights take the file's shapes.
+    const fresh = new ConvNet();
+    await fresh.loadWeights(path);
+    fresh.eval();
+    deepStrictEqual(await values(fresh), await values(net));
+    deepStrictEqual(await fresh.apply(x).data(), y);
+  });
+});
+
+Deno.test("loadWeights() rejects a corrupted or mismatched file and leaves the model untouched", async () => {
+  await withTempDir(async (dir) => {
+    const net = new TwoLayerNet();
+    net.apply(randn([2, 4]));
+    const path = `${dir}/w.safetensors`;
+    await net.saveWeights(path);
+    const bytes = await Deno.readFile(path);
+    const other = new TwoLayerNet();
+    other.apply(randn([2, 4]));
+    const before = await values(other);
+
+    await Deno.writeFile(`${dir}/trunc.safetensors`, bytes.subarray(0, bytes.length - 4));
+    await rejects(
+      other.loadWeights(`${dir}/trunc.safetensors`),
+      /trunc\.safetensors.*"l2\.b".*run past the end/,
+    );
+
+    const big = new TwoLayerNet();
+    big.apply(randn([2, 7]));
+    await big.saveWeights(`${dir}/shape.safetensors`);
+    await rejects(
+      other.loadWeights(`${dir}/shape.safetensors`),
+      /"l1\.W" has shape \[7,5\] in the file but \[4,5\] in the model/,
+    );
+
+    const missing = await encodeSafetensors({ "l1.W": other.l1.W });
+    await Deno.writeFile(`${dir}/missing.safetensors`, missing);
+    await rejects(
+      other.loadWeights(`${dir}/missing.safetensors`),
+      /"l1\.b" is missing from the file/,
+    );
+
+    const flipped = bytes.slice();
+    flipped[8] = 0x5b; // "[" where the header's "{" was: not JSON any more
+    await Deno.writeFile(`${dir}/json.safetensors`, flipped);
+    await rejects(other.loadWeights(`${dir}/json.safetensors`), /header is not valid JSON/);
+
+    deepStrictEqual(await values(other), before);
+    await other.loadWeights(path);
+    notDeepStrictEqual(await values(other), before);
+    deepStrictEqual(await values(other), await values(net));
+  });
+});
+
+Deno.test("saveWeights() refuses parameters that were never sized", async () => {
+  await rejects(
+    new TwoLayerNet().saveWeights("/tmp/never.safetensors"),
+    /"l1\.W" is not initialised/,
+  );
+});
+
+Deno.test("Model.plot() returns the DOT graph of a forward pass", () => {
+  const dot = new TwoLayerNet().plot([randn([1, 3])]);
+  ok(dot.startsWith("digraph"), dot.slice(0, 40));
+  ok(/MatMul|Linear|matmul/i.test(dot), "the graph names its functions");
+});
+
+Deno.test("Conv2d, Deconv2d, LayerNorm, EmbedID produce the expected shapes", () => {
+  const x = randn([2, 3, 8, 8]);
+  deepStrictEqual(new L.Conv2d(4, 3, { stride: 2, pad: 1 }).apply(x).shape, [2, 4, 4, 4]);
+  const de = new L.Deconv2d(5, 4, { stride: 2, pad: 1 });
+  deepStrictEqual(de.apply(x).shape, [2, 5, 16, 16]);
+  deepStrictEqual(de.W.shape, [3, 5, 4, 4]);
+  deepStrictEqual(new L.LayerNorm().apply(randn([2, 6])).shape, [2, 6]);
+  deepStrictEqual(new L.EmbedID(10, 4).apply(tensor([[1, 2, 3]], { dtype: "int32" })).shape, [
+    1,
+    3,
+    4,
+  ]);
+});
+
+Deno.test("RNN, LSTM and GRU carry state, survive backward and reset", () => {
+  for (const make of [() => new L.RNN(4), () => new L.LSTM(4), () => new L.GRU(4)]) {
+    const rnn = make();
+    const head = new L.Linear(1);
+    let loss = head.apply(rnn.apply(randn([2, 3]))).sum();
+    // Truncated BPTT: the hidden state from step 1 feeds step 2 after step 1's
+    // backward freed the graph's intermediates (it must have called retainData()).
+    loss.backward();
+    loss.unchainBackward();
+    loss = head.apply(rnn.apply(randn([2, 3]))).sum();
+    loss.backward();
+    ok(rnn.h !== null);
+    throws(() => rnn.apply(randn([5, 3])), /resetState/);
+    rnn.resetState();
+    equal(rnn.h, null);
+    deepStrictEqual(rnn.apply(randn([5, 3])).shape, [5, 4]);
+  }
+});
+
+Deno.test("LSTM and GRU gradients through two steps match numerical", async () => {
+  for (
+    const make of [
+      () => new L.LSTM(3, { dtype: "float64" }),
+      () => new L.GRU(3, { dtype: "float64" }),
+      () => new L.RNN(3, { dtype: "float64" }),
+    ]
+  ) {
+    const cell = make();
+    const f = (x: Variable) => {
+      cell.resetState();
+      cell.apply(x);
+      return cell.apply(x.mul(2));
+    };
+    const r = await utils.gradientCheck(f, [
+      randn([2, 2], { ...f64, generator: new Generator(1) }),
+    ]);
+    ok(r.ok, `${cell.constructor.name}: ${r.failures.join("\n")}`);
+  }
+});
+
+Deno.test("ResNet parameter counts match the reference architectures", () => {
+  const count = (m: Layer) => [...m.params()].reduce((s, p) => s + p.size, 0);
+  // torchvision's resnet18/34/50 (ImageNet heads).
+  equal(count(new ResNet(18)), 11_689_512);
+  equal(count(new ResNet(50, { numClasses: 10 })), 25_557_032 - 2048 * 990 - 990);
+  throws(() => new ResNet(20 as 18), /depth must be 18, 34 or 50/);
+});
+
+Deno.test("ResNet and VGG16 run a forward pass", () => {
+  manualSeed(0);
+  const net = new ResNet(18, { numClasses: 10 });
+  deepStrictEqual(net.apply(randn([2, 3, 32, 32])).shape, [2, 10]);
+  const names = [...net.namedParams()].map(([n]) => n);
+  deepStrictEqual(names.slice(0, 3), ["stem.conv.W", "stem.bn.gamma", "stem.bn.beta"]);
+  ok(names.includes("layer2.0.downsample.conv.W"));
+  const vgg = new VGG16({ numClasses: 3 }).eval();
+  deepStrictEqual(vgg.apply(randn([1, 3, 32, 32])).shape, [1, 3]);
+  equal([...vgg.namedParams()].length, 32);
+  equal(vgg.fc6.W.shape[0], 512);
+});
+
+Deno.test("Parameter subclasses stay out of scopes", () => {
+  const p = new Parameter([1, 2]);
+  const b = new L.BatchNorm({ size: 2 });
+  ok(p.isAlive && b.avgMean.isAlive);
+  deepStrictEqual(ones([2]).shape, [2]);
+});
