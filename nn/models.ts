@@ -31,6 +31,8 @@ export interface MLPOptions {
  * ```
  */
 export class MLP extends Model {
+  /** The layers `l0`, `l1`, ... (as DeZero names them). */
+  [layer: `l${number}`]: Linear;
   readonly #layers: Linear[] = [];
   readonly #activation: (x: Variable) => Variable;
 
@@ -40,7 +42,7 @@ export class MLP extends Model {
     this.#activation = options.activation ?? N.sigmoid;
     sizes.forEach((size, i) => {
       const layer = new Linear(size);
-      (this as unknown as Record<string, Linear>)[`l${i}`] = layer;
+      this[`l${i}`] = layer;
       this.#layers.push(layer);
     });
   }

@@ -1,0 +1,234 @@
+import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import { F, manualSeed, Parameter, randn, tensor } from "../mod.ts";
+import { liveArrayCount } from "../core/ndarray.ts";
+import { L, MLP, optimizers } from "./mod.ts";
+
+const f64 = { dtype: "float64" as const };
+const {
+  AdaDelta,
+  AdaGrad,
+  Adam,
+  AdamW,
+  ClipGrad,
+  cosineAnnealing,
+  FreezeParam,
+  LRScheduler,
+  MomentumSGD,
+  SGD,
+  stepDecay,
+  warmup,
+  WeightDecay,
+} = optimizers;
+
+function close(actual: ArrayLike<number>, expected: number[], tol = 1e-12): void {
+  equal(actual.length, expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    ok(
+      Math.abs(actual[i] - expected[i]) <= tol * (1 + Math.abs(expected[i])),
+      `${i}: ${actual[i]} vs ${expected[i]}`,
+    );
+  }
+}
+
+const GRADS = [[0.5, -1], [0.2, 0.3], [-0.7, 0.1]];
+
+/** Runs three updates of `opt` on p = [1, 2] with fixed gradients; returns the values. */
+async function run(opt: optimizers.Optimizer): Promise<number[]> {
+  const p = new Parameter([1, 2], f64);
+  opt.setup([p]);
+  for (const g of GRADS) {
+    p.grad = tensor(g, f64);
+    opt.update();
+  }
+  return [...await p.data()];
+}
+
+/** Plain-number reference: `step(p, g, state, t)` per element. */
+function reference(
+  step: (p: number, g: number, s: Record<string, number>, t: number) => number,
+): number[] {
+  const p = [1, 2];
+  const state = [{}, {}] as Record<string, number>[];
+  GRADS.forEach((g, k) => {
+    for (let i = 0; i < 2; i++) p[i] = step(p[i], g[i], state[i], k + 1);
+  });
+  return p;
+}
+
+Deno.test("SGD and MomentumSGD follow DeZero's update rules", async () => {
+  close(await run(new SGD({ lr: 0.1 })), reference((p, g) => p - 0.1 * g));
+  close(
+    await run(new MomentumSGD()),
+    reference((p, g, s) => {
+      s.v = 0.9 * (s.v ?? 0) - 0.01 * g;
+      return p + s.v;
+    }),
+  );
+  equal(new SGD().lr, 0.01);
+});
+
+Deno.test("AdaGrad and AdaDelta follow DeZero's update rules", async () => {
+  close(
+    await run(new AdaGrad()),
+    reference((p, g, s) => {
+      s.h = (s.h ?? 0) + g * g;
+      return p - 0.001 * g / (Math.sqrt(s.h) + 1e-8);
+    }),
+  );
+  close(
+    await run(new AdaDelta()),
+    reference((p, g, s) => {
+      s.msg = 0.95 * (s.msg ?? 0) + 0.05 * g * g;
+      const dx = Math.sqrt(((s.msdx ?? 0) + 1e-6) / (s.msg + 1e-6)) * g;
+      s.msdx = 0.95 * (s.msdx ?? 0) + 0.05 * dx * dx;
+      return p - dx;
+    }),
+  );
+});
+
+Deno.test("Adam and AdamW follow their update rules", async () => {
+  const adam = (decay: number) => (p: number, g: number, s: Record<string, number>, t: number) => {
+    s.m = (s.m ?? 0) + 0.1 * (g - (s.m ?? 0));
+    s.v = (s.v ?? 0) + 0.001 * (g * g - (s.v ?? 0));
+    const lr = 0.001 * Math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t);
+    return p * (1 - 0.001 * decay) - lr * s.m / (Math.sqrt(s.v) + 1e-8);
+  };
+  close(await run(new Adam()), reference(adam(0)));
+  close(await run(new AdamW({ weightDecay: 0.1 })), reference(adam(0.1)));
+  const a = new Adam({ lr: 0.01 });
+  equal(a.alpha, 0.01);
+});
+
+Deno.test("update() skips parameters without gradients and frees what it replaces", () => {
+  const p = new Parameter([1, 2], f64);
+  const q = new Parameter([3], f64);
+  const opt = new Adam().setup([p, q]);
+  p.grad = tensor([1, 1], f64);
+  opt.update();
+  deepStrictEqual(q.shape, [1]);
+  const live = liveArrayCount();
+  for (let i = 0; i < 5; i++) opt.update();
+  equal(liveArrayCount(), live, "no array leaks across updates");
+  throws(() => new SGD().update(), /call setup\(model\) before update\(\)/);
+});
+
+Deno.test("WeightDecay, ClipGrad and FreezeParam hooks adjust gradients before the update", async () => {
+  const p = new Parameter([1, 2], f64);
+  const opt = new SGD({ lr: 1 }).setup([p]).addHook(new WeightDecay(0.5));
+  p.grad = tensor([0, 0], f64);
+  opt.update();
+  close(await p.data(), [0.5, 1]);
+
+  const a = new Parameter([0, 0], f64);
+  const b = new Parameter([0], f64);
+  const clip = new SGD({ lr: 1 }).setup([a, b]).addHook(new ClipGrad(1));
+  a.grad = tensor([3, 0], f64);
+  b.grad = tensor([4], f64); // global norm 5 -> scaled by 1/5
+  clip.update();
+  close(await a.data(), [-0.6, 0], 1e-6);
+  close(await b.data(), [-0.8], 1e-6);
+  a.grad = tensor([0.3, 0], f64);
+  b.grad = tensor([0.4], f64); // norm 0.5 <= 1: unchanged
+  clip.update();
+  close(await a.data(), [-0.9, 0], 1e-6);
+
+  const frozen = new L.Linear(2, { inSize: 2 });
+  const head = new L.Linear(1, { inSize: 2 });
+  const model = new MLP([2]);
+  const before = [...await frozen.W.data()];
+  const all = new SGD({ lr: 1 }).setup([...frozen.params(), ...head.params(), ...model.params()])
+    .addHook(new FreezeParam(frozen));
+  head.apply(frozen.apply(randn([3, 2]))).sum().backward();
+  all.update();
+  deepStrictEqual([...await frozen.W.data()], before);
+  equal(frozen.W.grad, null);
+});
+
+Deno.test("learning-rate schedules: step decay, cosine annealing, warm-up", () => {
+  const s = stepDecay({ stepSize: 3, gamma: 0.5 });
+  deepStrictEqual([0, 2, 3, 6].map(s), [1, 1, 0.5, 0.25]);
+  const c = cosineAnnealing({ tMax: 10, minFactor: 0.1 });
+  close([0, 5, 10, 20].map(c), [1, 0.55, 0.1, 0.1]);
+  const w = warmup(4, stepDecay({ stepSize: 1, gamma: 0.5 }));
+  deepStrictEqual([0, 1, 3, 4, 5].map(w), [0.25, 0.5, 1, 1, 0.5]);
+  const opt = new SGD({ lr: 0.2 });
+  const sched = new LRScheduler(opt, w);
+  equal(opt.lr, 0.05);
+  for (let i = 0; i < 5; i++) sched.step();
+  equal(opt.lr, 0.1);
+  const again = new LRScheduler(new SGD({ lr: 0.2 }), w, { baseLr: 0.2 });
+  again.loadStateDict(sched.stateDict());
+  equal(again.optimizer.lr, 0.1);
+  throws(() => stepDecay({ stepSize: 0 }), RangeError);
+});
+
+async function trainSteps(model: MLP, opt: optimizers.Optimizer, steps: number): Promise<void> {
+  const x = tensor([[0.1, 0.5], [-0.3, 0.8], [0.9, -0.2], [0.4, 0.4]]);
+  const t = tensor([0, 1, 2, 1], { dtype: "int32" });
+  for (let i = 0; i < steps; i++) {
+    const loss = F.softmaxCrossEntropy(model.apply(x), t);
+    model.cleargrads();
+    loss.backward();
+    opt.update();
+  }
+  await Promise.resolve();
+}
+
+async function weights(model: MLP): Promise<number[][]> {
+  return await Promise.all([...model.params()].map(async (p) => [...await p.data()]));
+}
+
+Deno.test("saveState() / loadState() resume training exactly", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const make of [
+        () => new Adam({ lr: 0.05 }),
+        () => new MomentumSGD({ lr: 0.1 }),
+        () => new AdaDelta(),
+      ]
+    ) {
+      manualSeed(3);
+      const model = new MLP([8, 3]);
+      const opt = make().setup(model);
+      await trainSteps(model, opt, 3);
+      await model.saveWeights(`${dir}/m.safetensors`);
+      await opt.saveState(`${dir}/o.safetensors`);
+      await trainSteps(model, opt, 4);
+      const expected = await weights(model);
+
+      const resumed = new MLP([8, 3]);
+      await resumed.loadWeights(`${dir}/m.safetensors`);
+      const opt2 = make().setup(resumed);
+      await opt2.loadState(`${dir}/o.safetensors`);
+      equal(opt2.t, 3);
+      await trainSteps(resumed, opt2, 4);
+      deepStrictEqual(await weights(resumed), expected, opt.constructor.name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadStateDict() validates before changing anything", async () => {
+  const model = new MLP([2]);
+  model.apply(randn([1, 3]));
+  const opt = new Adam().setup(model);
+  model.apply(randn([1, 3])).sum().backward();
+  opt.update();
+  const state = await opt.stateDict();
+  deepStrictEqual(Object.keys(state.tensors), ["l0.W/m", "l0.W/v", "l0.b/m", "l0.b/v"]);
+  throws(() => new SGD().setup(model).loadStateDict(state), /state is of a Adam, not a SGD/);
+  const bad = {
+    ...state,
+    tensors: { ...state.tensors, "l0.W/m": { ...state.tensors["l0.W/m"], shape: [2, 3] } },
+  };
+  const other = new Adam().setup(model);
+  throws(
+    () => other.loadStateDict(bad),
+    /"l0\.W\/m" is float32 \[2,3\] but the parameter is float32 \[3,2\]/,
+  );
+  equal(other.t, 0);
+  await rejects(other.loadState("/nonexistent.safetensors"));
+  ok(model.l0.W.shape[0] === 3);
+});
