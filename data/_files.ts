@@ -18,6 +18,11 @@ export interface DataRootOptions {
    * permission for the mirror's host; without it the loader says which files to put where.
    */
   download?: boolean;
+  /**
+   * Base URLs (ending in `/`) to download from instead of the dataset's own mirrors; the files
+   * must still match the recorded checksums.
+   */
+  mirrors?: readonly string[];
 }
 
 /** One file a dataset needs. */
@@ -26,8 +31,11 @@ export interface RemoteFile {
   name: string;
   /** The name under which mirrors serve the file (gzip), when the dataset can be downloaded. */
   remote?: string;
-  /** SHA-256 (hex) of the file as served; downloads without a recorded checksum are refused. */
-  sha256?: string;
+  /**
+   * Accepted SHA-256 digests (hex) of the file as served; downloads without a recorded
+   * checksum are refused.
+   */
+  sha256?: readonly string[];
 }
 
 /** Where a dataset's files come from. */
@@ -140,8 +148,10 @@ export async function locateFiles(
   }
   const missing = files.filter((_, i) => found[i] === null);
   if (missing.length === 0) return found as string[];
+  if (options.mirrors) source = { ...source, mirrors: options.mirrors };
 
-  const downloadable = missing.every((f) => f.remote && f.sha256) && source.mirrors.length > 0;
+  const downloadable = missing.every((f) => f.remote && f.sha256?.length) &&
+    source.mirrors.length > 0;
   const host = downloadable ? await grantedMirror(source.mirrors) : null;
   if (options.download !== false && downloadable && host !== null) {
     for (const f of missing) {
@@ -197,8 +207,10 @@ async function download(source: FileSource, file: RemoteFile, path: string): Pro
       continue;
     }
     const actual = await sha256Hex(bytes);
-    if (actual !== file.sha256) {
-      errors.push(`${url.href}: SHA-256 ${actual} does not match the expected ${file.sha256}`);
+    if (!file.sha256!.includes(actual)) {
+      errors.push(
+        `${url.href}: SHA-256 ${actual} does not match the expected ${file.sha256!.join(" or ")}`,
+      );
       continue;
     }
     await writeAtomic(path, bytes);

@@ -152,26 +152,39 @@ const MNIST_SOURCE: FileSource = {
   homepage: "https://ossci-datasets.s3.amazonaws.com/mnist/ (or another MNIST mirror)",
 };
 
-// SHA-256 of the original gzip files as the mirrors serve them.
+// SHA-256 of the gzip files: first as the public mirrors serve them, then the project's
+// re-compressed mirror (../shared/data/mnist/SHA256SUMS); both hold the same IDX bytes.
 const MNIST_FILES = {
   train: [
     {
       name: "train-images-idx3-ubyte",
-      sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+      sha256: [
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
+      ],
     },
     {
       name: "train-labels-idx1-ubyte",
-      sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+      sha256: [
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
+      ],
     },
   ],
   test: [
     {
       name: "t10k-images-idx3-ubyte",
-      sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+      sha256: [
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
+      ],
     },
     {
       name: "t10k-labels-idx1-ubyte",
-      sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+      sha256: [
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
+      ],
     },
   ],
 };
@@ -190,26 +203,26 @@ const FASHION_FILES = {
   train: [
     {
       name: "train-images-idx3-ubyte",
-      sha256: "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+      sha256: ["08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc"],
     },
     {
       name: "train-labels-idx1-ubyte",
-      sha256: "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+      sha256: ["b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc"],
     },
   ],
   test: [
     {
       name: "t10k-images-idx3-ubyte",
-      sha256: "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+      sha256: ["78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229"],
     },
     {
       name: "t10k-labels-idx1-ubyte",
-      sha256: "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+      sha256: ["42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"],
     },
   ],
 };
 
-function withRemote(files: readonly { name: string; sha256: string }[]): RemoteFile[] {
+function withRemote(files: readonly { name: string; sha256: string[] }[]): RemoteFile[] {
   return files.map((f) => ({ ...f, remote: f.name + ".gz" }));
 }
 

@@ -400,7 +400,8 @@ Deno.test("locateFiles() downloads a missing file, verifies its SHA-256 and writ
       homepage: "nowhere",
     };
     const bad = await assertRejects(
-      () => locateFiles(source, [{ name: "a", remote: "a.gz", sha256: "0".repeat(64) }], { root }),
+      () =>
+        locateFiles(source, [{ name: "a", remote: "a.gz", sha256: ["0".repeat(64)] }], { root }),
       Deno.errors.NotFound,
     );
     assertMatch(
@@ -412,14 +413,14 @@ Deno.test("locateFiles() downloads a missing file, verifies its SHA-256 and writ
       [],
     );
 
-    const [path] = await locateFiles(source, [{ name: "a", remote: "a.gz", sha256: good }], {
+    const [path] = await locateFiles(source, [{ name: "a", remote: "a.gz", sha256: [good] }], {
       root,
     });
     assertEquals(path, `${root}/toy/a.gz`);
     assertEquals(await Deno.readFile(path), payload);
     assertEquals(requests, ["/files/a.gz", "/files/a.gz"]);
     // Present now: no second request.
-    await locateFiles(source, [{ name: "a", remote: "a.gz", sha256: good }], { root });
+    await locateFiles(source, [{ name: "a", remote: "a.gz", sha256: [good] }], { root });
     assertEquals(requests.length, 2);
     assertEquals([...Deno.readDirSync(`${root}/toy`)].map((d) => d.name), ["a.gz"]);
   } finally {
@@ -457,4 +458,43 @@ Deno.test("MNIST.load() reads the real mirror: shapes, label range, checksums", 
   let max = 0;
   for (const v of x.data) max = Math.max(max, v);
   assertEquals(max, 1);
+});
+
+Deno.test("MNIST.load() downloads from a mirror, checks the recorded SHA-256 and loads", async () => {
+  const dir = new URL("../../shared/data/mnist/", import.meta.url);
+  const served: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const name = new URL(req.url).pathname.slice(1);
+    served.push(name);
+    try {
+      return new Response(await Deno.readFile(new URL(name, dir)));
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  const root = await Deno.makeTempDir();
+  try {
+    const mirrors = [`http://127.0.0.1:${server.addr.port}/`];
+    const test = await MNIST.load({ root, train: false, mirrors });
+    assertEquals(test.length, 10000);
+    assertEquals(served, ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]);
+    assertEquals(
+      [...Deno.readDirSync(`${root}/mnist`)].map((e) => e.name).sort(),
+      served,
+    );
+    // A failing mirror is reported and leaves no partial file behind.
+    await Deno.remove(`${root}/mnist/t10k-labels-idx1-ubyte.gz`);
+    const wrong = [`http://127.0.0.1:${server.addr.port}/nothing/`];
+    const e = await assertRejects(
+      () => MNIST.load({ root, train: false, mirrors: wrong }),
+      Deno.errors.NotFound,
+    );
+    assertMatch(e.message, /could not download t10k-labels-idx1-ubyte\.gz:\n.*HTTP 404/);
+    assertEquals([...Deno.readDirSync(`${root}/mnist`)].map((e) => e.name), [
+      "t10k-images-idx3-ubyte.gz",
+    ]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(root, { recursive: true });
+  }
 });

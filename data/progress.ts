@@ -88,6 +88,11 @@ export class ProgressBar {
     return this.#count;
   }
 
+  /** Sets the steps done without drawing (shown on the next update or finish). */
+  set count(n: number) {
+    this.#count = n;
+  }
+
   /** Advances by `n` steps and optionally replaces the values shown after the bar. */
   update(n = 1, postfix?: ProgressPostfix): void {
     this.#count += n;
@@ -202,12 +207,17 @@ export function progress<T>(
   return {
     bar,
     *[Symbol.iterator]() {
+      // An item counts once the loop body is done with it, also when the body breaks.
+      let inBody = false;
       try {
         for (const item of items) {
+          inBody = true;
           yield item;
+          inBody = false;
           bar.update(1);
         }
       } finally {
+        if (inBody) bar.count += 1;
         bar.finish();
       }
     },

@@ -88,7 +88,11 @@ Deno.test("progress() wraps an iterable, shows postfix values and finishes on br
     items.bar.set({ v });
     if (v === 3) break;
   }
-  assertEquals(items.bar.count, 2);
+  assertEquals(items.bar.count, 3); // the item the loop broke on was consumed
   const lines = out.text().split("\n").filter(Boolean);
-  assertEquals(lines.at(-1), "x 2/4  50% 0.0s v=3");
+  assertEquals(lines, [
+    "x 1/4  25% 0.0s<0.0s v=1",
+    "x 2/4  50% 0.0s<0.0s v=2",
+    "x 3/4  75% 0.0s v=3",
+  ]);
 });
