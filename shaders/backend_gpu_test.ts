@@ -1,0 +1,468 @@
+import assert from "node:assert/strict";
+import { BINARY_OPS, UNARY_OPS } from "../core/backend.ts";
+import { cpuBackend } from "../core/backend_cpu.ts";
+import type { DType, TypedArray } from "../core/dtype.ts";
+import type { NDArray } from "../core/ndarray.ts";
+import { sizeOf } from "../core/shape.ts";
+import { gpuBackend as gpu } from "./backend_gpu.ts";
+import { runtime } from "./_context.ts";
+import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
+import { assertAllClose, gpuTest, randomTyped } from "./test_util.ts";
+
+const cpu = cpuBackend;
+
+/** The same data on both backends. */
+function both(data: TypedArray, shape: readonly number[]): { c: NDArray; g: NDArray } {
+  return { c: cpu.fromTyped(data, shape), g: gpu.fromTyped(data, shape) };
+}
+
+function rand(
+  shape: readonly number[],
+  opts: { seed?: number; lo?: number; hi?: number; dtype?: DType } = {},
+): { c: NDArray; g: NDArray } {
+  return both(randomTyped(sizeOf(shape), opts), shape);
+}
+
+/** Reads both results and asserts equal shapes, dtypes and close values. */
+async function same(
+  what: string,
+  g: NDArray,
+  c: NDArray,
+  tol: { rtol?: number; atol?: number } = {},
+): Promise<void> {
+  assert.deepEqual(g.shape, c.shape, `${what}: shape`);
+  assert.equal(g.dtype, c.dtype, `${what}: dtype`);
+  assert.equal(g.backend.device, "gpu");
+  assertAllClose(await gpu.read(g), await cpu.read(c), { ...tol, what });
+}
+
+const SHAPES = [[], [1], [7], [3, 5, 17], [2, 1, 3, 4, 5]];
+
+gpuTest("unary() matches the CPU for every op on awkward shapes", async () => {
+  for (const shape of SHAPES) {
+    const x = rand(shape, { seed: shape.length + 3, lo: -4, hi: 4 });
+    const pos = rand(shape, { seed: 7, lo: 0.01, hi: 5 });
+    for (const op of UNARY_OPS) {
+      const src = op === "log" || op === "sqrt" ? pos : x;
+      await same(`${op} ${JSON.stringify(shape)}`, gpu.unary(op, src.g), cpu.unary(op, src.c), {
+        rtol: 2e-6,
+        atol: 2e-6,
+      });
+    }
+  }
+});
+
+gpuTest("unary() is stable at extremes: tanh, sigmoid, erf, round half to even", async () => {
+  const data = new Float32Array([-100, -20, -1e-4, 0, 1e-4, 3, 20, 100, 0.5, 1.5, 2.5, -2.5]);
+  const x = both(data, [data.length]);
+  for (const op of ["tanh", "sigmoid", "erf", "round", "exp"] as const) {
+    await same(op, gpu.unary(op, x.g), cpu.unary(op, x.c), { rtol: 2e-6, atol: 1e-7 });
+  }
+});
+
+gpuTest("unary() on int32 matches the CPU", async () => {
+  const x = rand([11], { dtype: "int32", lo: -5, hi: 5, seed: 3 });
+  for (const op of ["neg", "abs", "sign", "relu", "floor", "round", "exp"] as const) {
+    await same(`${op} int32`, gpu.unary(op, x.g), cpu.unary(op, x.c));
+  }
+});
+
+gpuTest("binary() matches the CPU for every op with broadcasting up to rank 5", async () => {
+  const cases: [number[], number[]][] = [
+    [[], []],
+    [[7], []],
+    [[], [1]],
+    [[13], [13]],
+    [[3, 1], [1, 5]],
+    [[2, 3, 1, 5, 7], [3, 4, 1, 7]],
+    [[4, 1, 6], [6]],
+  ];
+  for (const [sa, sb] of cases) {
+    const a = rand(sa, { seed: 11, lo: -3, hi: 3 });
+    const b = rand(sb, { seed: 12, lo: -3, hi: 3 });
+    const pa = rand(sa, { seed: 13, lo: 0.1, hi: 3 });
+    for (const op of BINARY_OPS) {
+      const x = op === "pow" ? pa : a;
+      await same(
+        `${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`,
+        gpu.binary(op, x.g, b.g),
+        cpu.binary(op, x.c, b.c),
+        { rtol: 1e-5, atol: 1e-6 },
+      );
+    }
+  }
+});
+
+gpuTest("binary() pow handles negative bases and integer exponents like the CPU", async () => {
+  const a = both(new Float32Array([-2, -2, -2, 0, 0, 3, -1.5]), [7]);
+  const b = both(new Float32Array([2, 3, 0.5, 2, -1, 0, 2]), [7]);
+  await same("pow", gpu.binary("pow", a.g, b.g), cpu.binary("pow", a.c, b.c));
+});
+
+gpuTest("binary() on int32 wraps and divides like the CPU", async () => {
+  const a = both(new Int32Array([7, -7, 7, -7, 5, 0, 2147483647, 3, -2, 2, 100000]), [11]);
+  const b = both(new Int32Array([2, 2, -2, -2, 0, 0, 2, 31, 3, -1, 100000]), [11]);
+  for (const op of BINARY_OPS) {
+    await same(`${op} int32`, gpu.binary(op, a.g, b.g), cpu.binary(op, a.c, b.c));
+  }
+});
+
+gpuTest("binary() rejects mixed dtypes and unbroadcastable shapes", () => {
+  const a = gpu.full([2, 3], 1, "float32");
+  const b = gpu.full([2, 3], 1, "int32");
+  assert.throws(() => gpu.binary("add", a, b), /add: dtypes float32 and int32 differ/);
+  const c = gpu.full([4, 3], 1, "float32");
+  assert.throws(() => gpu.binary("add", a, c), /cannot broadcast shapes \[2,3\] and \[4,3\]/);
+});
+
+gpuTest("where() broadcasts all three operands like the CPU", async () => {
+  const cond = both(new Float32Array([1, 0, 0, 1, 1, 0]), [2, 3, 1]);
+  const a = rand([4], { seed: 1 });
+  const b = rand([3, 1], { seed: 2 });
+  await same("where", gpu.where(cond.g, a.g, b.g), cpu.where(cond.c, a.c, b.c));
+  const ci = both(new Int32Array([0, 5]), [2, 1]);
+  await same("where int cond", gpu.where(ci.g, a.g, a.g), cpu.where(ci.c, a.c, a.c));
+});
+
+gpuTest("cast() truncates toward zero and round-trips int32", async () => {
+  const x = both(new Float32Array([-2.7, -0.5, 0, 0.5, 2.7, 1e6]), [6]);
+  await same("f32->i32", gpu.cast(x.g, "int32"), cpu.cast(x.c, "int32"));
+  const i = rand([5], { dtype: "int32", lo: -100, hi: 100 });
+  await same("i32->f32", gpu.cast(i.g, "float32"), cpu.cast(i.c, "float32"));
+  await same("f32->f32 copy", gpu.cast(x.g, "float32"), cpu.cast(x.c, "float32"));
+});
+
+gpuTest("reduce() matches the CPU over any axes, serial and tree variants", async () => {
+  const cases: [number[], number[]][] = [
+    [[], []],
+    [[1], [0]],
+    [[7], [0]],
+    [[3, 4, 5, 6, 7], [0, 2, 4]],
+    [[3, 4, 5, 6, 7], [1, 3]],
+    [[3, 4, 5, 6, 7], [0, 1, 2, 3, 4]],
+    [[5, 1009], [1]], // tree, contiguous
+    [[1009, 3], [0]], // tree, strided
+    [[2, 67, 3], [0, 1]], // tree, two axes
+    [[4, 0, 3], [2]],
+  ];
+  for (const [shape, axes] of cases) {
+    const x = rand(shape, { seed: shape.length, lo: -2, hi: 2 });
+    for (const op of ["sum", "max", "min"] as const) {
+      for (const keep of [false, true]) {
+        await same(
+          `${op} ${JSON.stringify(shape)} axes ${JSON.stringify(axes)} keepdims=${keep}`,
+          gpu.reduce(op, x.g, axes, keep),
+          cpu.reduce(op, x.c, axes, keep),
+          { rtol: 1e-5, atol: 1e-5 },
+        );
+      }
+    }
+  }
+  const z = rand([3, 0], {});
+  await same(
+    "sum over empty axis",
+    gpu.reduce("sum", z.g, [1], false),
+    cpu.reduce("sum", z.c, [1], false),
+  );
+  assert.throws(() => gpu.reduce("max", z.g, [1], false), /max: cannot reduce an empty axis/);
+  const i = rand([6, 70], { dtype: "int32", lo: -50, hi: 50 });
+  for (const op of ["sum", "max", "min"] as const) {
+    await same(`${op} int32`, gpu.reduce(op, i.g, [1], false), cpu.reduce(op, i.c, [1], false));
+  }
+});
+
+gpuTest("argReduce() matches the CPU with ties, first index wins", async () => {
+  const ties = both(new Float32Array([1, 3, 3, 0, 2, 2, 2, 2]), [2, 4]);
+  for (const op of ["argmax", "argmin"] as const) {
+    await same(op, gpu.argReduce(op, ties.g, 1, false), cpu.argReduce(op, ties.c, 1, false));
+    for (const [shape, axis] of [[[3, 5, 7], 1], [[7], 0], [[4, 131], 1], [[131, 3], 0]] as const) {
+      const x = rand(shape, { seed: axis + 5 });
+      for (const keep of [false, true]) {
+        await same(
+          `${op} ${JSON.stringify(shape)} axis ${axis}`,
+          gpu.argReduce(op, x.g, axis, keep),
+          cpu.argReduce(op, x.c, axis, keep),
+        );
+      }
+    }
+  }
+  const big = both(new Float32Array(200).fill(1), [200]);
+  await same(
+    "argmax tree ties",
+    gpu.argReduce("argmax", big.g, 0, false),
+    cpu.argReduce("argmax", big.c, 0, false),
+  );
+});
+
+for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+  gpuTest(`matmul() ${variant} matches the CPU: batches, transposes, odd sizes`, async () => {
+    const cases: [number[], number[]][] = [
+      [[1, 1], [1, 1]],
+      [[7, 13], [13, 5]],
+      [[9, 12], [12, 20]], // vec4 paths
+      [[33, 65], [65, 17]],
+      [[2, 1, 5, 8], [3, 8, 4]], // broadcast batch
+      [[70, 3], [3, 66]],
+    ];
+    for (const [sa, sb] of cases) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const ra = sa.length, rb = sb.length;
+          const shA = transA ? [...sa.slice(0, -2), sa[ra - 1], sa[ra - 2]] : sa;
+          const shB = transB ? [...sb.slice(0, -2), sb[rb - 1], sb[rb - 2]] : sb;
+          const a = rand(shA, { seed: 21 });
+          const b = rand(shB, { seed: 22 });
+          await same(
+            `matmul ${JSON.stringify(shA)}${transA ? "ᵀ" : ""} @ ${JSON.stringify(shB)}${
+              transB ? "ᵀ" : ""
+            }`,
+            gpuMatmul(a.g, b.g, { transA, transB, variant }),
+            cpu.matmul(a.c, b.c, { transA, transB }),
+            { rtol: 1e-4, atol: 1e-5 },
+          );
+        }
+      }
+    }
+    const ai = rand([5, 6], { dtype: "int32", lo: -9, hi: 9 });
+    const bi = rand([6, 3], { dtype: "int32", lo: -9, hi: 9 });
+    await same("matmul int32", gpuMatmul(ai.g, bi.g, { variant }), cpu.matmul(ai.c, bi.c));
+  });
+}
+
+gpuTest("matmul() rejects misaligned shapes naming both", () => {
+  const a = gpu.full([2, 3], 1, "float32");
+  const b = gpu.full([4, 5], 1, "float32");
+  assert.throws(
+    () => gpu.matmul(a, b),
+    /matmul: shapes \[2,3\] and \[4,5\] are not aligned: 3 vs 4/,
+  );
+});
+
+gpuTest("asStrided() and assign() match the CPU: transpose, broadcast, flip, offset", async () => {
+  const x = rand([4, 6], { seed: 5 });
+  const views = [
+    { shape: [6, 4], strides: [1, 6], offset: 0 },
+    { shape: [3, 4, 6], strides: [0, 6, 1], offset: 0 },
+    { shape: [4, 6], strides: [-6, -1], offset: 23 },
+    { shape: [2, 2], strides: [12, 2], offset: 7 },
+    { shape: [], strides: [], offset: 5 },
+  ];
+  for (const v of views) {
+    await same(`asStrided ${JSON.stringify(v)}`, gpu.asStrided(x.g, v), cpu.asStrided(x.c, v));
+  }
+  for (const v of [views[0], views[2], views[3]]) {
+    const d = rand([4, 6], { seed: 9 });
+    const s = rand(v.shape, { seed: 10 });
+    gpu.assign(d.g, s.g, v);
+    cpu.assign(d.c, s.c, v);
+    await same(`assign ${JSON.stringify(v)}`, d.g, d.c);
+  }
+  assert.throws(
+    () => gpu.asStrided(x.g, { shape: [5], strides: [6], offset: 0 }),
+    /asStrided: view .* outside an array of size 24/,
+  );
+});
+
+gpuTest("gather() and scatterAdd() match the CPU with negative and repeated indices", async () => {
+  const x = rand([3, 5, 4], { seed: 8 });
+  const idx = both(new Int32Array([4, 0, -1, 2, 4, 4]), [2, 3]);
+  for (const axis of [0, 1, 2]) {
+    const n = [3, 5, 4][axis];
+    const ix = both(new Int32Array([n - 1, 0, -1, 1, n - 1, n - 1]), [2, 3]);
+    const gg = gpu.gather(x.g, axis, ix.g), gc = cpu.gather(x.c, axis, ix.c);
+    await same(`gather axis ${axis}`, gg, gc);
+    await same(
+      `scatterAdd axis ${axis}`,
+      gpu.scatterAdd([3, 5, 4], axis, ix.g, gg),
+      cpu.scatterAdd([3, 5, 4], axis, ix.c, gc),
+      { rtol: 1e-5, atol: 1e-6 },
+    );
+  }
+  // Many collisions: 1000 updates into 3 rows.
+  const many = both(randomTyped(1000, { dtype: "int32", lo: 0, hi: 3 }), [1000]);
+  const upd = rand([1000, 2], { seed: 4 });
+  await same(
+    "scatterAdd collisions",
+    gpu.scatterAdd([3, 2], 0, many.g, upd.g),
+    cpu.scatterAdd([3, 2], 0, many.c, upd.c),
+    { rtol: 1e-4, atol: 1e-4 },
+  );
+  const ui = rand([6], { dtype: "int32", lo: -5, hi: 5 });
+  const i1 = both(new Int32Array([0, 1, 0, 1, 1, 2]), [6]);
+  await same(
+    "scatterAdd int32",
+    gpu.scatterAdd([3], 0, i1.g, ui.g),
+    cpu.scatterAdd([3], 0, i1.c, ui.c),
+  );
+  void idx;
+});
+
+gpuTest("im2col() and col2im() match the CPU with stride and padding", async () => {
+  const geoms = [
+    { kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
+    { kh: 3, kw: 2, sh: 2, sw: 3, ph: 1, pw: 0 },
+    { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 },
+  ];
+  const shape = [2, 3, 7, 5];
+  const x = rand(shape, { seed: 3 });
+  for (const g of geoms) {
+    const cg = gpu.im2col(x.g, g), cc = cpu.im2col(x.c, g);
+    await same(`im2col ${JSON.stringify(g)}`, cg, cc);
+    const col = rand(cc.shape, { seed: 4 });
+    await same(
+      `col2im ${JSON.stringify(g)}`,
+      gpu.col2im(col.g, shape, g),
+      cpu.col2im(col.c, shape, g),
+      { rtol: 1e-5, atol: 1e-6 },
+    );
+  }
+});
+
+gpuTest("softmax() and logSoftmax() match the CPU on any axis, serial and tree", async () => {
+  for (
+    const [shape, axis] of [[[4, 10], 1], [[3, 5, 2], 1], [[300, 2], 0], [[2, 1000], 1], [
+      [1],
+      0,
+    ]] as const
+  ) {
+    const x = rand(shape, { seed: 6, lo: -20, hi: 20 });
+    await same(
+      `softmax ${JSON.stringify(shape)} ${axis}`,
+      gpu.softmax!(x.g, axis),
+      cpu.softmax!(x.c, axis),
+      {
+        rtol: 1e-5,
+        atol: 1e-7,
+      },
+    );
+    await same(
+      `logSoftmax ${JSON.stringify(shape)} ${axis}`,
+      gpu.logSoftmax!(x.g, axis),
+      cpu.logSoftmax!(x.c, axis),
+      { rtol: 1e-5, atol: 1e-5 },
+    );
+  }
+});
+
+gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
+  // 70,000 rows of 65: one workgroup per row in the tree reduce, softmax and argmax.
+  const x = rand([70_000, 65], { seed: 2 });
+  await same(
+    "sum 70000 rows",
+    gpu.reduce("sum", x.g, [1], false),
+    cpu.reduce("sum", x.c, [1], false),
+    {
+      rtol: 1e-5,
+      atol: 1e-5,
+    },
+  );
+  await same(
+    "argmax 70000 rows",
+    gpu.argReduce("argmax", x.g, 1, false),
+    cpu.argReduce("argmax", x.c, 1, false),
+  );
+  // 65,536·256 + 7 elements: more than 65,535 workgroups of 256 in an elementwise kernel.
+  const n = 65_536 * 256 + 7;
+  const big = gpu.full([n], 1.5, "float32");
+  const y = gpu.binary("mul", big, gpu.fromTyped(new Float32Array([2]), []));
+  const out = await gpu.read(y);
+  assert.equal(out.length, n);
+  assert.equal(out[0], 3);
+  assert.equal(out[n - 1], 3);
+  assert.equal(out.indexOf(0), -1);
+  big.dispose();
+  y.dispose();
+});
+
+gpuTest("zero-size arrays work in every kernel family", async () => {
+  const z = gpu.full([0, 3], 1, "float32");
+  assert.deepEqual(gpu.unary("exp", z).shape, [0, 3]);
+  assert.deepEqual(gpu.binary("add", z, gpu.full([3], 1, "float32")).shape, [0, 3]);
+  assert.deepEqual(gpu.matmul(z, gpu.full([3, 2], 1, "float32")).shape, [0, 2]);
+  const k0 = gpu.matmul(gpu.full([2, 0], 1, "float32"), gpu.full([0, 2], 1, "float32"));
+  assertAllClose(await gpu.read(k0), [0, 0, 0, 0]);
+  assert.equal((await gpu.read(z)).length, 0);
+});
+
+gpuTest("float64 is a TypeError naming the dtype and gpu", () => {
+  assert.throws(
+    () => gpu.fromTyped(new Float64Array([1, 2]), [2]),
+    (e: Error) => e instanceof TypeError && /float64/.test(e.message) && /gpu/.test(e.message),
+  );
+  assert.throws(
+    () => gpu.full([2], 0, "float64"),
+    /full: dtype float64 is not supported on device "gpu"/,
+  );
+  const i = gpu.full([2], 1, "float32");
+  assert.throws(
+    () => gpu.cast(i, "float64"),
+    /cast: dtype float64 is not supported on device "gpu"/,
+  );
+});
+
+gpuTest("a buffer beyond maxStorageBufferBindingSize is a RangeError naming size and limit", () => {
+  const limit = runtime().maxBinding;
+  const n = Math.floor(limit / 4) + 1;
+  assert.throws(
+    () => gpu.full([n], 1, "float32"),
+    (e: Error) =>
+      e instanceof RangeError && e.message.includes(`${n * 4} bytes`) &&
+      e.message.includes(`maxStorageBufferBindingSize of ${limit}`),
+  );
+});
+
+gpuTest("a shader compile error is thrown with the op name and the WGSL", async () => {
+  const rt = runtime();
+  rt.kernel(
+    "brokenOp",
+    "@compute @workgroup_size(1) fn main() { let x = undefined_thing; }",
+    [],
+    0,
+  );
+  await assert.rejects(
+    () => rt.checkErrors(),
+    (e: Error) =>
+      e.name === "GpuShaderError" &&
+      e.message.startsWith("brokenOp: WGSL shader failed to compile") &&
+      e.message.includes("undefined_thing") && e.message.includes("--- WGSL ---"),
+  );
+  // The runtime stays usable afterwards.
+  const x = gpu.fromTyped(new Float32Array([1, 2]), [2]);
+  assertAllClose(await gpu.read(gpu.unary("neg", x)), [-1, -2]);
+});
+
+gpuTest("many ops share one submit and pipelines compile once", async () => {
+  const rt = runtime();
+  let x = gpu.fromTyped(new Float32Array([0.5, 1, 2]), [3]);
+  await gpu.read(gpu.unary("sin", x)); // compile
+  const compiled = rt.compiled;
+  const submits = rt.submits;
+  for (let i = 0; i < 100; i++) {
+    const y = gpu.unary("sin", x);
+    x.dispose();
+    x = y;
+  }
+  assert.equal(rt.compiled, compiled, "no new pipelines for repeated ops");
+  const got = await gpu.read(x);
+  assert.equal(rt.submits - submits, 1, "one submit for 100 ops and a read");
+  const want = [0.5, 1, 2].map((v) => {
+    for (let i = 0; i < 100; i++) v = Math.fround(Math.sin(v));
+    return v;
+  });
+  assertAllClose(got, want, { rtol: 1e-4, atol: 1e-6 });
+});
+
+gpuTest("released buffers return to the pool and are reused", () => {
+  const rt = runtime();
+  const before = rt.memory();
+  const a = gpu.full([1000], 1, "float32");
+  const mid = rt.memory();
+  assert.ok(mid.liveBytes >= before.liveBytes + 4000);
+  a.dispose();
+  const after = rt.memory();
+  assert.equal(after.liveBytes, before.liveBytes);
+  assert.ok(after.pooledBytes >= 4000);
+  const b = gpu.full([1000], 2, "float32");
+  assert.equal(rt.memory().pooledBytes, after.pooledBytes - (mid.liveBytes - before.liveBytes));
+  b.dispose();
+});

@@ -1,0 +1,331 @@
+/**
+ * Elementwise kernels: unary, binary (broadcast by strides), where, cast, fill
+ * and strided copies. Each kernel is specialised at compile time on the
+ * dtypes, the expression, the collapsed rank and each operand's access mode
+ * (contiguous, scalar or strided); sizes and strides are runtime uniforms.
+ *
+ * @module
+ */
+import type { BinaryOp, UnaryOp } from "../core/backend.ts";
+import type { DType } from "../core/dtype.ts";
+import type { NDArray } from "../core/ndarray.ts";
+import { broadcastShapes, broadcastStrides, sizeOf, stridesOf } from "../core/shape.ts";
+import {
+  bufferOf,
+  collapse,
+  dot,
+  ENTRY_ARGS,
+  linearIndex,
+  newArray,
+  P,
+  paramsDecl,
+  runtime,
+  storageDecl,
+  unravel,
+  wgslType,
+} from "./_context.ts";
+
+const WG = 256;
+
+/** One operand of an elementwise kernel: a buffer read through strides over the output shape. */
+export interface EwOperand {
+  readonly buffer: GPUBuffer;
+  readonly type: "f32" | "i32";
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/** WGSL helper functions the expressions may call. */
+const HELPERS = `
+fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
+fn tanh_f32(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.25) {
+    let x2 = x * x;
+    return x * (1.0 + x2 * (-0.33333333 + x2 * (0.13333333 + x2 * (-0.053968254 + x2 * 0.021869488))));
+  }
+  let e = exp(-2.0 * a);
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}
+fn sigmoid_f32(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+fn erf_f32(x: f32) -> f32 {
+  // Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7) away from zero, Taylor near it.
+  let a = abs(x);
+  if (a < 0.5) {
+    let x2 = x * x;
+    return x * 1.1283791671 * (1.0 + x2 * (-0.33333333 + x2 * (0.1 + x2 * (-0.023809524 + x2 * 0.0046296296))));
+  }
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return sign(x) * y;
+}
+fn pow_f32(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return 1.0; }
+  if (b == 1.0) { return a; }
+  if (b == 2.0) { return a * a; }
+  if (a != a || b != b) { return nan_f32(); }
+  let r = pow(abs(a), b);
+  if (a < 0.0) {
+    if (fract(b) != 0.0) { return nan_f32(); }
+    return select(r, -r, abs(b) % 2.0 == 1.0);
+  }
+  return r;
+}
+fn pow_i32(a: i32, b: i32) -> i32 {
+  if (b < 0) {
+    if (a == 1) { return 1; }
+    if (a == -1) { return select(-1, 1, (b & 1) == 0); }
+    return 0;
+  }
+  var r = 1;
+  var base = a;
+  var e = u32(b);
+  loop {
+    if (e == 0u) { break; }
+    if ((e & 1u) != 0u) { r = r * base; }
+    base = base * base;
+    e = e >> 1u;
+  }
+  return r;
+}
+fn div_i32(a: i32, b: i32) -> i32 {
+  // The CPU stores trunc(a / b) and 0 for a division by zero.
+  if (b == 0) { return 0; }
+  return a / b;
+}
+`;
+
+/** The WGSL expression of a unary op on `x` of type `t`. */
+export function unaryExpr(op: UnaryOp, t: "f32" | "i32"): string {
+  if (t === "i32") {
+    switch (op) {
+      case "neg":
+        return "-x";
+      case "abs":
+        return "abs(x)";
+      case "sign":
+        return "sign(x)";
+      case "relu":
+        return "max(x, 0)";
+      case "floor":
+      case "round":
+        return "x";
+      default:
+        return `i32(${unaryExpr(op, "f32").replace(/\bx\b/g, "f32(x)")})`;
+    }
+  }
+  switch (op) {
+    case "neg":
+      return "-x";
+    case "exp":
+    case "log":
+    case "sin":
+    case "cos":
+    case "sqrt":
+    case "abs":
+    case "sign":
+    case "floor":
+    case "round":
+      return `${op}(x)`;
+    case "tanh":
+      return "tanh_f32(x)";
+    case "relu":
+      // `x < 0 ? 0 : x` so that NaN propagates like the CPU.
+      return "select(x, 0.0, x < 0.0)";
+    case "sigmoid":
+      return "sigmoid_f32(x)";
+    case "erf":
+      return "erf_f32(x)";
+  }
+}
+
+/** The WGSL expression of a binary op on `a`, `b` of type `t`. */
+export function binaryExpr(op: BinaryOp, t: "f32" | "i32"): string {
+  const one = t === "f32" ? "1.0" : "1";
+  const zero = t === "f32" ? "0.0" : "0";
+  const cmp = (c: string) => `select(${zero}, ${one}, ${c})`;
+  switch (op) {
+    case "add":
+      return "a + b";
+    case "sub":
+      return "a - b";
+    case "mul":
+      return "a * b";
+    case "div":
+      return t === "f32" ? "a / b" : "div_i32(a, b)";
+    case "pow":
+      return t === "f32" ? "pow_f32(a, b)" : "pow_i32(a, b)";
+    case "maximum":
+      return "max(a, b)";
+    case "minimum":
+      return "min(a, b)";
+    case "gt":
+      return cmp("a > b");
+    case "ge":
+      return cmp("a >= b");
+    case "lt":
+      return cmp("a < b");
+    case "le":
+      return cmp("a <= b");
+    case "eq":
+      return cmp("a == b");
+    case "ne":
+      return cmp("a != b");
+  }
+}
+
+/**
+ * Runs an elementwise kernel: `out[i] = expr(in0[..], in1[..], ...)` over
+ * `shape`, each operand read through its strides. `names` are the variable
+ * names the expression uses for the operands.
+ */
+export function elementwise(
+  op: string,
+  operands: readonly EwOperand[],
+  names: readonly string[],
+  expr: string,
+  shape: readonly number[],
+  outDType: DType,
+): NDArray {
+  const outType = wgslType(op, outDType);
+  const out = newArray(op, shape, outDType);
+  const n = sizeOf(shape);
+  if (n === 0) return out;
+  runElementwise(op, operands, names, expr, shape, { buffer: bufferOf(op, out), type: outType });
+  return out;
+}
+
+/** Records the elementwise kernel writing `out` contiguously (or through `outView`). */
+export function runElementwise(
+  op: string,
+  operands: readonly EwOperand[],
+  names: readonly string[],
+  expr: string,
+  shape: readonly number[],
+  out: { buffer: GPUBuffer; type: "f32" | "i32"; strides?: readonly number[]; offset?: number },
+): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  const outStrides = out.strides ?? stridesOf(shape);
+  const c = collapse(shape, [outStrides, ...operands.map((o) => o.strides)]);
+  const rank = c.shape.length;
+  const contigOut = out.strides === undefined && (out.offset ?? 0) === 0;
+  // params: n, shape[rank], then per strided operand (and a strided output): offset, strides[rank]
+  const params: number[] = [n, ...c.shape];
+  let decl = "";
+  let body = "";
+  const modes: string[] = [];
+  operands.forEach((o, k) => {
+    const st = c.strides[k + 1];
+    const same = st.every((s, d) => s === c.strides[0][d]) && o.offset === 0 && contigOut;
+    const scalar = st.every((s) => s === 0);
+    decl += storageDecl(k, `in${k}`, o.type, false);
+    if (same) {
+      modes.push("c");
+      body += `  let ${names[k]} = in${k}[i];\n`;
+    } else if (scalar) {
+      modes.push("s");
+      body += `  let ${names[k]} = in${k}[${P(params.length)}];\n`;
+      params.push(o.offset);
+    } else {
+      modes.push("g");
+      const base = params.length;
+      params.push(o.offset, ...st);
+      body += `  let ${names[k]} = in${k}[u32(${dot(rank, base + 1, `i32(${P(base)})`)})];\n`;
+    }
+  });
+  let store = "out[i]";
+  if (!contigOut) {
+    const base = params.length;
+    params.push(out.offset ?? 0, ...c.strides[0]);
+    store = `out[u32(${dot(rank, base + 1, `i32(${P(base)})`)})]`;
+  }
+  const needCoords = modes.includes("g") || !contigOut;
+  const nb = operands.length;
+  decl += storageDecl(nb, "out", out.type, true);
+  const wgsl = `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  ${needCoords ? unravel("i", rank, 1) : ""}
+${body}  ${store} = ${out.type}(${expr});
+}
+`;
+  const rt = runtime();
+  const k = rt.kernel(op, wgsl, [...operands.map(() => "r" as const), "w"], params.length);
+  rt.dispatch(k, [...operands.map((o) => o.buffer), out.buffer], params, Math.ceil(n / WG));
+}
+
+/** An operand reading `x` broadcast to `shape`. */
+export function broadcastOperand(op: string, x: NDArray, shape: readonly number[]): EwOperand {
+  return {
+    buffer: bufferOf(op, x),
+    type: wgslType(op, x.dtype),
+    strides: broadcastStrides(x.shape, shape),
+    offset: 0,
+  };
+}
+
+/** `op(x)` elementwise. */
+export function unary(op: UnaryOp, x: NDArray): NDArray {
+  const t = wgslType(op, x.dtype);
+  return elementwise(
+    op,
+    [broadcastOperand(op, x, x.shape)],
+    ["x"],
+    unaryExpr(op, t),
+    x.shape,
+    x.dtype,
+  );
+}
+
+/** `op(a, b)` elementwise with broadcasting. */
+export function binary(op: BinaryOp, a: NDArray, b: NDArray): NDArray {
+  if (a.dtype !== b.dtype) throw new TypeError(`${op}: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const t = wgslType(op, a.dtype);
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  return elementwise(
+    op,
+    [broadcastOperand(op, a, shape), broadcastOperand(op, b, shape)],
+    ["a", "b"],
+    binaryExpr(op, t),
+    shape,
+    a.dtype,
+  );
+}
+
+/** `cond != 0 ? a : b` with broadcasting. */
+export function where(cond: NDArray, a: NDArray, b: NDArray): NDArray {
+  if (a.dtype !== b.dtype) throw new TypeError(`where: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const ct = wgslType("where", cond.dtype);
+  wgslType("where", a.dtype);
+  const shape = broadcastShapes("where", broadcastShapes("where", cond.shape, a.shape), b.shape);
+  return elementwise(
+    "where",
+    [
+      broadcastOperand("where", cond, shape),
+      broadcastOperand("where", a, shape),
+      broadcastOperand("where", b, shape),
+    ],
+    ["c", "a", "b"],
+    `select(b, a, c != ${ct === "f32" ? "0.0" : "0"})`,
+    shape,
+    a.dtype,
+  );
+}
+
+/** Converts the dtype (float to int truncates toward zero). */
+export function cast(x: NDArray, dtype: DType): NDArray {
+  const from = wgslType("cast", x.dtype);
+  const to = wgslType("cast", dtype);
+  if (from === to) {
+    const out = newArray("cast", x.shape, dtype);
+    runtime().copy(bufferOf("cast", x), bufferOf("cast", out), x.size * 4);
+    return out;
+  }
+  return elementwise("cast", [broadcastOperand("cast", x, x.shape)], ["x"], "x", x.shape, dtype);
+}

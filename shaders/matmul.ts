@@ -1,0 +1,327 @@
+/**
+ * Batched matmul with transposed operands read in place (no copies), in two
+ * variants chosen per adapter:
+ *
+ * - `blocked`: barrier-free, each invocation computes a TM×TN block of outputs
+ *   in registers with vec4 loads. CPU-emulated adapters (llvmpipe) run it many
+ *   times faster than shared-memory tiles, whose barriers are expensive there.
+ * - `tiled`: classic shared-memory tiles (64×64 outputs per 256-invocation
+ *   workgroup, 4×4 per invocation), the right shape for real GPUs.
+ *
+ * @module
+ */
+import type { NDArray } from "../core/ndarray.ts";
+import { broadcastShapes, broadcastStrides, fmtShape, sizeOf, stridesOf } from "../core/shape.ts";
+import {
+  bufferOf,
+  collapse,
+  ENTRY_ARGS,
+  LINEAR_GROUP,
+  linearIndex,
+  newArray,
+  P,
+  paramsDecl,
+  Pi,
+  runtime,
+  storageDecl,
+  unravel,
+  wgslType,
+} from "./_context.ts";
+
+/** The matmul kernel variants. */
+export type MatmulVariant = "blocked" | "tiled";
+
+/** Block shape of the blocked variant (TN a multiple of 4). */
+export interface BlockShape {
+  tm: number;
+  tn: number;
+}
+
+const settings: { variant: MatmulVariant; block: BlockShape } = {
+  variant: "blocked",
+  block: { tm: 8, tn: 8 },
+};
+
+/** Selects the matmul variant (and the block shape of `blocked`). */
+export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape): void {
+  settings.variant = variant;
+  if (block) settings.block = block;
+}
+
+/** The selected matmul variant. */
+export function matmulVariant(): { variant: MatmulVariant; block: BlockShape } {
+  return { variant: settings.variant, block: { ...settings.block } };
+}
+
+interface Dims {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  /** Collapsed batch shape and batch strides (elements) of A and B. */
+  batch: number[];
+  sa: number[];
+  sb: number[];
+  nb: number;
+}
+
+/** Batched `a @ b` (transposes read in place). */
+export function matmul(
+  a: NDArray,
+  b: NDArray,
+  opts: { transA?: boolean; transB?: boolean; variant?: MatmulVariant; block?: BlockShape } = {},
+): NDArray {
+  const transA = opts.transA ?? false, transB = opts.transB ?? false;
+  if (a.ndim < 2 || b.ndim < 2) {
+    throw new TypeError(
+      `matmul: operands must have rank >= 2, got shapes ${fmtShape(a.shape)} and ${
+        fmtShape(b.shape)
+      }`,
+    );
+  }
+  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const t = wgslType("matmul", a.dtype);
+  const ra = a.ndim, rb = b.ndim;
+  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (Ka !== Kb) {
+    const tr = transA || transB ? ` (transA=${transA}, transB=${transB})` : "";
+    throw new TypeError(
+      `matmul: shapes ${fmtShape(a.shape)} and ${
+        fmtShape(b.shape)
+      } are not aligned: ${Ka} vs ${Kb}${tr}`,
+    );
+  }
+  const K = Ka;
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  const batch = broadcastShapes("matmul", batchA, batchB);
+  const out = newArray("matmul", [...batch, M, N], a.dtype);
+  const nb = sizeOf(batch);
+  if (nb * M * N === 0) return out;
+  const rt = runtime();
+  if (K === 0) {
+    rt.clear(bufferOf("matmul", out), nb * M * N * 4);
+    return out;
+  }
+  const c = collapse(batch, [
+    stridesOf(batch),
+    broadcastStrides(batchA, batch).map((s) => s * M * K),
+    broadcastStrides(batchB, batch).map((s) => s * K * N),
+  ]);
+  const d: Dims = {
+    M,
+    N,
+    K,
+    transA,
+    transB,
+    batch: c.shape,
+    sa: c.strides[1],
+    sb: c.strides[2],
+    nb,
+  };
+  const variant = opts.variant ?? settings.variant;
+  const bufs = [bufferOf("matmul", a), bufferOf("matmul", b), bufferOf("matmul", out)];
+  if (variant === "tiled") tiled(t, d, bufs);
+  else blocked(t, d, bufs, opts.block ?? settings.block);
+  return out;
+}
+
+/** Common params: M, N, K, nb, batch[r], sa[r], sb[r]. */
+function commonParams(d: Dims): number[] {
+  return [d.M, d.N, d.K, d.nb, ...d.batch, ...d.sa, ...d.sb];
+}
+
+/** WGSL computing `aBase`, `bBase` (i32) from the batch index `bi`. */
+function batchBases(d: Dims): string {
+  const r = d.batch.length;
+  let s = unravel("bi", r, 4, "q");
+  let ea = "0", eb = "0";
+  for (let i = 0; i < r; i++) {
+    ea += ` + i32(q${i}) * ${Pi(4 + r + i)}`;
+    eb += ` + i32(q${i}) * ${Pi(4 + 2 * r + i)}`;
+  }
+  s += `  let aBase = u32(${ea});\n  let bBase = u32(${eb});\n`;
+  return s;
+}
+
+function blocked(
+  t: "f32" | "i32",
+  d: Dims,
+  [ab, bb, ob]: GPUBuffer[],
+  { tm: TM, tn: TN }: BlockShape,
+): void {
+  const WG = 64;
+  const V = TN / 4;
+  // vec4 loads need the contiguous axis along the loaded run and 4-aligned rows.
+  const aVec = !d.transA && d.K % 4 === 0;
+  const bVec = !d.transB && d.N % 4 === 0;
+  const params = commonParams(d);
+  const v4 = `vec4<${t}>`;
+  const zero = t === "f32" ? "0.0" : "0";
+  const decl = storageDecl(0, "A", aVec ? v4 : t, false) +
+    storageDecl(1, "B", bVec ? v4 : t, false) +
+    storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
+  const M = P(0), N = P(1), K = P(2);
+  // A(m, k) and B(k, n) addresses (scalar element index).
+  const aIdx = (m: string, k: string) =>
+    d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
+  const bIdx = (k: string, n: string) =>
+    d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+  let s = "";
+  // Row indices (clamped for loads) and column vectors.
+  for (let i = 0; i < TM; i++) s += `  let m${i} = min(mS + ${i}u, ${M} - 1u);\n`;
+  for (let j = 0; j < V; j++) {
+    if (bVec) s += `  let nv${j} = min(nS / 4u + ${j}u, ${N} / 4u - 1u);\n`;
+    else {
+      for (let e = 0; e < 4; e++) s += `  let n${j}_${e} = min(nS + ${4 * j + e}u, ${N} - 1u);\n`;
+    }
+  }
+  for (let i = 0; i < TM; i++) {
+    for (let j = 0; j < V; j++) s += `  var acc${i}_${j} = ${v4}(${zero});\n`;
+  }
+  const loadB = (k: string, j: number) =>
+    bVec
+      ? `B[(${bIdx(k, "0u")}) / 4u + nv${j}]`
+      : `${v4}(${[0, 1, 2, 3].map((e) => `B[${bIdx(k, `n${j}_${e}`)}]`).join(", ")})`;
+  const comp = ["x", "y", "z", "w"];
+  if (aVec) {
+    // K % 4 == 0: a vec4 of A per row per 4 k.
+    s += `  for (var k = 0u; k < ${K}; k += 4u) {\n`;
+    for (let i = 0; i < TM; i++) s += `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`;
+    for (let kk = 0; kk < 4; kk++) {
+      for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
+    }
+    for (let kk = 0; kk < 4; kk++) {
+      for (let i = 0; i < TM; i++) {
+        for (let j = 0; j < V; j++) {
+          s += `    acc${i}_${j} = fma4(${v4}(a${i}.${comp[kk]}), b${kk}_${j}, acc${i}_${j});\n`;
+        }
+      }
+    }
+    s += "  }\n";
+  } else {
+    s += `  for (var k = 0u; k < ${K}; k++) {\n`;
+    for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(A[${aIdx(`m${i}`, "k")}]);\n`;
+    for (let j = 0; j < V; j++) s += `    let b${j} = ${loadB("k", j)};\n`;
+    for (let i = 0; i < TM; i++) {
+      for (let j = 0; j < V; j++) s += `    acc${i}_${j} = fma4(a${i}, b${j}, acc${i}_${j});\n`;
+    }
+    s += "  }\n";
+  }
+  // Stores, guarded at the edges.
+  s += `  let cBase = bi * ${M} * ${N};\n`;
+  for (let i = 0; i < TM; i++) {
+    s += `  if (mS + ${i}u < ${M}) {\n    let row = cBase + (mS + ${i}u) * ${N};\n`;
+    for (let j = 0; j < V; j++) {
+      for (let e = 0; e < 4; e++) {
+        s += `    if (nS + ${4 * j + e}u < ${N}) { C[row + nS + ${4 * j + e}u] = acc${i}_${j}.${
+          comp[e]
+        }; }\n`;
+      }
+    }
+    s += "  }\n";
+  }
+  const fma = t === "f32"
+    ? `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return fma(a, b, c); }`
+    : `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return a * b + c; }`;
+  const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}, transB=${d.transB})
+${decl}${fma}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let id = ${linearIndex(WG)};
+  let tilesN = (${N} + ${TN - 1}u) / ${TN}u;
+  let tilesM = (${M} + ${TM - 1}u) / ${TM}u;
+  if (id >= tilesN * tilesM * ${P(3)}) { return; }
+  let bi = id / (tilesN * tilesM);
+  let r = id % (tilesN * tilesM);
+  let mS = (r / tilesN) * ${TM}u;
+  let nS = (r % tilesN) * ${TN}u;
+${batchBases(d)}${s}}
+`;
+  const rt = runtime();
+  const k = rt.kernel("matmul", wgsl, ["r", "r", "w"], params.length);
+  const n = Math.ceil(d.M / TM) * Math.ceil(d.N / TN) * d.nb;
+  rt.dispatch(k, [ab, bb, ob], params, Math.ceil(n / WG));
+}
+
+function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
+  // 64×64 outputs per workgroup of 16×16 invocations, 4×4 each; K tiles of 16.
+  const BM = 64, BN = 64, BK = 16;
+  const params = commonParams(d);
+  const zero = t === "f32" ? "0.0" : "0";
+  const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
+    storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
+  const M = P(0), N = P(1), K = P(2);
+  const aIdx = (m: string, k: string) =>
+    d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
+  const bIdx = (k: string, n: string) =>
+    d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+  const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
+${decl}
+var<workgroup> As: array<array<${t}, ${BM}>, ${BK}>;
+var<workgroup> Bs: array<array<${t}, ${BN}>, ${BK}>;
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  let g = ${LINEAR_GROUP};
+  let tilesN = (${N} + ${BN - 1}u) / ${BN}u;
+  let tilesM = (${M} + ${BM - 1}u) / ${BM}u;
+  if (g >= tilesN * tilesM * ${P(3)}) { return; }
+  let bi = g / (tilesN * tilesM);
+  let r = g % (tilesN * tilesM);
+  let m0 = (r / tilesN) * ${BM}u;
+  let n0 = (r % tilesN) * ${BN}u;
+${batchBases(d)}
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  var acc: array<array<${t}, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = ${zero}; } }
+  for (var k0 = 0u; k0 < ${K}; k0 += ${BK}u) {
+    for (var e = lid; e < ${BM * BK}u; e += 256u) {
+      // A tile: ${BK} k × ${BM} m; B tile: ${BK} k × ${BN} n.
+      ${
+    d.transA
+      ? `let kk = e / ${BM}u; let mm = e % ${BM}u;`
+      : `let mm = e / ${BK}u; let kk = e % ${BK}u;`
+  }
+      let am = m0 + mm;
+      let ak = k0 + kk;
+      As[kk][mm] = select(${zero}, A[${aIdx("am", "ak")}], am < ${M} && ak < ${K});
+      ${
+    d.transB
+      ? `let nn = e / ${BK}u; let kb = e % ${BK}u;`
+      : `let kb = e / ${BN}u; let nn = e % ${BN}u;`
+  }
+      let bn = n0 + nn;
+      let bk = k0 + kb;
+      Bs[kb][nn] = select(${zero}, B[${bIdx("bk", "bn")}], bn < ${N} && bk < ${K});
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      var av: array<${t}, 4>;
+      var bv: array<${t}, 4>;
+      for (var i = 0u; i < 4u; i++) { av[i] = As[kk][ty * 4u + i]; bv[i] = Bs[kk][tx * 4u + i]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  let cBase = bi * ${M} * ${N};
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m >= ${M}) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n < ${N}) { C[cBase + m * ${N} + n] = acc[i][j]; }
+    }
+  }
+}
+`;
+  const rt = runtime();
+  const k = rt.kernel("matmul", wgsl, ["r", "r", "w"], params.length);
+  const groups = Math.ceil(d.M / BM) * Math.ceil(d.N / BN) * d.nb;
+  rt.dispatch(k, [ab, bb, ob], params, groups);
+}

@@ -1,0 +1,257 @@
+/**
+ * The WebGPU backend: initialisation, availability and adapter info.
+ *
+ * ```ts ignore
+ * import { initGpu, gpuInfo } from "./mod.ts";
+ * await initGpu();
+ * console.log(gpuInfo().description);
+ * ```
+ *
+ * @module
+ */
+import { registerBackend } from "../core/backend.ts";
+import { maybeRuntime, setContext } from "./_context.ts";
+import { gpuBackend } from "./backend_gpu.ts";
+import { type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
+import { GpuRuntime, GpuShaderError } from "./runtime.ts";
+
+export { gpuBackend, GpuShaderError };
+export type { MatmulVariant };
+
+/**
+ * Thrown by {@linkcode initGpu} when there is no WebGPU adapter (no
+ * `navigator.gpu`, or `requestAdapter()` found none).
+ *
+ * @example
+ * ```ts
+ * import { initGpu, WebGpuUnavailableError } from "./mod.ts";
+ * try {
+ *   await initGpu();
+ * } catch (e) {
+ *   if (!(e instanceof WebGpuUnavailableError)) throw e;
+ *   console.log("running on the CPU:", e.message);
+ * }
+ * ```
+ */
+export class WebGpuUnavailableError extends Error {
+  /** Builds the error with the reason. */
+  constructor(message: string) {
+    super(message);
+    this.name = "WebGpuUnavailableError";
+  }
+}
+
+/** Options of {@linkcode initGpu}. */
+export interface InitGpuOptions {
+  /** Adapter preference passed to `requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+  /**
+   * The matmul kernel: `"auto"` (default) picks `"blocked"` on CPU-emulated
+   * adapters (llvmpipe, SwiftShader) and `"tiled"` elsewhere; `"tune"`
+   * measures both on this adapter once (compiling both) and keeps the faster.
+   */
+  matmul?: MatmulVariant | "auto" | "tune";
+}
+
+/** What {@linkcode gpuInfo} reports. */
+export interface GpuInfo {
+  /** The adapter's description (for example `llvmpipe (LLVM 15.0.6, 256 bits)`). */
+  description: string;
+  /** The adapter's vendor. */
+  vendor: string;
+  /** The adapter's architecture. */
+  architecture: string;
+  /** Whether the adapter is a fallback (software) adapter. */
+  isFallbackAdapter: boolean;
+  /** The device limits that matter to the kernels. */
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupStorageSize: number;
+  };
+  /** The matmul kernel variant in use. */
+  matmul: MatmulVariant;
+  /** Compute pipelines compiled so far. */
+  pipelines: number;
+  /** Command buffers submitted so far. */
+  submits: number;
+}
+
+let initPromise: Promise<GpuInfo> | null = null;
+let availablePromise: Promise<boolean> | null = null;
+
+/**
+ * Acquires the WebGPU adapter and device (once; later calls return the same
+ * result) and registers the GPU backend, so that device `"gpu"` works.
+ * Throws {@linkcode WebGpuUnavailableError} when there is no adapter.
+ *
+ * @example
+ * ```ts
+ * import { initGpu } from "./mod.ts";
+ * const info = await initGpu();
+ * console.log(info.description, info.limits.maxStorageBufferBindingSize);
+ * ```
+ */
+export function initGpu(opts: InitGpuOptions = {}): Promise<GpuInfo> {
+  if (!initPromise) {
+    initPromise = init(opts).catch((e) => {
+      initPromise = null;
+      throw e;
+    });
+  }
+  return initPromise;
+}
+
+async function init(opts: InitGpuOptions): Promise<GpuInfo> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) {
+    throw new WebGpuUnavailableError(
+      "WebGPU is unavailable: navigator.gpu is undefined in this runtime (Deno exposes it natively; browsers need WebGPU support)",
+    );
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  if (!adapter) {
+    throw new WebGpuUnavailableError(
+      "WebGPU is unavailable: navigator.gpu.requestAdapter() found no adapter (no GPU driver; on Linux, Mesa's llvmpipe Vulkan driver provides a software one)",
+    );
+  }
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  const rt = new GpuRuntime(device, adapter.info);
+  setContext(rt, gpuBackend);
+  const choice = opts.matmul ?? "auto";
+  if (choice === "blocked" || choice === "tiled") setMatmulVariant(choice);
+  else if (choice === "tune") setMatmulVariant(await tuneMatmul());
+  else setMatmulVariant(isSoftware(adapter.info) ? "blocked" : "tiled");
+  registerBackend(gpuBackend);
+  return gpuInfo();
+}
+
+function isSoftware(info: GPUAdapterInfo): boolean {
+  return info.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.device}`);
+}
+
+/** Times both matmul variants on a 512³ product and returns the faster (cached per adapter). */
+async function tuneMatmul(): Promise<MatmulVariant> {
+  const rt = maybeRuntime()!;
+  const key = `dezero.matmul.${rt.adapterInfo.description}`;
+  const cached = tuneCache.get(key);
+  if (cached) return cached;
+  const n = 512;
+  const a = gpuBackend.fromTyped(new Float32Array(n * n).fill(1), [n, n]);
+  const times: Record<MatmulVariant, number> = { blocked: 0, tiled: 0 };
+  const { matmul } = await import("./matmul.ts");
+  for (const variant of ["blocked", "tiled"] as const) {
+    await gpuBackend.read(matmul(a, a, { variant })); // compile and warm up
+    const t0 = performance.now();
+    const c = matmul(a, a, { variant });
+    await gpuBackend.read(c);
+    times[variant] = performance.now() - t0;
+  }
+  const best = times.blocked <= times.tiled ? "blocked" : "tiled";
+  tuneCache.set(key, best);
+  return best;
+}
+const tuneCache = new Map<string, MatmulVariant>();
+
+/**
+ * Whether a WebGPU adapter can be acquired here (cached; never throws).
+ *
+ * @example
+ * ```ts
+ * import { gpuAvailable } from "./mod.ts";
+ * console.log(await gpuAvailable() ? "GPU" : "CPU only");
+ * ```
+ */
+export function gpuAvailable(): Promise<boolean> {
+  if (maybeRuntime()) return Promise.resolve(true);
+  if (!availablePromise) {
+    availablePromise = (async () => {
+      try {
+        const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+        if (!gpu) return false;
+        return (await gpu.requestAdapter()) !== null;
+      } catch {
+        return false;
+      }
+    })();
+  }
+  return availablePromise;
+}
+
+/**
+ * The adapter's description, the device limits and runtime counters; throws
+ * when the GPU was not initialised.
+ *
+ * @example
+ * ```ts
+ * import { gpuInfo, initGpu } from "./mod.ts";
+ * await initGpu();
+ * const { description, limits, matmul } = gpuInfo();
+ * console.log(description, limits.maxComputeWorkgroupsPerDimension, matmul);
+ * ```
+ */
+export function gpuInfo(): GpuInfo {
+  const rt = maybeRuntime();
+  if (!rt) {
+    throw new Error("gpuInfo: GPU backend is not initialised: call `await initGpu()` first");
+  }
+  const l = rt.device.limits;
+  const i = rt.adapterInfo;
+  return {
+    description: i.description,
+    vendor: i.vendor,
+    architecture: i.architecture,
+    isFallbackAdapter: i.isFallbackAdapter,
+    limits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    },
+    matmul: matmulVariant().variant,
+    pipelines: rt.compiled,
+    submits: rt.submits,
+  };
+}
+
+/**
+ * GPU memory held by the backend: bytes of live arrays and bytes pooled for
+ * reuse (both 0 before `initGpu`). The core's `memoryStats()` reports these
+ * with the live tensor count.
+ *
+ * @example
+ * ```ts
+ * import { gpuMemory } from "./mod.ts";
+ * const { liveBytes, pooledBytes } = gpuMemory();
+ * console.log(liveBytes + pooledBytes);
+ * ```
+ */
+export function gpuMemory(): { liveBytes: number; pooledBytes: number } {
+  return gpuBackend.memory();
+}
+
+/**
+ * Frees the GPU buffers kept in the pool for reuse (live arrays stay).
+ *
+ * @example
+ * ```ts
+ * import { trimGpuPool } from "./mod.ts";
+ * trimGpuPool();
+ * ```
+ */
+export function trimGpuPool(): void {
+  maybeRuntime()?.trim();
+}

@@ -1,0 +1,374 @@
+/**
+ * Movement kernels: fill, strided copies (asStrided / assign), gather,
+ * scatter-add (a compare-and-swap loop on atomic<u32> for float32, since WGSL
+ * has no float atomics), and the convolution helpers im2col / col2im (col2im
+ * as a gather: each output pixel sums the patches that cover it).
+ *
+ * @module
+ */
+import type { ConvGeometry, StridedView } from "../core/backend.ts";
+import type { DType } from "../core/dtype.ts";
+import type { NDArray } from "../core/ndarray.ts";
+import { assertShape, fmtShape, normAxis, sizeOf, stridesOf } from "../core/shape.ts";
+import {
+  bufferOf,
+  ENTRY_ARGS,
+  f32Bits,
+  linearIndex,
+  newArray,
+  P,
+  paramsDecl,
+  runtime,
+  storageDecl,
+  wgslType,
+} from "./_context.ts";
+import { runElementwise } from "./elementwise.ts";
+
+const WG = 256;
+
+function run1d(
+  op: string,
+  wgsl: string,
+  access: ("r" | "w")[],
+  buffers: GPUBuffer[],
+  params: number[],
+  n: number,
+): void {
+  const rt = runtime();
+  const k = rt.kernel(op, wgsl, access, params.length);
+  rt.dispatch(k, buffers, params, Math.ceil(n / WG));
+}
+
+/** A new array with every element `value`. */
+export function full(shape: readonly number[], value: number, dtype: DType): NDArray {
+  assertShape("full", shape);
+  const t = wgslType("full", dtype);
+  const out = newArray("full", shape, dtype);
+  const n = out.size;
+  if (n === 0) return out;
+  const buf = bufferOf("full", out);
+  if (value === 0 || (t === "i32" && (value | 0) === 0)) {
+    runtime().clear(buf, n * 4);
+    return out;
+  }
+  const bits = t === "f32" ? f32Bits(value) : value | 0;
+  const wgsl = `// full\n${storageDecl(0, "out", "u32", true)}${paramsDecl(1, 2)}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  out[i] = ${P(1)};
+}
+`;
+  run1d("full", wgsl, ["w"], [buf], [n, bits], n);
+  return out;
+}
+
+/** Throws unless every element of `view` lies inside an array of `size` elements. */
+function checkView(op: string, view: StridedView, size: number): void {
+  assertShape(op, view.shape);
+  if (view.strides.length !== view.shape.length) {
+    throw new TypeError(
+      `${op}: view of shape ${fmtShape(view.shape)} has ${view.strides.length} strides`,
+    );
+  }
+  if (sizeOf(view.shape) === 0) return;
+  let lo = view.offset, hi = view.offset;
+  for (let i = 0; i < view.shape.length; i++) {
+    const span = (view.shape[i] - 1) * view.strides[i];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi >= size) {
+    throw new RangeError(
+      `${op}: view (shape ${fmtShape(view.shape)}, strides ${
+        fmtShape(view.strides)
+      }, offset ${view.offset}) reaches elements ${lo}..${hi} outside an array of size ${size}`,
+    );
+  }
+}
+
+/** A contiguous copy of a strided view of `x`. */
+export function asStrided(x: NDArray, view: StridedView): NDArray {
+  const t = wgslType("asStrided", x.dtype);
+  checkView("asStrided", view, x.size);
+  const out = newArray("asStrided", view.shape, x.dtype);
+  runElementwise(
+    "asStrided",
+    [{ buffer: bufferOf("asStrided", x), type: t, strides: view.strides, offset: view.offset }],
+    ["x"],
+    "x",
+    view.shape,
+    { buffer: bufferOf("asStrided", out), type: t },
+  );
+  return out;
+}
+
+/** Writes `src` into the strided view of `dst`, in place. */
+export function assign(dst: NDArray, src: NDArray, view: StridedView): void {
+  if (dst.dtype !== src.dtype) {
+    throw new TypeError(`assign: dtypes ${dst.dtype} and ${src.dtype} differ`);
+  }
+  const t = wgslType("assign", dst.dtype);
+  checkView("assign", view, dst.size);
+  if (sizeOf(view.shape) !== src.size) {
+    throw new TypeError(
+      `assign: source of shape ${fmtShape(src.shape)} does not match the view of shape ${
+        fmtShape(view.shape)
+      }`,
+    );
+  }
+  runElementwise(
+    "assign",
+    [{ buffer: bufferOf("assign", src), type: t, strides: stridesOf(view.shape), offset: 0 }],
+    ["x"],
+    "x",
+    view.shape,
+    { buffer: bufferOf("assign", dst), type: t, strides: view.strides, offset: view.offset },
+  );
+}
+
+/** Splits `shape` around `axis` into [outer, size of axis, inner]. */
+function splitAt(shape: readonly number[], axis: number): [number, number, number] {
+  return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
+}
+
+function checkIndices(op: string, indices: NDArray): void {
+  if (indices.dtype !== "int32") {
+    throw new TypeError(`${op}: indices must be int32, got ${indices.dtype}`);
+  }
+}
+
+/**
+ * `take` along `axis`. Negative indices count from the end; indices out of
+ * range are not checked on the GPU (reading them would need a readback) and
+ * are clamped to the axis.
+ */
+export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
+  const t = wgslType("gather", x.dtype);
+  checkIndices("gather", indices);
+  const ax = normAxis("gather", axis, x.ndim);
+  const [, n, inner] = splitAt(x.shape, ax);
+  const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+  const out = newArray("gather", shape, x.dtype);
+  const total = out.size;
+  if (total === 0) return out;
+  const m = indices.size;
+  const wgsl = `// gather
+${storageDecl(0, "x", t, false)}${storageDecl(1, "idx", "i32", false)}${
+    storageDecl(2, "out", t, true)
+  }${paramsDecl(3, 4)}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  let inner = ${P(2)};
+  let n = ${P(3)};
+  let q = i % inner;
+  let r = i / inner;
+  let j = r % ${P(1)};
+  let p = r / ${P(1)};
+  var v = idx[j];
+  if (v < 0) { v += i32(n); }
+  let c = u32(clamp(v, 0, i32(n) - 1));
+  out[i] = x[(p * n + c) * inner + q];
+}
+`;
+  run1d(
+    "gather",
+    wgsl,
+    ["r", "r", "w"],
+    [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
+    [total, m, inner, n],
+    total,
+  );
+  return out;
+}
+
+/** The adjoint of gather: zeros of `shape`, then `updates` added at the gathered positions. */
+export function scatterAdd(
+  shape: readonly number[],
+  axis: number,
+  indices: NDArray,
+  updates: NDArray,
+): NDArray {
+  assertShape("scatterAdd", shape);
+  checkIndices("scatterAdd", indices);
+  const t = wgslType("scatterAdd", updates.dtype);
+  const ax = normAxis("scatterAdd", axis, shape.length);
+  const [, n, inner] = splitAt(shape, ax);
+  const expected = [...shape.slice(0, ax), ...indices.shape, ...shape.slice(ax + 1)];
+  if (sizeOf(expected) !== updates.size || expected.length !== updates.ndim) {
+    throw new TypeError(
+      `scatterAdd: updates of shape ${fmtShape(updates.shape)} do not match ${
+        fmtShape(expected)
+      } (shape ${fmtShape(shape)}, axis ${ax}, indices ${fmtShape(indices.shape)})`,
+    );
+  }
+  const out = newArray("scatterAdd", shape, updates.dtype);
+  const rt = runtime();
+  rt.clear(bufferOf("scatterAdd", out), out.size * 4);
+  const total = updates.size;
+  if (total === 0 || out.size === 0) return out;
+  const m = indices.size;
+  const add = t === "i32" ? "atomicAdd(&out[d], u[i]);" : `var old = atomicLoad(&out[d]);
+  loop {
+    let nv = bitcast<u32>(bitcast<f32>(old) + u[i]);
+    let r = atomicCompareExchangeWeak(&out[d], old, nv);
+    if (r.exchanged) { break; }
+    old = r.old_value;
+  }`;
+  const wgsl = `// scatterAdd
+${storageDecl(0, "u", t, false)}${storageDecl(1, "idx", "i32", false)}${
+    storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true)
+  }${paramsDecl(3, 4)}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  let inner = ${P(2)};
+  let n = ${P(3)};
+  let q = i % inner;
+  let r = i / inner;
+  let j = r % ${P(1)};
+  let p = r / ${P(1)};
+  var v = idx[j];
+  if (v < 0) { v += i32(n); }
+  let c = u32(clamp(v, 0, i32(n) - 1));
+  let d = (p * n + c) * inner + q;
+  ${add}
+}
+`;
+  run1d(
+    "scatterAdd",
+    wgsl,
+    ["r", "r", "w"],
+    [bufferOf("scatterAdd", updates), bufferOf("scatterAdd", indices), bufferOf("scatterAdd", out)],
+    [total, m, inner, n],
+    total,
+  );
+  return out;
+}
+
+function convOut(op: string, h: number, w: number, g: ConvGeometry): [number, number] {
+  for (const [name, v] of Object.entries(g)) {
+    const min = name === "ph" || name === "pw" ? 0 : 1;
+    if (!Number.isInteger(v) || v < min) {
+      throw new RangeError(`${op}: ${name} must be an integer >= ${min}, got ${v}`);
+    }
+  }
+  const oh = Math.floor((h + 2 * g.ph - g.kh) / g.sh) + 1;
+  const ow = Math.floor((w + 2 * g.pw - g.kw) / g.sw) + 1;
+  if (oh <= 0 || ow <= 0) {
+    throw new RangeError(
+      `${op}: kernel ${g.kh}x${g.kw} does not fit the padded input ${h + 2 * g.ph}x${w + 2 * g.pw}`,
+    );
+  }
+  return [oh, ow];
+}
+
+/** `x: [N,C,H,W]` to patches `[N,C,KH,KW,OH,OW]` (zero padding). */
+export function im2col(x: NDArray, g: ConvGeometry): NDArray {
+  if (x.ndim !== 4) {
+    throw new TypeError(`im2col: expected an NCHW input of rank 4, got shape ${fmtShape(x.shape)}`);
+  }
+  const t = wgslType("im2col", x.dtype);
+  const [N, C, H, W] = x.shape;
+  const [OH, OW] = convOut("im2col", H, W, g);
+  const out = newArray("im2col", [N, C, g.kh, g.kw, OH, OW], x.dtype);
+  const total = out.size;
+  if (total === 0) return out;
+  const zero = t === "f32" ? "0.0" : "0";
+  const wgsl = `// im2col
+${storageDecl(0, "x", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  let OW = ${P(1)}; let OH = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
+  let H = ${P(5)}; let W = ${P(6)};
+  var r = i;
+  let ow = r % OW; r = r / OW;
+  let oh = r % OH; r = r / OH;
+  let kw = r % KW; r = r / KW;
+  let kh = r % KH; r = r / KH;
+  let y = i32(oh * ${P(7)} + kh) - i32(${P(9)});
+  let xx = i32(ow * ${P(8)} + kw) - i32(${P(10)});
+  var v = ${zero};
+  if (y >= 0 && y < i32(H) && xx >= 0 && xx < i32(W)) {
+    v = x[(r * H + u32(y)) * W + u32(xx)];
+  }
+  out[i] = v;
+}
+`;
+  run1d(
+    "im2col",
+    wgsl,
+    ["r", "w"],
+    [bufferOf("im2col", x), bufferOf("im2col", out)],
+    [total, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw],
+    total,
+  );
+  return out;
+}
+
+/** The adjoint of im2col: each output pixel sums the patch entries that cover it. */
+export function col2im(col: NDArray, shape: readonly number[], g: ConvGeometry): NDArray {
+  assertShape("col2im", shape);
+  if (shape.length !== 4) {
+    throw new TypeError(`col2im: expected an NCHW output shape of rank 4, got ${fmtShape(shape)}`);
+  }
+  const t = wgslType("col2im", col.dtype);
+  const [N, C, H, W] = shape;
+  const [OH, OW] = convOut("col2im", H, W, g);
+  const expected = [N, C, g.kh, g.kw, OH, OW];
+  if (col.ndim !== 6 || !col.shape.every((d, i) => d === expected[i])) {
+    throw new TypeError(
+      `col2im: patches of shape ${fmtShape(col.shape)} do not match ${
+        fmtShape(expected)
+      } for output ${fmtShape(shape)}`,
+    );
+  }
+  const out = newArray("col2im", shape, col.dtype);
+  const total = out.size;
+  if (total === 0) return out;
+  const zero = t === "f32" ? "0.0" : "0";
+  const wgsl = `// col2im
+${storageDecl(0, "col", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  let W = ${P(1)}; let H = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
+  let OW = ${P(5)}; let OH = ${P(6)};
+  let sh = ${P(7)}; let sw = ${P(8)};
+  let w = i % W;
+  let h = (i / W) % H;
+  let nc = i / (W * H);
+  var acc = ${zero};
+  for (var kh = 0u; kh < KH; kh++) {
+    let ty = i32(h + ${P(9)}) - i32(kh);
+    if (ty < 0 || u32(ty) % sh != 0u) { continue; }
+    let oh = u32(ty) / sh;
+    if (oh >= OH) { continue; }
+    for (var kw = 0u; kw < KW; kw++) {
+      let tx = i32(w + ${P(10)}) - i32(kw);
+      if (tx < 0 || u32(tx) % sw != 0u) { continue; }
+      let ow = u32(tx) / sw;
+      if (ow >= OW) { continue; }
+      acc += col[(((nc * KH + kh) * KW + kw) * OH + oh) * OW + ow];
+    }
+  }
+  out[i] = acc;
+}
+`;
+  run1d(
+    "col2im",
+    wgsl,
+    ["r", "w"],
+    [bufferOf("col2im", col), bufferOf("col2im", out)],
+    [total, W, H, g.kw, g.kh, OW, OH, g.sh, g.sw, g.ph, g.pw],
+    total,
+  );
+  return out;
+}

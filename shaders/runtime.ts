@@ -1,0 +1,374 @@
+/**
+ * The WebGPU runtime under the GPU backend: one device, one shared command
+ * encoder that records many dispatches per submit, pipeline and
+ * bind-group-layout caches keyed by WGSL source, a bucketed buffer pool, a
+ * per-batch uniform arena for runtime sizes, and errors surfaced at the next
+ * readback instead of one awaited error scope per op.
+ *
+ * @module
+ */
+
+/** The access of each storage binding of a kernel, in binding order: read-only or read-write. */
+export type Access = "r" | "w";
+
+/** A compiled compute pipeline with its binding signature. */
+export interface Kernel {
+  /** The op name, used in error messages. */
+  readonly name: string;
+  /** The WGSL source (the cache key). */
+  readonly wgsl: string;
+  /** Access of each storage binding (the uniform comes after them). */
+  readonly access: readonly Access[];
+  /** Number of u32 parameters in the uniform (0 for none). */
+  readonly paramCount: number;
+  /** The pipeline. */
+  readonly pipeline: GPUComputePipeline;
+  /** Its bind group layout. */
+  readonly layout: GPUBindGroupLayout;
+}
+
+/** A shader that failed to compile or validate, with the op name and its WGSL. */
+export class GpuShaderError extends Error {
+  /** The WGSL source that failed. */
+  readonly wgsl: string;
+  /** Builds the error naming the op, the driver message and the source. */
+  constructor(op: string, message: string, wgsl: string) {
+    const numbered = wgsl.split("\n").map((l, i) => `${String(i + 1).padStart(4)}| ${l}`).join(
+      "\n",
+    );
+    super(`${op}: WGSL shader failed to compile: ${message.trim()}\n--- WGSL ---\n${numbered}`);
+    this.name = "GpuShaderError";
+    this.wgsl = wgsl;
+  }
+}
+
+const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
+const MAX_DISPATCHES_PER_SUBMIT = 256;
+const ARENA_BYTES = 256 * 1024;
+/** Pooled bytes kept at most; buffers released beyond it are destroyed after the next submit. */
+const POOL_CAP_BYTES = 1 << 30;
+
+/** The bucket size for a request of `bytes`: powers of two split in four steps, at least 256. */
+export function bucketBytes(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = p / 4;
+  return Math.ceil(bytes / step) * step;
+}
+
+interface Pooled {
+  buffer: GPUBuffer;
+  /** The batch (submit number) in which it was last released. */
+  batch: number;
+}
+
+/** The device runtime shared by every GPU op. */
+export class GpuRuntime {
+  /** The device. */
+  readonly device: GPUDevice;
+  /** The adapter's info. */
+  readonly adapterInfo: GPUAdapterInfo;
+  /** Largest storage binding in bytes. */
+  readonly maxBinding: number;
+  /** Largest workgroup count along one dispatch dimension. */
+  readonly maxGroupsPerDim: number;
+  readonly #align: number;
+  readonly #pipelines = new Map<string, Kernel>();
+  readonly #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+  readonly #pool = new Map<number, Pooled[]>();
+  readonly #stagingPool = new Map<number, GPUBuffer[]>();
+  #pooledBytes = 0;
+  #liveBytes = 0;
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #dispatches = 0;
+  #batch = 1;
+  readonly #arena: GPUBuffer;
+  readonly #arenaData = new Uint32Array(ARENA_BYTES / 4);
+  #arenaUsed = 0;
+  #toDestroy: GPUBuffer[] = [];
+  readonly #errors: Error[] = [];
+  readonly #pendingChecks = new Set<Promise<void>>();
+  /** Number of pipelines compiled (for tests and stats). */
+  compiled = 0;
+  /** Number of submits (for tests and stats). */
+  submits = 0;
+
+  /** Wraps a device created by `initGpu`. */
+  constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
+    this.device = device;
+    this.adapterInfo = adapterInfo;
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxGroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
+    this.#align = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
+    this.#arena = device.createBuffer({ size: ARENA_BYTES, usage: 0x40 | 0x08 }); // UNIFORM|COPY_DST
+    device.addEventListener("uncapturederror", (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#errors.push(new Error(`gpu: ${err.message}`));
+    });
+  }
+
+  // ------------------------------------------------------------ pipelines
+
+  /**
+   * The pipeline for `wgsl`, compiled once (the source is the cache key).
+   * Compilation errors are collected asynchronously and thrown at the next
+   * readback with the op name and the source.
+   */
+  kernel(name: string, wgsl: string, access: readonly Access[], paramCount: number): Kernel {
+    const hit = this.#pipelines.get(wgsl);
+    if (hit) return hit;
+    const sig = access.join("") + (paramCount > 0 ? "u" : "");
+    let layout = this.#layouts.get(sig);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = access.map((a, i) => ({
+        binding: i,
+        visibility: 4, // COMPUTE
+        buffer: { type: a === "r" ? "read-only-storage" : "storage" },
+      }));
+      if (paramCount > 0) {
+        entries.push({ binding: access.length, visibility: 4, buffer: { type: "uniform" } });
+      }
+      const bgl = this.device.createBindGroupLayout({ entries });
+      layout = { bgl, pl: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
+      this.#layouts.set(sig, layout);
+    }
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: wgsl, label: name });
+    const pipeline = this.device.createComputePipeline({
+      label: name,
+      layout: layout.pl,
+      compute: { module, entryPoint: "main" },
+    });
+    const check: Promise<void> = this.device.popErrorScope().then((err) => {
+      if (err) this.#errors.push(new GpuShaderError(name, err.message, wgsl));
+    }, (e) => {
+      this.#errors.push(new GpuShaderError(name, String(e), wgsl));
+    }).finally(() => this.#pendingChecks.delete(check));
+    this.#pendingChecks.add(check);
+    this.compiled++;
+    const k: Kernel = { name, wgsl, access, paramCount, pipeline, layout: layout.bgl };
+    this.#pipelines.set(wgsl, k);
+    return k;
+  }
+
+  /** Waits for outstanding shader checks and throws the first collected error, if any. */
+  async checkErrors(): Promise<void> {
+    if (this.#pendingChecks.size > 0) await Promise.all([...this.#pendingChecks]);
+    if (this.#errors.length > 0) {
+      const first = this.#errors[0];
+      this.#errors.length = 0;
+      throw first;
+    }
+  }
+
+  // ------------------------------------------------------------ buffers
+
+  /** Throws a RangeError naming the op, the size and the limit when `bytes` cannot be bound. */
+  checkSize(op: string, bytes: number): void {
+    if (bytes > this.maxBinding) {
+      throw new RangeError(
+        `${op}: buffer of ${bytes} bytes exceeds the GPU's maxStorageBufferBindingSize of ${this.maxBinding} bytes`,
+      );
+    }
+  }
+
+  /**
+   * A storage buffer of at least `bytes` from the pool. With `fresh`, it is
+   * one no command of the current (unsubmitted) batch touches, so that
+   * `queue.writeBuffer` into it cannot race recorded work.
+   */
+  alloc(op: string, bytes: number, fresh = false): GPUBuffer {
+    this.checkSize(op, bytes);
+    const size = bucketBytes(bytes);
+    const list = this.#pool.get(size);
+    let buffer: GPUBuffer | undefined;
+    if (list && list.length > 0) {
+      if (!fresh) buffer = list.pop()!.buffer;
+      else {
+        for (let i = list.length - 1; i >= 0; i--) {
+          if (list[i].batch < this.#batch) {
+            buffer = list[i].buffer;
+            list.splice(i, 1);
+            break;
+          }
+        }
+      }
+      if (buffer) this.#pooledBytes -= size;
+    }
+    if (!buffer) buffer = this.device.createBuffer({ size, usage: USAGE_STORAGE });
+    this.#liveBytes += size;
+    return buffer;
+  }
+
+  /** Returns a buffer to the pool (queued work that reads it still runs before any reuse). */
+  free(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    this.#liveBytes -= size;
+    if (this.#pooledBytes + size > POOL_CAP_BYTES) {
+      this.#toDestroy.push(buffer);
+      return;
+    }
+    let list = this.#pool.get(size);
+    if (!list) this.#pool.set(size, list = []);
+    list.push({ buffer, batch: this.#batch });
+    this.#pooledBytes += size;
+  }
+
+  /** Bytes held by live buffers and by the pool. */
+  memory(): { liveBytes: number; pooledBytes: number } {
+    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes };
+  }
+
+  /** Destroys every pooled buffer (after submitting queued work). */
+  trim(): void {
+    this.flush();
+    for (const list of this.#pool.values()) for (const p of list) p.buffer.destroy();
+    this.#pool.clear();
+    this.#pooledBytes = 0;
+    for (const list of this.#stagingPool.values()) for (const b of list) b.destroy();
+    this.#stagingPool.clear();
+  }
+
+  /** Copies `data` into `buffer` in queue order (`buffer` must come from `alloc(.., true)`). */
+  upload(buffer: GPUBuffer, data: Float32Array | Int32Array): void {
+    if (data.length === 0) return;
+    this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+  }
+
+  // ------------------------------------------------------------ recording
+
+  #computePass(): GPUComputePassEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  #commandEncoder(): GPUCommandEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    return this.#encoder;
+  }
+
+  /** Splits `groups` workgroups into a 2-D grid within the per-dimension limit. */
+  grid(groups: number): [number, number] {
+    const max = this.maxGroupsPerDim;
+    if (groups <= max) return [groups, 1];
+    const y = Math.ceil(groups / max);
+    if (y > max) {
+      throw new RangeError(`gpu: dispatch of ${groups} workgroups exceeds ${max}×${max}`);
+    }
+    return [Math.ceil(groups / y), y];
+  }
+
+  /**
+   * Records one dispatch of `groups` workgroups (split 2-D beyond the limit:
+   * shaders recover the linear id as `wid.x + wid.y * nwg.x`).
+   */
+  dispatch(
+    k: Kernel,
+    buffers: readonly GPUBuffer[],
+    params: ArrayLike<number>,
+    groups: number,
+  ): void {
+    if (groups <= 0) return;
+    if (Math.ceil(params.length / 4) !== Math.ceil(k.paramCount / 4)) {
+      throw new Error(
+        `${k.name}: expected ${k.paramCount} shader parameters, got ${params.length}`,
+      );
+    }
+    const paramBytes = Math.ceil(k.paramCount / 4) * 16;
+    const slot = Math.ceil(paramBytes / this.#align) * this.#align;
+    if (
+      this.#dispatches >= MAX_DISPATCHES_PER_SUBMIT || this.#arenaUsed + slot > ARENA_BYTES
+    ) this.flush();
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+      binding: i,
+      resource: { buffer },
+    }));
+    if (k.paramCount > 0) {
+      const off = this.#arenaUsed;
+      const base = off / 4;
+      for (let i = 0; i < params.length; i++) this.#arenaData[base + i] = params[i] >>> 0;
+      entries.push({
+        binding: buffers.length,
+        resource: { buffer: this.#arena, offset: off, size: paramBytes },
+      });
+      this.#arenaUsed += slot;
+    }
+    const bindGroup = this.device.createBindGroup({
+      layout: k.layout,
+      entries,
+    });
+    const [x, y] = this.grid(groups);
+    const pass = this.#computePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y);
+    this.#dispatches++;
+  }
+
+  /** Records a buffer-to-buffer copy. */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    if (bytes <= 0) return;
+    this.#commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Records zero-filling the first `bytes` of `buffer`. */
+  clear(buffer: GPUBuffer, bytes: number): void {
+    const n = Math.ceil(bytes / 4) * 4;
+    if (n <= 0) return;
+    this.#commandEncoder().clearBuffer(buffer, 0, n);
+  }
+
+  /** Submits the recorded work (writing this batch's uniforms first). */
+  flush(): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (this.#encoder) {
+      if (this.#arenaUsed > 0) {
+        this.device.queue.writeBuffer(this.#arena, 0, this.#arenaData, 0, this.#arenaUsed / 4);
+      }
+      this.device.queue.submit([this.#encoder.finish()]);
+      this.submits++;
+      this.#encoder = null;
+    }
+    this.#arenaUsed = 0;
+    this.#dispatches = 0;
+    this.#batch++;
+    if (this.#toDestroy.length > 0) {
+      // Destroying after submit is safe: the queue keeps submitted resources alive.
+      for (const b of this.#toDestroy) b.destroy();
+      this.#toDestroy = [];
+    }
+  }
+
+  /** Copies `bytes` of `buffer` back to the host after all queued work. */
+  async readBytes(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    const size = bucketBytes(Math.max(bytes, 4));
+    const staging = this.#stagingPool.get(size)?.pop() ??
+      this.device.createBuffer({ size, usage: USAGE_STAGING });
+    if (bytes > 0) this.copy(buffer, staging, Math.ceil(bytes / 4) * 4);
+    this.flush();
+    try {
+      await staging.mapAsync(1, /* READ */ 0, size);
+    } catch (e) {
+      await this.checkErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    let list = this.#stagingPool.get(size);
+    if (!list) this.#stagingPool.set(size, list = []);
+    if (list.length < 4) list.push(staging);
+    else staging.destroy();
+    await this.checkErrors();
+    return out;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Test helpers for GPU tests: {@linkcode gpuTest} registers a test that runs
+ * on the WebGPU backend, skips (ignored, with a message) where no adapter
+ * exists, and fails instead when `DEZERO_REQUIRE_GPU=1` (as CI sets).
+ *
+ * @module
+ */
+import type { DType, TypedArray } from "../core/dtype.ts";
+import { gpuAvailable, initGpu } from "./mod.ts";
+
+/** Whether GPU tests must run (CI): set `DEZERO_REQUIRE_GPU=1`. */
+export const GPU_REQUIRED = Deno.env.get("DEZERO_REQUIRE_GPU") === "1";
+
+/** Whether a WebGPU adapter was found when the tests loaded. */
+export const GPU_AVAILABLE: boolean = await gpuAvailable();
+
+if (!GPU_AVAILABLE && !GPU_REQUIRED) {
+  console.warn(
+    "GPU tests skipped: no WebGPU adapter found (set DEZERO_REQUIRE_GPU=1 to make that a failure)",
+  );
+}
+
+/**
+ * Registers a Deno test that first runs `await initGpu()`. Without an adapter
+ * it is ignored (skipped with a message), unless `DEZERO_REQUIRE_GPU=1`, in
+ * which case it runs and fails with the `WebGpuUnavailableError`.
+ *
+ * @example
+ * ```ts ignore
+ * import { gpuTest } from "../shaders/test_util.ts";
+ * gpuTest("exp() on the GPU matches the CPU", async () => {
+ *   // ... create arrays with tensor(..., { device: "gpu" }) and compare
+ * });
+ * ```
+ */
+export function gpuTest(name: string, fn: (t: Deno.TestContext) => void | Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: !GPU_AVAILABLE && !GPU_REQUIRED,
+    // WebGPU keeps a device resource and async map operations alive between tests.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn(t) {
+      await initGpu();
+      await fn(t);
+    },
+  });
+}
+
+/** Deterministic pseudo-random values in [lo, hi) (integers for int32). */
+export function randomTyped(
+  size: number,
+  { seed = 1, lo = -1, hi = 1, dtype = "float32" }: {
+    seed?: number;
+    lo?: number;
+    hi?: number;
+    dtype?: DType;
+  } = {},
+): TypedArray {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+  if (dtype === "int32") {
+    const out = new Int32Array(size);
+    for (let i = 0; i < size; i++) out[i] = Math.floor(lo + next() * (hi - lo));
+    return out;
+  }
+  const out = dtype === "float64" ? new Float64Array(size) : new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = lo + next() * (hi - lo);
+  return out;
+}
+
+/**
+ * Asserts `actual` ≈ `expected` elementwise (`|a - e| <= atol + rtol·|e|`,
+ * NaNs equal, exact for integer arrays); the message names the first mismatch.
+ */
+export function assertAllClose(
+  actual: TypedArray,
+  expected: ArrayLike<number>,
+  { rtol = 1e-5, atol = 1e-6, what = "" }: { rtol?: number; atol?: number; what?: string } = {},
+): void {
+  const pre = what ? `${what}: ` : "";
+  if (actual.length !== expected.length) {
+    throw new Error(`${pre}length ${actual.length} vs expected ${expected.length}`);
+  }
+  const exact = actual instanceof Int32Array;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Number.isNaN(a) && Number.isNaN(e)) continue;
+    if (a === e) continue;
+    if (exact || !(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      throw new Error(`${pre}element ${i} is ${a}, expected ${e} (of ${actual.length})`);
+    }
+  }
+}
