@@ -247,6 +247,42 @@ async function loadIdxPair(
   return { images: images.data, labels: labels.data, n: images.shape[0] };
 }
 
+/** Options of {@linkcode ImageDataset}. */
+export interface ImageDatasetOptions extends FileDatasetOptions {
+  /** The shape of one image, `[C, H, W]`. */
+  imageShape: readonly number[];
+  /** Makes the transform used when `transform` is undefined (none when omitted). */
+  defaultTransform?: () => TransformLike;
+}
+
+/**
+ * An image classification dataset: uint8 images `[N, C, H, W]` and uint8 labels `[N]`, with
+ * a default transform applied unless `transform` is given (null for the raw images). The base
+ * of {@linkcode MNIST}, {@linkcode FashionMNIST}, {@linkcode CIFAR10} and {@linkcode CIFAR100}.
+ *
+ * @example
+ * ```ts
+ * import { ImageDataset } from "./datasets.ts";
+ * const ds = new ImageDataset(new Uint8Array(8), new Uint8Array([0, 1]), { imageShape: [1, 2, 2] });
+ * console.log(ds.get(1)[0].shape); // [1, 2, 2]
+ * ```
+ */
+export class ImageDataset extends ArrayDataset {
+  /** Whether this is the training split. */
+  readonly train: boolean;
+
+  /** Wraps `images` (`labels.length` images of `options.imageShape`) and `labels`. */
+  constructor(images: Uint8Array, labels: Uint8Array, options: ImageDatasetOptions) {
+    const n = labels.length;
+    const { imageShape, defaultTransform, ...rest } = options;
+    super({ data: images, shape: [n, ...imageShape] }, { data: labels, shape: [n] }, {
+      ...rest,
+      transform: rest.transform === undefined ? defaultTransform?.() : rest.transform,
+    });
+    this.train = options.train ?? true;
+  }
+}
+
 /**
  * MNIST handwritten digits: `x` is an image `[1, 28, 28]` (uint8; the default transform
  * flattens it to float32 `[784]` in [0, 1], as DeZero's), `t` the digit 0–9. 60000 training
@@ -260,18 +296,14 @@ async function loadIdxPair(
  * console.log(train.length, train.get(0)[0].shape); // 60000 [784]
  * ```
  */
-export class MNIST extends ArrayDataset {
-  /** Whether this is the training split. */
-  readonly train: boolean;
-
+export class MNIST extends ImageDataset {
   /** Wraps already-loaded images `[N, 1, 28, 28]` and labels `[N]`; use {@linkcode MNIST.load}. */
   constructor(images: Uint8Array, labels: Uint8Array, options: FileDatasetOptions = {}) {
-    const n = labels.length;
-    super({ data: images, shape: [n, 1, 28, 28] }, { data: labels, shape: [n] }, {
+    super(images, labels, {
       ...options,
-      transform: options.transform === undefined ? defaultImageTransform() : options.transform,
+      imageShape: [1, 28, 28],
+      defaultTransform: defaultImageTransform,
     });
-    this.train = options.train ?? true;
   }
 
   /** Loads the training (default) or test split, downloading it where allowed. */
@@ -298,18 +330,14 @@ export class MNIST extends ArrayDataset {
  * console.log(FashionMNIST.labels()[test.get(0)[1].data[0]]);
  * ```
  */
-export class FashionMNIST extends ArrayDataset {
-  /** Whether this is the training split. */
-  readonly train: boolean;
-
+export class FashionMNIST extends ImageDataset {
   /** Wraps already-loaded images `[N, 1, 28, 28]` and labels `[N]`; use {@linkcode FashionMNIST.load}. */
   constructor(images: Uint8Array, labels: Uint8Array, options: FileDatasetOptions = {}) {
-    const n = labels.length;
-    super({ data: images, shape: [n, 1, 28, 28] }, { data: labels, shape: [n] }, {
+    super(images, labels, {
       ...options,
-      transform: options.transform === undefined ? defaultImageTransform() : options.transform,
+      imageShape: [1, 28, 28],
+      defaultTransform: defaultImageTransform,
     });
-    this.train = options.train ?? true;
   }
 
   /** Loads the training (default) or test split, downloading it where allowed. */
@@ -395,18 +423,14 @@ const CIFAR10_SOURCE: FileSource = {
  * console.log(test.get(0)[0].shape); // [3, 32, 32]
  * ```
  */
-export class CIFAR10 extends ArrayDataset {
-  /** Whether this is the training split. */
-  readonly train: boolean;
-
+export class CIFAR10 extends ImageDataset {
   /** Wraps already-loaded images `[N, 3, 32, 32]` and labels `[N]`; use {@linkcode CIFAR10.load}. */
   constructor(images: Uint8Array, labels: Uint8Array, options: FileDatasetOptions = {}) {
-    const n = labels.length;
-    super({ data: images, shape: [n, 3, 32, 32] }, { data: labels, shape: [n] }, {
+    super(images, labels, {
       ...options,
-      transform: options.transform === undefined ? defaultCifarTransform() : options.transform,
+      imageShape: [3, 32, 32],
+      defaultTransform: defaultCifarTransform,
     });
-    this.train = options.train ?? true;
   }
 
   /** Loads the training (default) or test split. */
@@ -460,20 +484,17 @@ export interface CIFAR100Options extends FileDatasetOptions {
  * const test = await CIFAR100.load({ train: false, labelType: "coarse" });
  * ```
  */
-export class CIFAR100 extends ArrayDataset {
-  /** Whether this is the training split. */
-  readonly train: boolean;
+export class CIFAR100 extends ImageDataset {
   /** The label used as `t`. */
   readonly labelType: "fine" | "coarse";
 
   /** Wraps already-loaded images `[N, 3, 32, 32]` and labels `[N]`; use {@linkcode CIFAR100.load}. */
   constructor(images: Uint8Array, labels: Uint8Array, options: CIFAR100Options = {}) {
-    const n = labels.length;
-    super({ data: images, shape: [n, 3, 32, 32] }, { data: labels, shape: [n] }, {
+    super(images, labels, {
       ...options,
-      transform: options.transform === undefined ? defaultCifarTransform() : options.transform,
+      imageShape: [3, 32, 32],
+      defaultTransform: defaultCifarTransform,
     });
-    this.train = options.train ?? true;
     this.labelType = options.labelType ?? "fine";
   }
 
