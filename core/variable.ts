@@ -402,6 +402,12 @@ export class Variable {
     return this.toString();
   }
 
+  /** Rich display in Deno's Jupyter kernel: an HTML table with shape, dtype and device. */
+  async [Symbol.for("Jupyter.display")](): Promise<Record<string, string>> {
+    const { variableMimeBundle } = await import("../data/display.ts");
+    return { ...await variableMimeBundle(this) };
+  }
+
   // ---------------------------------------------------------------- operators
 
   /** `this + other` with broadcasting. */
