@@ -133,9 +133,9 @@ export async function locateFiles(
   options: DataRootOptions = {},
 ): Promise<string[]> {
   const dir = joinPath(resolveDataRoot(options.root), source.folder);
+  const dirs = [dir, ...(source.subfolders ?? []).map((sub) => joinPath(dir, sub))];
   const found: (string | null)[] = [];
   for (const f of files) {
-    const dirs = [dir, ...(source.subfolders ?? []).map((sub) => joinPath(dir, sub))];
     const candidates = dirs.flatMap((d) => [joinPath(d, f.name), joinPath(d, f.name + ".gz")]);
     let hit: string | null = null;
     for (const c of candidates) {
@@ -150,13 +150,22 @@ export async function locateFiles(
   if (missing.length === 0) return found as string[];
   if (options.mirrors) source = { ...source, mirrors: options.mirrors };
 
-  const downloadable = missing.every((f) => f.remote && f.sha256?.length) &&
-    source.mirrors.length > 0;
-  const host = downloadable ? await grantedMirror(source.mirrors) : null;
-  if (options.download !== false && downloadable && host !== null) {
+  const downloadable = options.download !== false && source.mirrors.length > 0 &&
+    missing.every((f) => f.remote && f.sha256?.length);
+  if (downloadable && await anyMirrorGranted(source.mirrors)) {
     for (const f of missing) {
       const path = joinPath(dir, f.remote!);
-      await download(source, f, path);
+      try {
+        await download(source, f, path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        // Say how to get the files by hand too.
+        throw new Deno.errors.NotFound(
+          `${e.message}\n${
+            missingMessage(source, files.filter((_, i) => found[i] === null), dir, false)
+          }`,
+        );
+      }
       found[files.indexOf(f)] = path;
     }
     return found as string[];
@@ -180,13 +189,12 @@ function missingMessage(
     `to a folder that holds ${source.folder}/${how}`;
 }
 
-async function grantedMirror(mirrors: readonly string[]): Promise<string | null> {
+async function anyMirrorGranted(mirrors: readonly string[]): Promise<boolean> {
   for (const m of mirrors) {
-    const host = new URL(m).host;
-    const { state } = await Deno.permissions.query({ name: "net", host });
-    if (state === "granted") return m;
+    const { state } = await Deno.permissions.query({ name: "net", host: new URL(m).host });
+    if (state === "granted") return true;
   }
-  return null;
+  return false;
 }
 
 /**

@@ -490,6 +490,10 @@ Deno.test("MNIST.load() downloads from a mirror, checks the recorded SHA-256 and
       Deno.errors.NotFound,
     );
     assertMatch(e.message, /could not download t10k-labels-idx1-ubyte\.gz:\n.*HTTP 404/);
+    assertMatch(
+      e.message,
+      /\nMNIST: missing data files in .*mnist:\n {2}t10k-labels-idx1-ubyte\.gz/,
+    );
     assertEquals([...Deno.readDirSync(`${root}/mnist`)].map((e) => e.name), [
       "t10k-images-idx3-ubyte.gz",
     ]);
