@@ -466,3 +466,18 @@ gpuTest("released buffers return to the pool and are reused", () => {
   assert.equal(rt.memory().pooledBytes, after.pooledBytes - (mid.liveBytes - before.liveBytes));
   b.dispose();
 });
+
+gpuTest(
+  "kernels with one binding signature but different uniform sizes share a batch",
+  async () => {
+    // Regression: wgpu checks late-sized uniform bindings per layout, so the
+    // layout must include the uniform size.
+    const a = rand([2, 3], { seed: 1 });
+    const b = rand([3], { seed: 2 });
+    const s = gpu.binary("add", a.g, b.g); // strided operand: 2 vec4 of params
+    const p = gpu.binary("mul", s, s); // contiguous: 1 vec4
+    const q = gpu.binary("add", p, b.g);
+    const cs = cpu.binary("add", a.c, b.c);
+    await same("mixed uniform sizes", q, cpu.binary("add", cpu.binary("mul", cs, cs), b.c));
+  },
+);

@@ -119,7 +119,10 @@ export class GpuRuntime {
   kernel(name: string, wgsl: string, access: readonly Access[], paramCount: number): Kernel {
     const hit = this.#pipelines.get(wgsl);
     if (hit) return hit;
-    const sig = access.join("") + (paramCount > 0 ? "u" : "");
+    // The uniform's size is part of the layout (minBindingSize): wgpu checks late-sized
+    // bindings per layout, so pipelines with different uniform sizes must not share one.
+    const uniformBytes = Math.ceil(paramCount / 4) * 16;
+    const sig = access.join("") + (paramCount > 0 ? `u${uniformBytes}` : "");
     let layout = this.#layouts.get(sig);
     if (!layout) {
       const entries: GPUBindGroupLayoutEntry[] = access.map((a, i) => ({
@@ -128,7 +131,11 @@ export class GpuRuntime {
         buffer: { type: a === "r" ? "read-only-storage" : "storage" },
       }));
       if (paramCount > 0) {
-        entries.push({ binding: access.length, visibility: 4, buffer: { type: "uniform" } });
+        entries.push({
+          binding: access.length,
+          visibility: 4,
+          buffer: { type: "uniform", minBindingSize: uniformBytes },
+        });
       }
       const bgl = this.device.createBindGroupLayout({ entries });
       layout = { bgl, pl: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
