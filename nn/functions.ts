@@ -9,6 +9,7 @@
  *
  * @module
  */
+import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import type { Backend } from "../core/backend.ts";
 import { Config } from "../core/config.ts";
 import type { DType } from "../core/dtype.ts";

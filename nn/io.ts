@@ -22,7 +22,7 @@ import { NDArray } from "../core/ndarray.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
 
 /** One tensor as plain data: what {@linkcode loadSafetensors} returns. */
-export interface TensorData {
+export interface SafetensorsTensor {
   /** The element type. */
   dtype: DType;
   /** The shape. */
@@ -38,12 +38,12 @@ export interface HasArray {
 }
 
 /** What {@linkcode saveSafetensors} accepts for each name. */
-export type TensorLike = TensorData | HasArray | NDArray;
+export type TensorLike = SafetensorsTensor | HasArray | NDArray;
 
 /** A decoded file: its tensors (in file order) and its `__metadata__`. */
 export interface SafetensorsFile {
   /** The tensors by name. */
-  tensors: Record<string, TensorData>;
+  tensors: Record<string, SafetensorsTensor>;
   /** The free-form string metadata (empty when the file has none). */
   metadata: Record<string, string>;
 }
@@ -90,7 +90,7 @@ export async function encodeSafetensors(
   options: SaveSafetensorsOptions = {},
 ): Promise<Uint8Array> {
   const op = "saveSafetensors";
-  const entries: [string, TensorData][] = [];
+  const entries: [string, SafetensorsTensor][] = [];
   for (const [name, t] of Object.entries(tensors)) {
     if (name === "__metadata__") {
       throw new TypeError(`${op}: "__metadata__" is reserved and cannot name a tensor`);
@@ -306,7 +306,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Safete
       RangeError,
     );
   }
-  const tensors: Record<string, TensorData> = {};
+  const tensors: Record<string, SafetensorsTensor> = {};
   for (const t of infos) {
     const chunk = bytes.subarray(dataStart + t.begin, dataStart + t.end);
     tensors[t.name] = {
@@ -337,7 +337,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Safete
  * await Deno.remove(path);
  * ```
  */
-export async function loadSafetensors(path: string): Promise<Record<string, TensorData>> {
+export async function loadSafetensors(path: string): Promise<Record<string, SafetensorsTensor>> {
   return (await loadSafetensorsFile(path)).tensors;
 }
 
@@ -361,7 +361,7 @@ export async function loadSafetensorsFile(path: string): Promise<SafetensorsFile
 
 // ---------------------------------------------------------------- helpers
 
-async function toTensorData(op: string, name: string, t: TensorLike): Promise<TensorData> {
+async function toTensorData(op: string, name: string, t: TensorLike): Promise<SafetensorsTensor> {
   let array: NDArray | undefined;
   if (t instanceof NDArray) array = t;
   else if ((t as HasArray).array instanceof NDArray) array = (t as HasArray).array;
@@ -369,7 +369,7 @@ async function toTensorData(op: string, name: string, t: TensorLike): Promise<Te
     const data = await array.backend.read(array);
     return { dtype: array.dtype, shape: [...array.shape], data };
   }
-  const { dtype, shape, data } = t as TensorData;
+  const { dtype, shape, data } = t as SafetensorsTensor;
   const actual = dtypeOfTyped(data);
   if (actual === undefined) {
     throw new TypeError(

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import { usingConfig } from "../core/config.ts";
 import { getBackend } from "../core/backend.ts";
 import type { DType, TypedArray } from "../core/dtype.ts";
@@ -17,7 +18,7 @@ import {
   type TensorOptions,
   type Variable,
 } from "../core/variable.ts";
-import { loadSafetensors, saveSafetensors, type TensorData } from "./io.ts";
+import { loadSafetensors, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 
 /**
  * State a layer keeps that is not learned by the optimizer but belongs to its
@@ -94,9 +95,6 @@ function shapeFits(pattern: readonly (number | null)[], shape: readonly number[]
   return pattern.length === shape.length && pattern.every((d, i) => d === null || d === shape[i]);
 }
 
-/** A parameter or buffer with its dotted name. */
-type Named = [string, Parameter];
-
 /**
  * The base of layers and models: holds Parameters, Buffers and sublayers as
  * fields (or arrays of them), discovered in declaration order. Subclasses
@@ -104,12 +102,12 @@ type Named = [string, Parameter];
  *
  * @example
  * ```ts
- * import { Layer, Linear } from "./mod.ts";
+ * import { L, Layer } from "./mod.ts";
  * import { F, randn, type Variable } from "../mod.ts";
  *
  * class TwoLayerNet extends Layer {
- *   l1 = new Linear(10);
- *   l2 = new Linear(1);
+ *   l1 = new L.Linear(10);
+ *   l2 = new L.Linear(1);
  *   forward(x: Variable): Variable {
  *     return this.l2.apply(F.tanh(this.l1.apply(x)));
  *   }
@@ -170,7 +168,7 @@ export abstract class Layer {
   }
 
   /** Every parameter and buffer (initialised or not) with its dotted name. */
-  *namedState(prefix = ""): Generator<Named> {
+  *namedState(prefix = ""): Generator<[string, Parameter]> {
     const seen = new Set<Parameter>();
     for (const [name, p] of this.#walk(prefix)) {
       if (seen.has(p)) continue; // a shared parameter appears once, under its first name
@@ -179,7 +177,7 @@ export abstract class Layer {
     }
   }
 
-  *#walk(prefix: string): Generator<Named> {
+  *#walk(prefix: string): Generator<[string, Parameter]> {
     for (const [key, child] of this.children()) {
       const name = prefix ? `${prefix}.${key}` : key;
       if (child instanceof Layer) yield* child.#walk(name);
@@ -249,7 +247,7 @@ export abstract class Layer {
   }
 
   /** Assigns named tensors to the parameters and buffers, validating everything first. */
-  loadTensors(tensors: Record<string, TensorData>, source = "<tensors>"): void {
+  loadTensors(tensors: Record<string, SafetensorsTensor>, source = "<tensors>"): void {
     const op = `loadWeights: ${source}`;
     const state = [...this.namedState()];
     const problems: string[] = [];
@@ -307,10 +305,10 @@ export interface PlotOptions {
  *
  * @example
  * ```ts
- * import { Linear, Model } from "./mod.ts";
+ * import { L, Model } from "./mod.ts";
  * import { F, randn, type Variable } from "../mod.ts";
  * class Net extends Model {
- *   l1 = new Linear(3);
+ *   l1 = new L.Linear(3);
  *   forward(x: Variable): Variable {
  *     return F.tanh(this.l1.apply(x));
  *   }
@@ -333,9 +331,9 @@ export abstract class Model extends Layer {
  *
  * @example
  * ```ts
- * import { Linear, Sequential } from "./mod.ts";
+ * import { L, Sequential } from "./mod.ts";
  * import { randn } from "../mod.ts";
- * const net = new Sequential(new Linear(4), new Linear(2));
+ * const net = new Sequential(new L.Linear(4), new L.Linear(2));
  * console.log(net.apply(randn([3, 5])).shape); // [3, 2]
  * ```
  */
@@ -349,10 +347,12 @@ export class Sequential extends Model {
     this.layers = layers.map((l) => (l instanceof Layer ? l : new Lambda(l)));
   }
 
+  /** The layers, named by position. */
   override *children(): Generator<[string, Layer | Parameter]> {
     for (let i = 0; i < this.layers.length; i++) yield [String(i), this.layers[i]];
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     for (const l of this.layers) x = l.apply(x);
     return x;
@@ -377,6 +377,7 @@ export class Lambda extends Layer {
     super();
     this.#fn = fn;
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     return this.#fn(x);
   }

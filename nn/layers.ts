@@ -79,6 +79,7 @@ export class Linear extends Layer {
     this.b = options.nobias ? null : constantParam([outSize], 0, "b", dtype);
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     if (!isInitialized(this.W)) {
       const inSize = x.shape[x.ndim - 1];
@@ -147,6 +148,7 @@ export class Conv2d extends Layer {
     initParameter(this.W, scaledNormal([this.#oc, c, kh, kw], c * kh * kw, dtype, device));
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     if (!isInitialized(this.W)) {
       this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
@@ -195,6 +197,7 @@ export class Deconv2d extends Layer {
     initParameter(this.W, scaledNormal([c, this.#oc, kh, kw], c * kh * kw, dtype, device));
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     if (!isInitialized(this.W)) {
       this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
@@ -249,6 +252,7 @@ export class BatchNorm extends Layer {
     initParameter(this.beta, full([c], 0, o));
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     if (!isInitialized(this.gamma)) {
       this.#init(x.shape[1], floatDtype(x, this.#opts.dtype), x.device);
@@ -280,6 +284,7 @@ export class LayerNorm extends Layer {
     this.#eps = options.eps ?? 1e-5;
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     if (!isInitialized(this.gamma)) {
       const d = x.shape[x.ndim - 1];
@@ -310,6 +315,7 @@ export class Dropout extends Layer {
     super();
     this.ratio = ratio;
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     return N.dropout(x, this.ratio);
   }
@@ -334,6 +340,7 @@ export class EmbedID extends Layer {
     super();
     this.W = new Parameter(randn([inSize, outSize], { dtype: options.dtype }).array, { name: "W" });
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     return N.embedId(x, this.W);
   }
@@ -411,6 +418,7 @@ export class RNN extends Layer {
     this.#h = null;
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("RNN", x, this.#h);
     cutIfFreed(this.#h);
@@ -484,6 +492,7 @@ export class LSTM extends Layer {
     this.#c = null;
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("LSTM", x, this.#h);
     cutIfFreed(this.#h);
@@ -555,6 +564,7 @@ export class GRU extends Layer {
     this.#h = null;
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("GRU", x, this.#h);
     cutIfFreed(this.#h);

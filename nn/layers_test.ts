@@ -276,7 +276,7 @@ Deno.test("ResNet and VGG16 run a forward pass", () => {
   const vgg = new VGG16({ numClasses: 3 }).eval();
   deepStrictEqual(vgg.apply(randn([1, 3, 32, 32])).shape, [1, 3]);
   equal([...vgg.namedParams()].length, 32);
-  equal(vgg.fc6.W.shape[0], 512);
+  equal((vgg.fc6 as L.Linear).W.shape[0], 512);
 });
 
 Deno.test("Parameter subclasses stay out of scopes", () => {

@@ -32,12 +32,14 @@ export {
 export {
   decodeSafetensors,
   encodeSafetensors,
+  type HasArray,
   loadSafetensors,
   loadSafetensorsFile,
   type SafetensorsFile,
+  type SafetensorsTensor,
   saveSafetensors,
   type SaveSafetensorsOptions,
-  type TensorData,
+  type TensorLike,
 } from "./io.ts";
 export {
   accuracy,

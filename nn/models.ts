@@ -31,8 +31,8 @@ export interface MLPOptions {
  * ```
  */
 export class MLP extends Model {
-  /** The layers `l0`, `l1`, ... (as DeZero names them). */
-  [layer: `l${number}`]: Linear;
+  /** The Linear layers `l0`, `l1`, ... (as DeZero names them). */
+  [layer: `l${number}`]: Layer;
   readonly #layers: Linear[] = [];
   readonly #activation: (x: Variable) => Variable;
 
@@ -47,6 +47,7 @@ export class MLP extends Model {
     });
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     const last = this.#layers.length - 1;
     this.#layers.forEach((l, i) => {
@@ -77,37 +78,37 @@ export interface ClassifierOptions {
  */
 export class VGG16 extends Model {
   /** Block 1. */
-  conv1_1: Conv2d = conv3(64);
+  conv1_1: Layer = conv3(64);
   /** Block 1. */
-  conv1_2: Conv2d = conv3(64);
+  conv1_2: Layer = conv3(64);
   /** Block 2. */
-  conv2_1: Conv2d = conv3(128);
+  conv2_1: Layer = conv3(128);
   /** Block 2. */
-  conv2_2: Conv2d = conv3(128);
+  conv2_2: Layer = conv3(128);
   /** Block 3. */
-  conv3_1: Conv2d = conv3(256);
+  conv3_1: Layer = conv3(256);
   /** Block 3. */
-  conv3_2: Conv2d = conv3(256);
+  conv3_2: Layer = conv3(256);
   /** Block 3. */
-  conv3_3: Conv2d = conv3(256);
+  conv3_3: Layer = conv3(256);
   /** Block 4. */
-  conv4_1: Conv2d = conv3(512);
+  conv4_1: Layer = conv3(512);
   /** Block 4. */
-  conv4_2: Conv2d = conv3(512);
+  conv4_2: Layer = conv3(512);
   /** Block 4. */
-  conv4_3: Conv2d = conv3(512);
+  conv4_3: Layer = conv3(512);
   /** Block 5. */
-  conv5_1: Conv2d = conv3(512);
+  conv5_1: Layer = conv3(512);
   /** Block 5. */
-  conv5_2: Conv2d = conv3(512);
+  conv5_2: Layer = conv3(512);
   /** Block 5. */
-  conv5_3: Conv2d = conv3(512);
+  conv5_3: Layer = conv3(512);
   /** Classifier. */
-  fc6: Linear = new Linear(4096);
+  fc6: Layer = new Linear(4096);
   /** Classifier. */
-  fc7: Linear = new Linear(4096);
+  fc7: Layer = new Linear(4096);
   /** Output. */
-  fc8: Linear;
+  fc8: Layer;
 
   /** The architecture, with lazily sized weights (allocated at the first call). */
   constructor(options: ClassifierOptions = {}) {
@@ -115,6 +116,7 @@ export class VGG16 extends Model {
     this.fc8 = new Linear(options.numClasses ?? 1000);
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     const blocks = [
       [this.conv1_1, this.conv1_2],
@@ -147,6 +149,7 @@ class ConvBN extends Layer {
     this.conv = new Conv2d(outC, kernel, { stride, pad, nobias: true, inChannels: inC });
     this.bn = new BatchNorm({ size: outC });
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     return this.bn.apply(this.conv.apply(x));
   }
@@ -164,6 +167,7 @@ class BasicBlock extends Layer {
     this.b = new ConvBN(width, width, 3, 1, 1);
     this.downsample = stride !== 1 || inC !== width ? new ConvBN(inC, width, 1, stride, 0) : null;
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     const y = this.b.apply(N.relu(this.a.apply(x)));
     return N.relu(y.add(this.downsample ? this.downsample.apply(x) : x));
@@ -185,6 +189,7 @@ class Bottleneck extends Layer {
     this.c = new ConvBN(width, out, 1, 1, 0);
     this.downsample = stride !== 1 || inC !== out ? new ConvBN(inC, out, 1, stride, 0) : null;
   }
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     const y = this.c.apply(N.relu(this.b.apply(N.relu(this.a.apply(x)))));
     return N.relu(y.add(this.downsample ? this.downsample.apply(x) : x));
@@ -198,7 +203,7 @@ const RESNET_CONFIGS = {
 } as const;
 
 /** The ResNet depths offered. */
-export type ResNetDepth = keyof typeof RESNET_CONFIGS;
+export type ResNetDepth = 18 | 34 | 50;
 
 /**
  * ResNet (He et al., 2015) with 18, 34 or 50 layers: a 7×7 stride-2 stem with
@@ -215,7 +220,7 @@ export type ResNetDepth = keyof typeof RESNET_CONFIGS;
  */
 export class ResNet extends Model {
   /** The stem. */
-  stem: ConvBN;
+  stem: Layer;
   /** Stage 1 (64 wide). */
   layer1: Layer[];
   /** Stage 2 (128 wide). */
@@ -225,7 +230,7 @@ export class ResNet extends Model {
   /** Stage 4 (512 wide). */
   layer4: Layer[];
   /** The classifier. */
-  fc: Linear;
+  fc: Layer;
 
   /** A ResNet of `depth` 18, 34 or 50 layers. */
   constructor(depth: ResNetDepth = 50, options: ClassifierOptions = {}) {
@@ -251,6 +256,7 @@ export class ResNet extends Model {
     this.fc = new Linear(options.numClasses ?? 1000, { inSize: inC });
   }
 
+  /** Applies the layer. */
   forward(x: Variable): Variable {
     x = N.pooling(N.relu(this.stem.apply(x)), 3, { stride: 2, pad: 1 });
     for (const stage of [this.layer1, this.layer2, this.layer3, this.layer4]) {

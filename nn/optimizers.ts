@@ -10,12 +10,13 @@
  *
  * @module
  */
+import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import { getBackend } from "../core/backend.ts";
 import { keepArrays, type NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fmtShape } from "../core/shape.ts";
 import type { Parameter } from "../core/variable.ts";
-import { loadSafetensorsFile, saveSafetensors, type TensorData } from "./io.ts";
+import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 import { Layer } from "./layer.ts";
 
 /** A gradient hook: called with the parameters that have gradients, before the update. */
@@ -34,7 +35,7 @@ export interface OptimizerState {
   /** Steps taken, the learning rate and the hyperparameters. */
   scalars: Record<string, number>;
   /** Per-parameter state arrays, named `<param name>/<slot>`. */
-  tensors: Record<string, TensorData>;
+  tensors: Record<string, SafetensorsTensor>;
 }
 
 /**
@@ -42,9 +43,9 @@ export interface OptimizerState {
  *
  * @example
  * ```ts
- * import { Linear, optimizers } from "./mod.ts";
+ * import { L, optimizers } from "./mod.ts";
  * import { F, randn } from "../mod.ts";
- * const model = new Linear(1);
+ * const model = new L.Linear(1);
  * const opt = new optimizers.SGD({ lr: 0.1 }).setup(model);
  * const loss = F.sum(model.apply(randn([4, 3])));
  * model.cleargrads();
@@ -139,7 +140,7 @@ export abstract class Optimizer {
    * as plain data; reads device arrays back, hence async.
    */
   async stateDict(): Promise<OptimizerState> {
-    const tensors: Record<string, TensorData> = {};
+    const tensors: Record<string, SafetensorsTensor> = {};
     for (const [name, p] of this.namedParams()) {
       const slots = this.#state.get(p);
       if (!slots) continue;
@@ -168,7 +169,7 @@ export abstract class Optimizer {
       throw new TypeError(`${op}: the state is of a ${state.kind}, not a ${this.constructor.name}`);
     }
     const byName = new Map(this.namedParams());
-    const assigns: [Parameter, string, TensorData][] = [];
+    const assigns: [Parameter, string, SafetensorsTensor][] = [];
     for (const [key, t] of Object.entries(state.tensors)) {
       const cut = key.lastIndexOf("/");
       const p = byName.get(key.slice(0, cut));
@@ -243,6 +244,7 @@ export class SGD extends Optimizer {
   constructor({ lr = 0.01 }: { lr?: number } = {}) {
     super(lr);
   }
+  /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     p.array = ops.sub(p.array, ops.mul(grad(p), this.lr));
   }
@@ -265,9 +267,11 @@ export class MomentumSGD extends Optimizer {
     super(lr);
     this.momentum = momentum;
   }
+  /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { momentum: this.momentum };
   }
+  /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const v = ops.sub(ops.mul(this.slot(p, "v"), this.momentum), ops.mul(grad(p), this.lr));
     this.setSlot(p, "v", v);
@@ -292,9 +296,11 @@ export class AdaGrad extends Optimizer {
     super(lr);
     this.eps = eps;
   }
+  /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { eps: this.eps };
   }
+  /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const g = grad(p);
     const h = ops.add(this.slot(p, "h"), ops.mul(g, g));
@@ -326,9 +332,11 @@ export class AdaDelta extends Optimizer {
     this.rho = rho;
     this.eps = eps;
   }
+  /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { rho: this.rho, eps: this.eps };
   }
+  /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const { rho, eps } = this;
     const g = grad(p);
@@ -382,9 +390,11 @@ export class Adam extends Optimizer {
   get alpha(): number {
     return this.lr;
   }
+  /** Sets the base step size (`lr`). */
   set alpha(value: number) {
     this.lr = value;
   }
+  /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
   }
@@ -393,6 +403,7 @@ export class Adam extends Optimizer {
     const t = Math.max(this.t, 1);
     return this.lr * Math.sqrt(1 - this.beta2 ** t) / (1 - this.beta1 ** t);
   }
+  /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const { beta1, beta2, eps } = this;
     const g = grad(p);
@@ -429,9 +440,11 @@ export class AdamW extends Adam {
     super(options);
     this.weightDecay = options.weightDecay ?? 0.01;
   }
+  /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { ...super.hyper(), weightDecay: this.weightDecay };
   }
+  /** The parameter shrunk by the decoupled weight decay. */
   protected override decayed(p: Parameter): NDArray {
     return ops.mul(p.array, 1 - this.lr * this.weightDecay);
   }

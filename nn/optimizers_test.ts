@@ -230,5 +230,5 @@ Deno.test("loadStateDict() validates before changing anything", async () => {
   );
   equal(other.t, 0);
   await rejects(other.loadState("/nonexistent.safetensors"));
-  ok(model.l0.W.shape[0] === 3);
+  ok((model.l0 as L.Linear).W.shape[0] === 3);
 });
