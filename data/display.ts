@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { formatValues } from "../core/variable.ts";
+import { formatValues, Variable } from "../core/variable.ts";
 import type { TypedArray } from "../core/dtype.ts";
 import { escapeXml } from "./plot.ts";
 
@@ -197,4 +197,18 @@ export async function renderDot(dot: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
+
+// Every Variable displays as a table in Deno's Jupyter kernel (which awaits the bundle). Installed
+// here, beside the formatter, unless the class defines its own display method.
+if (!Object.hasOwn(Variable.prototype, JUPYTER_DISPLAY)) {
+  Object.defineProperty(Variable.prototype, JUPYTER_DISPLAY, {
+    value(this: Variable): Promise<MimeBundle> {
+      return variableMimeBundle(this);
+    },
+    configurable: true,
+    writable: true,
+  });
 }

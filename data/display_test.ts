@@ -44,3 +44,14 @@ Deno.test("dotGraphDisplay() falls back to DOT text when Graphviz is missing or 
     assert(bundle["image/svg+xml"].includes("<svg"));
   }
 });
+
+Deno.test("Variable has a Jupyter display method that returns the HTML bundle", async () => {
+  const x = tensor([1, 2, 3], { dtype: "int32" });
+  const show = (x as unknown as Record<symbol, () => Promise<Record<string, string>>>)[
+    Symbol.for("Jupyter.display")
+  ];
+  assertEquals(typeof show, "function");
+  const bundle = await show.call(x);
+  assertMatch(bundle["text/html"], /shape \[3\] · int32 · cpu/);
+  assertEquals(bundle["text/plain"], "variable([1, 2, 3], shape=[3], dtype=int32)");
+});
