@@ -1,0 +1,189 @@
+/**
+ * The nn functions, layers and optimizers on the WebGPU backend: values and
+ * gradients match the CPU reference on awkward shapes, first- and second-order
+ * gradient checks pass with float32 tolerances, and training steps agree.
+ */
+import { ok } from "node:assert/strict";
+import { F, Generator, manualSeed, tensor, utils, type Variable } from "../mod.ts";
+import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
+import { type L, MLP, optimizers } from "./mod.ts";
+import * as N from "./functions.ts";
+
+interface Case {
+  name: string;
+  f: (...xs: Variable[]) => Variable;
+  shapes: number[][];
+  /** Int32 label inputs appended after the float inputs. */
+  labels?: number[][];
+  /** Keep values apart (max / relu kinks). */
+  distinct?: boolean;
+  /** Skip the second-order check (first-order only), with the reason. */
+  firstOrderOnly?: string;
+}
+
+/** Running statistics for batchNorm, one pair per device. */
+const stats = new Map<string, Variable[]>();
+function runningStats(x: Variable): Variable[] {
+  let s = stats.get(x.device);
+  if (!s) {
+    const device = x.device;
+    s = [tensor(new Float32Array(3), { device }), tensor(new Float32Array(3).fill(1), { device })];
+    stats.set(device, s);
+  }
+  return s;
+}
+
+const CASES: Case[] = [
+  { name: "sigmoid", f: N.sigmoid, shapes: [[3, 5]] },
+  { name: "relu", f: N.relu, shapes: [[3, 5]], distinct: true },
+  { name: "leakyRelu", f: (x) => N.leakyRelu(x, 0.1), shapes: [[3, 5]], distinct: true },
+  { name: "gelu", f: N.gelu, shapes: [[7]] },
+  { name: "softmax", f: (x) => N.softmax(x, 1), shapes: [[3, 5]] },
+  { name: "softmax axis 0", f: (x) => N.softmax(x, 0), shapes: [[5, 3]] },
+  { name: "logSoftmax", f: (x) => N.logSoftmax(x, 1), shapes: [[3, 5]] },
+  {
+    name: "softmaxCrossEntropy",
+    f: (x, t) => N.softmaxCrossEntropy(x, t),
+    shapes: [[3, 5]],
+    labels: [[4, 0, 2]],
+  },
+  {
+    name: "sigmoidCrossEntropy",
+    f: (x, t) => N.sigmoidCrossEntropy(x, t.mul(0.5).add(0.5)),
+    shapes: [[4, 1], [4, 1]],
+  },
+  { name: "meanSquaredError", f: N.meanSquaredError, shapes: [[3, 2], [3, 2]] },
+  { name: "layerNorm", f: (x, g, b) => N.layerNorm(x, g, b), shapes: [[3, 5], [5], [5]] },
+  {
+    name: "batchNorm",
+    f: (x, g, b) => N.batchNorm(x, g, b, runningStats(x)[0], runningStats(x)[1]),
+    shapes: [[4, 3], [3], [3]],
+  },
+  {
+    name: "conv2d",
+    f: (x, W, b) => N.conv2d(x, W, b, { stride: 2, pad: 1 }),
+    shapes: [[1, 2, 5, 4], [3, 2, 3, 3], [3]],
+  },
+  {
+    name: "deconv2d",
+    f: (x, W, b) => N.deconv2d(x, W, b, { stride: 2, pad: 1 }),
+    shapes: [[1, 2, 2, 3], [2, 3, 3, 3], [3]],
+  },
+  {
+    name: "pooling",
+    f: (x) => N.pooling(x, 3, { stride: 2, pad: 1 }),
+    shapes: [[1, 2, 5, 5]],
+    distinct: true,
+  },
+  { name: "averagePooling", f: (x) => N.averagePooling(x, 2), shapes: [[1, 2, 4, 6]] },
+  {
+    name: "im2col",
+    f: (x) => N.im2col(x, 2, { stride: 1, pad: 1 }).pow(2),
+    shapes: [[1, 2, 3, 3]],
+  },
+  {
+    name: "embedId",
+    f: (W, ids) => N.embedId(ids, W).pow(2),
+    shapes: [[4, 3]],
+    labels: [[3, 0, 3]],
+  },
+];
+
+function inputs(c: Case, device: "cpu" | "gpu", seed: number): Variable[] {
+  const xs = c.shapes.map((shape, i) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    let data = randomTyped(size, { seed: seed + i, lo: -1.5, hi: 1.5 }) as Float32Array;
+    if (c.distinct) {
+      const g = new Generator(seed + i);
+      data = Float32Array.from(g.permutation(size), (p) => (p - size / 2 + 0.37) * 0.25);
+    }
+    return tensor(data, { shape, device });
+  });
+  const ls = (c.labels ?? []).map((l) => tensor(new Int32Array(l), { device }));
+  return [...xs, ...ls];
+}
+
+async function valuesAndGrads(c: Case, device: "cpu" | "gpu"): Promise<Float32Array[]> {
+  const xs = inputs(c, device, 11);
+  const y = c.f(...xs);
+  const proj = tensor(randomTyped(y.size, { seed: 99, lo: 0.5, hi: 1.5 }), {
+    shape: y.shape,
+    device,
+  });
+  const out = [await y.data() as Float32Array];
+  F.sum(y.mul(proj)).backward();
+  for (const x of xs) if (x.dtype !== "int32") out.push(await x.grad!.data() as Float32Array);
+  return out;
+}
+
+gpuTest("nn functions on the GPU match the CPU in values and gradients", async () => {
+  const failures: string[] = [];
+  for (const c of CASES) {
+    try {
+      const cpu = await valuesAndGrads(c, "cpu");
+      const gpu = await valuesAndGrads(c, "gpu");
+      cpu.forEach((ref, i) =>
+        assertAllClose(gpu[i], ref, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          what: `${c.name} ${i === 0 ? "value" : `gradient ${i - 1}`}`,
+        })
+      );
+    } catch (e) {
+      failures.push(`${c.name}: ${(e as Error).message}`);
+    }
+  }
+  ok(failures.length === 0, failures.join("\n"));
+});
+
+gpuTest(
+  "nn functions on the GPU pass first and second order gradient checks (float32)",
+  async () => {
+    const failures: string[] = [];
+    for (const c of CASES) {
+      const xs = inputs(c, "gpu", 5);
+      const r = await utils.gradientCheck(c.f, xs, { order: c.firstOrderOnly ? 1 : 2 });
+      if (!r.ok) failures.push(`${c.name}: ${r.failures.join("; ")}`);
+    }
+    ok(failures.length === 0, failures.join("\n"));
+  },
+);
+
+gpuTest("MLP training steps on the GPU match the CPU, and weights save from the GPU", async () => {
+  const run = async (device: "cpu" | "gpu") => {
+    manualSeed(4);
+    const model = new MLP([16, 3]);
+    const x = tensor(randomTyped(40, { seed: 3 }), { shape: [20, 2] });
+    model.apply(x); // size the weights on the CPU with the same random numbers
+    if (device === "gpu") model.toGpu();
+    const opt = new optimizers.Adam({ lr: 0.01 }).setup(model).addHook(new optimizers.ClipGrad(1));
+    const t = tensor(new Int32Array(20).map((_, i) => i % 3), { device });
+    const xd = device === "gpu" ? tensor(await x.data(), { shape: [20, 2], device }) : x;
+    const losses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const loss = F.softmaxCrossEntropy(model.apply(xd), t);
+      model.cleargrads();
+      loss.backward();
+      opt.update();
+      losses.push(await loss.item());
+    }
+    const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+    await model.saveWeights(path);
+    const back = new MLP([16, 3]);
+    await back.loadWeights(path);
+    await Deno.remove(path);
+    const w = await (back.l0 as L.Linear).W.data();
+    await model.toCpu();
+    assertAllClose(w, await (model.l0 as L.Linear).W.data(), { what: `${device} saved weights` });
+    return { losses, w };
+  };
+  const cpu = await run("cpu");
+  const gpu = await run("gpu");
+  assertAllClose(Float32Array.from(gpu.losses), cpu.losses, {
+    rtol: 1e-4,
+    atol: 1e-5,
+    what: "losses",
+  });
+  assertAllClose(gpu.w, cpu.w, { rtol: 1e-3, atol: 1e-5, what: "trained weights" });
+  ok(gpu.losses[9] < gpu.losses[0]);
+});
