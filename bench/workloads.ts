@@ -67,11 +67,14 @@ export interface Runner {
   dispose(): void;
 }
 
-/** Names of the workloads, in report order. */
+/**
+ * Names of the workloads, in run order: the MLP first, so that its first step
+ * includes every shader compilation it needs.
+ */
 export const WORKLOADS = [
-  "matmul",
   "mlp",
   "conv",
+  "matmul",
   "elementwise",
   "tanh2",
   "tanh3",
