@@ -8,6 +8,7 @@ import { F, Generator, manualSeed, tensor, utils, type Variable } from "../mod.t
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
 import { type L, MLP, optimizers } from "./mod.ts";
 import * as N from "./functions.ts";
+import { trainBars, trainSine, trainSpiral } from "./_train_fixtures.ts";
 
 interface Case {
   name: string;
@@ -186,4 +187,26 @@ gpuTest("MLP training steps on the GPU match the CPU, and weights save from the 
   });
   assertAllClose(gpu.w, cpu.w, { rtol: 1e-3, atol: 1e-5, what: "trained weights" });
   ok(gpu.losses[9] < gpu.losses[0]);
+});
+
+gpuTest("MLP learns the spiral on the GPU to DeZero's ~97% train accuracy", async () => {
+  const acc = await trainSpiral(300, "gpu");
+  ok(acc >= 0.96, `train accuracy ${acc}`);
+});
+
+gpuTest("a small CNN with batch norm learns the bars on the GPU", async () => {
+  const acc = await trainBars(40, "gpu");
+  ok(acc >= 0.95, `test accuracy ${acc}`);
+});
+
+gpuTest("LSTM truncated-BPTT steps on the GPU match the CPU (sine, 60 steps)", async () => {
+  const opts = { hidden: 16, epochs: 1, lr: 0.01, iters: 60 };
+  const cpu = await trainSine(opts);
+  const gpu = await trainSine({ ...opts, device: "gpu" });
+  assertAllClose(Float32Array.from(gpu.losses), cpu.losses, {
+    rtol: 1e-3,
+    atol: 1e-5,
+    what: "losses",
+  });
+  ok(gpu.losses[1] < gpu.losses[0]);
 });
