@@ -15,6 +15,7 @@ import { Config } from "../core/config.ts";
 import type { DType } from "../core/dtype.ts";
 import { type NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
+import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
 import { fmtShape, normAxis } from "../core/shape.ts";
 import { asVariable, Function, type Operand, rand, Variable } from "../core/variable.ts";
@@ -199,9 +200,6 @@ function logSoftmaxArray(x: NDArray, axis: number): NDArray {
   const lse = ops.unary("log", ops.sum(ops.unary("exp", xc), axis, true));
   return ops.sub(xc, lse);
 }
-
-/** Whether forward passes may use a backend's fused softmax kernels (tests compare both paths). */
-export const fusedKernels = { enabled: true };
 
 function fused(b: Backend, name: "softmax" | "logSoftmax"): boolean {
   return fusedKernels.enabled && typeof b[name] === "function";
