@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the benchmark comparison (bench/compare.ts) and the GPU soak (bench/soak.ts)
+# on a remote Linux x86-64 machine with an NVIDIA GPU and no network, writing
+# everything to $OUT (./out when unset). Self-contained; expects, relative to the
+# repo root:
+#   .deno-carry/deno.gz                  a gzipped deno binary
+#   .deno-carry/tfjs-4.22.0.bundle.js    TF.js bundled here beforehand (any bench/compare.ts
+#                                        run with network builds it; without it TF.js is skipped)
+#   .gl/*.deb                            Vulkan/GL loader packages
+# Usage (from the repo root): bash bench/device_run.sh
+# Budget: the whole run stays under 6 minutes (compare is capped at 270 s, the soak at 60 s).
+# Set DEVICE_RUN_SKIP_GL=1 to skip unpacking .gl/*.deb (for a dry run on a machine with Vulkan).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+OUT="${OUT:-out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/device_run.log") 2>&1
+start=$(date +%s)
+echo "device_run: $(date -u +%FT%TZ) on $(hostname)"
+
+if [ -z "${DEVICE_RUN_SKIP_GL:-}" ]; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
+
+DENO=/tmp/deno-bench/deno
+mkdir -p /tmp/deno-bench
+gunzip -c .deno-carry/deno.gz >"$DENO" && chmod +x "$DENO" || { echo "no deno binary"; exit 1; }
+"$DENO" --version | head -1
+# An empty cache: every module is local (TF.js is one bundled file), nothing is fetched.
+export DENO_DIR=/tmp/deno-bench/cache
+export DENO_NO_UPDATE_CHECK=1
+
+probe() {
+  "$DENO" eval --no-lock 'const a = await navigator.gpu?.requestAdapter();
+    console.log("adapter:", a ? JSON.stringify(a.info) : "none"); Deno.exit(a ? 0 : 1);'
+}
+if ! probe; then
+  echo "no adapter: retrying with the NVIDIA ICD"
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  probe || echo "still no adapter: the GPU columns will say so"
+fi
+
+tfjs=()
+[ -f .deno-carry/tfjs-4.22.0.bundle.js ] || { echo "no TF.js bundle: --no-tfjs"; tfjs=(--no-tfjs); }
+
+echo "== compare (full sizes) =="
+timeout 270 "$DENO" run -A --no-lock --cached-only bench/compare.ts "${tfjs[@]}" \
+  --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json"
+echo "compare exit: $?"
+
+echo "== soak (GPU, the issue's MLP) =="
+timeout 60 "$DENO" run -A --no-lock --cached-only bench/soak.ts --full >"$OUT/soak.md" 2>&1
+echo "soak exit: $?"
+cat "$OUT/soak.md"
+
+echo "device_run: done in $(($(date +%s) - start)) s"

@@ -1,0 +1,8 @@
+/**
+ * `deno bench`: the matmul workload (small sizes) on the CPU and the GPU.
+ *
+ * @module
+ */
+import { benchWorkload } from "./_bench_util.ts";
+
+benchWorkload("matmul");
