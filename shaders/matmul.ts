@@ -37,20 +37,29 @@ export interface BlockShape {
   tn: number;
 }
 
-const settings: { variant: MatmulVariant; block: BlockShape } = {
+const settings: { variant: MatmulVariant; block: BlockShape | null } = {
   variant: "blocked",
-  block: { tm: 8, tn: 8 },
+  block: null,
 };
 
-/** Selects the matmul variant (and the block shape of `blocked`). */
-export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape): void {
+/**
+ * Selects the matmul variant, and optionally a fixed block shape for
+ * `blocked` (by default 16×16 blocks for products of ≥ 2²⁷ multiply-adds,
+ * 8×16 below: bigger blocks run faster on llvmpipe but take longer to compile).
+ */
+export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape | null): void {
   settings.variant = variant;
-  if (block) settings.block = block;
+  if (block !== undefined) settings.block = block;
 }
 
 /** The selected matmul variant. */
-export function matmulVariant(): { variant: MatmulVariant; block: BlockShape } {
-  return { variant: settings.variant, block: { ...settings.block } };
+export function matmulVariant(): { variant: MatmulVariant; block: BlockShape | null } {
+  return { variant: settings.variant, block: settings.block ? { ...settings.block } : null };
+}
+
+function chooseBlock(d: Dims): BlockShape {
+  if (settings.block) return settings.block;
+  return d.M * d.N * d.K * d.nb >= 2 ** 27 ? { tm: 16, tn: 16 } : { tm: 8, tn: 16 };
 }
 
 interface Dims {
@@ -125,7 +134,7 @@ export function matmul(
   const variant = opts.variant ?? settings.variant;
   const bufs = [bufferOf("matmul", a), bufferOf("matmul", b), bufferOf("matmul", out)];
   if (variant === "tiled") tiled(t, d, bufs);
-  else blocked(t, d, bufs, opts.block ?? settings.block);
+  else blocked(t, d, bufs, opts.block ?? chooseBlock(d));
   return out;
 }
 
