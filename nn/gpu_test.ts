@@ -39,6 +39,7 @@ const CASES: Case[] = [
   { name: "relu", f: N.relu, shapes: [[3, 5]], distinct: true },
   { name: "leakyRelu", f: (x) => N.leakyRelu(x, 0.1), shapes: [[3, 5]], distinct: true },
   { name: "gelu", f: N.gelu, shapes: [[7]] },
+  { name: "erf", f: N.erf, shapes: [[2, 3]] },
   { name: "softmax", f: (x) => N.softmax(x, 1), shapes: [[3, 5]] },
   { name: "softmax axis 0", f: (x) => N.softmax(x, 0), shapes: [[5, 3]] },
   { name: "logSoftmax", f: (x) => N.logSoftmax(x, 1), shapes: [[3, 5]] },
@@ -53,7 +54,17 @@ const CASES: Case[] = [
     f: (x, t) => N.sigmoidCrossEntropy(x, t.mul(0.5).add(0.5)),
     shapes: [[4, 1], [4, 1]],
   },
+  {
+    name: "binaryCrossEntropy",
+    f: (x, t) => N.binaryCrossEntropy(N.sigmoid(x), N.sigmoid(t.mul(3))),
+    shapes: [[5], [5]],
+  },
   { name: "meanSquaredError", f: N.meanSquaredError, shapes: [[3, 2], [3, 2]] },
+  {
+    name: "dropout (fixed mask)",
+    f: (x) => N.dropout(x, 0.4, { generator: new Generator(3) }).pow(2),
+    shapes: [[3, 4]],
+  },
   { name: "layerNorm", f: (x, g, b) => N.layerNorm(x, g, b), shapes: [[3, 5], [5], [5]] },
   {
     name: "batchNorm",
@@ -81,6 +92,11 @@ const CASES: Case[] = [
     name: "im2col",
     f: (x) => N.im2col(x, 2, { stride: 1, pad: 1 }).pow(2),
     shapes: [[1, 2, 3, 3]],
+  },
+  {
+    name: "col2im",
+    f: (c) => N.col2im(c, [1, 1, 3, 4], 2, { stride: 1 }).pow(2),
+    shapes: [[6, 4]],
   },
   {
     name: "embedId",
@@ -135,6 +151,16 @@ gpuTest("nn functions on the GPU match the CPU in values and gradients", async (
     }
   }
   ok(failures.length === 0, failures.join("\n"));
+});
+
+gpuTest("accuracy() on the GPU matches the CPU", async () => {
+  const y = randomTyped(7 * 4, { seed: 8 });
+  const t = new Int32Array([0, 1, 2, 3, 0, 1, 2]);
+  const acc = async (device: "cpu" | "gpu") =>
+    await N.accuracy(tensor(y, { shape: [7, 4], device }), tensor(t, { device })).item();
+  const cpu = await acc("cpu");
+  ok(cpu > 0 && cpu < 1, `a mixed case: ${cpu}`);
+  ok(Math.abs((await acc("gpu")) - cpu) < 1e-7);
 });
 
 gpuTest(
