@@ -30,6 +30,19 @@ function constant(a: NDArray): Variable {
   return new Variable(a);
 }
 
+/**
+ * Uses a computed array as a constant operand: the graph keeps its own handle
+ * (the core wraps array operands with a shared handle), so ours is released
+ * right away and the memory goes with the graph.
+ */
+function withConstant(a: NDArray, f: (a: NDArray) => Variable): Variable {
+  try {
+    return f(a);
+  } finally {
+    a.dispose();
+  }
+}
+
 /** Runs array code, disposing its temporaries: only the returned array survives. */
 function arrays(fn: () => NDArray): NDArray {
   return withScope(fn, (r) => [r]);
@@ -329,8 +342,9 @@ export function softmaxCrossEntropy(x: Operand, t: Operand): Variable {
       `softmaxCrossEntropy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for ${n} rows`,
     );
   }
-  const mask = constant(oneHot(labels, c, xv.dtype));
-  return logSoftmax(xv, 1).mul(mask).sum().div(-n);
+  return withConstant(oneHot(labels, c, xv.dtype), (mask) => {
+    return logSoftmax(xv, 1).mul(mask).sum().div(-n);
+  });
 }
 
 /**
@@ -435,7 +449,7 @@ export function dropout(x: Operand, ratio = 0.5, options: DropoutOptions = {}): 
     u.dispose();
     return ops.mul(keep, 1 / (1 - ratio));
   });
-  return xv.mul(constant(mask));
+  return withConstant(mask, (m) => xv.mul(m));
 }
 
 /** Options of {@linkcode batchNorm}. */
@@ -494,11 +508,9 @@ export function batchNorm(
   const g = v(gamma).reshape(cs);
   const b = v(beta).reshape(cs);
   if (!Config.train) {
-    const mean = constant(runningMean.array.reshape(cs));
-    const std = constant(
-      arrays(() => ops.unary("sqrt", ops.add(runningVar.array.reshape(cs), eps))),
-    );
-    return xv.sub(mean).div(std).mul(g).add(b);
+    const mean = runningMean.array.reshape(cs);
+    const std = arrays(() => ops.unary("sqrt", ops.add(runningVar.array.reshape(cs), eps)));
+    return withConstant(mean, (m) => withConstant(std, (s) => xv.sub(m).div(s).mul(g).add(b)));
   }
   const mu = xv.mean(axes, true);
   const xc = xv.sub(mu);
@@ -863,13 +875,13 @@ export function pooling(x: Operand, kernelSize: Pair, options: PoolingOptions = 
   const { xv, g, col } = windows("pooling", x, kernelSize, options);
   if (g.ph === 0 && g.pw === 0) return col.max(2);
   // im2col pads with zeros; push padded positions far below any value so they never win.
-  const pen = constant(arrays(() => {
+  const pen = arrays(() => {
     const ones = ops.fullLike(xv.array, 1);
     const inside = ones.backend.im2col(ones, g); // 1 inside the image, 0 in the padding
     const big = xv.dtype === "float64" ? 1e300 : 1e30;
     return ops.mul(ops.sub(inside, 1), big).reshape(col.shape);
-  }));
-  return col.add(pen).max(2);
+  });
+  return withConstant(pen, (p) => col.add(p).max(2));
 }
 
 /**
