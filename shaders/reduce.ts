@@ -30,6 +30,8 @@ const TREE_WG = 64;
 /** Reductions at most this long use the serial variant. */
 const SERIAL_MAX = 64;
 const SERIAL_WG = 64;
+/** Reductions with at least this many outputs use the serial variant whatever their length. */
+const SERIAL_MIN_OUTPUTS = 2048;
 
 function initValue(op: ReduceOp, t: "f32" | "i32"): string {
   if (op === "sum") return t === "f32" ? "0.0" : "0";
@@ -74,21 +76,27 @@ export function reduce(
       }): ${op} has no identity`,
     );
   }
-  const out = newArray(op, shape, x.dtype);
-  if (nOut === 0) return out;
   const rt = runtime();
-  if (R === 0) {
-    rt.clear(bufferOf(op, out), nOut * 4);
+  if (nOut === 0 || R === 0) {
+    const out = newArray(op, shape, x.dtype);
+    if (nOut > 0) rt.clear(bufferOf(op, out), nOut * 4);
     return out;
   }
+  // Serial (one invocation per output) when rows are short or there are enough outputs
+  // to fill the device; a workgroup tree per output otherwise, split into up to 1024
+  // partial trees (then reduced again) when a few outputs each reduce very many elements.
+  const serial = R <= SERIAL_MAX || nOut >= SERIAL_MIN_OUTPUTS;
+  const C = !serial && nOut < 64 && R >= 16384 ? Math.min(1024, Math.ceil(R / 4096)) : 1;
+  const chunk = Math.ceil(R / C);
+  const out = newArray(op, C > 1 ? [nOut, C] : shape, x.dtype);
   const xs = stridesOf(x.shape);
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const ck = collapse(kept.map((i) => x.shape[i]), [kept.map((i) => xs[i])]);
   const cr = collapse(axes.map((i) => x.shape[i]), [axes.map((i) => xs[i])]);
   const rk = ck.shape.length, rr = cr.shape.length;
   // params: nOut, R, keptShape[rk], keptStrides[rk], redShape[rr], redStrides[rr]
-  const params = [nOut, R, ...ck.shape, ...ck.strides[0], ...cr.shape, ...cr.strides[0]];
-  const pk = 2, pr = 2 + 2 * rk;
+  const params = [nOut, R, ...ck.shape, ...ck.strides[0], ...cr.shape, ...cr.strides[0], C, chunk];
+  const pk = 2, pr = 2 + 2 * rk, pc = 2 + 2 * rk + 2 * rr;
   const base = `${unravel("o", rk, pk, "k")}  let base = ${dot(rk, pk + rk, "0", "k")};`;
   const redIdx = rr === 1 && cr.strides[0][0] === 1
     ? "base + i32(j)"
@@ -100,7 +108,7 @@ export function reduce(
     paramsDecl(2, params.length);
   let wgsl: string;
   let groups: number;
-  if (R <= SERIAL_MAX) {
+  if (serial) {
     wgsl = `// ${op} (serial)\n${decl}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {
@@ -118,25 +126,33 @@ fn main(${ENTRY_ARGS}) {
 var<workgroup> sh: array<${t}, ${TREE_WG}>;
 @compute @workgroup_size(${TREE_WG})
 fn main(${ENTRY_ARGS}) {
-  let o = ${LINEAR_GROUP};
-  if (o >= ${P(0)}) { return; }
+  let g = ${LINEAR_GROUP};
+  if (g >= ${P(0)} * ${P(pc)}) { return; }
+  let o = g / ${P(pc)};
+  let part = g % ${P(pc)};
   ${base}
   var acc: ${t} = ${initValue(op, t)};
-  for (var j = lid; j < ${P(1)}; j += ${TREE_WG}u) ${loadR}
+  let jEnd = min(${P(1)}, (part + 1u) * ${P(pc + 1)});
+  for (var j = part * ${P(pc + 1)} + lid; j < jEnd; j += ${TREE_WG}u) ${loadR}
   sh[lid] = acc;
   workgroupBarrier();
   for (var s = ${TREE_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { sh[lid] = ${combine(op, "sh[lid]", "sh[lid + s]")}; }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[o] = sh[0]; }
+  if (lid == 0u) { out[g] = sh[0]; }
 }
 `;
-    groups = nOut;
+    groups = nOut * C;
   }
   const k = rt.kernel(op, wgsl, ["r", "w"], params.length);
   rt.dispatch(k, [bufferOf(op, x), bufferOf(op, out)], params, groups);
-  return out;
+  if (C === 1) return out;
+  const partial = reduce(op, out, [1], false);
+  out.dispose();
+  const result = partial.reshape(shape);
+  partial.dispose();
+  return result;
 }
 
 /** Index of the max / min along `axis` (first on ties, a NaN wins), int32. */
