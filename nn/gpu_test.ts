@@ -198,6 +198,16 @@ gpuTest("MLP training steps on the GPU match the CPU, and weights save from the 
     await model.saveWeights(path);
     const back = new MLP([16, 3]);
     await back.loadWeights(path);
+    // Loading into a model already on the GPU keeps it there.
+    const onGpu = new MLP([16, 3]);
+    onGpu.apply(x);
+    await onGpu.toGpu().loadWeights(path);
+    ok((onGpu.l1 as L.Linear).W.device === "gpu");
+    assertAllClose(
+      await (onGpu.l1 as L.Linear).W.data(),
+      await (back.l1 as L.Linear).W.data(),
+      { what: "weights loaded on the GPU" },
+    );
     await Deno.remove(path);
     const w = await (back.l0 as L.Linear).W.data();
     await model.toCpu();
