@@ -10,7 +10,7 @@ import { usingConfig } from "../core/config.ts";
 import { getBackend } from "../core/backend.ts";
 import type { DType, TypedArray } from "../core/dtype.ts";
 import { fmtShape } from "../core/shape.ts";
-import { getDotGraph } from "../core/utils.ts";
+import { getDotGraph, plotDotGraph } from "../core/utils.ts";
 import {
   asVariable,
   type Operand,
@@ -322,6 +322,19 @@ export abstract class Model extends Layer {
   plot(inputs: readonly Operand[], options: PlotOptions = {}): string {
     const y = usingConfig({ enableBackprop: true }, () => this.apply(...inputs));
     return getDotGraph(y, { verbose: options.verbose ?? true });
+  }
+
+  /**
+   * DeZero's `plot(..., to_file=...)`: renders the graph of a forward pass with
+   * Graphviz into `toFile` (svg, png or pdf by extension). Returns the path.
+   */
+  async plotToFile(
+    inputs: readonly Operand[],
+    toFile: string,
+    options: PlotOptions = {},
+  ): Promise<string> {
+    const y = usingConfig({ enableBackprop: true }, () => this.apply(...inputs));
+    return await plotDotGraph(y, { verbose: options.verbose ?? true, toFile });
   }
 }
 

@@ -198,6 +198,26 @@ Deno.test("saveWeights() refuses parameters that were never sized", async () => 
   );
 });
 
+Deno.test("Model.plotToFile() renders with Graphviz where installed", async () => {
+  let hasDot = false;
+  try {
+    hasDot = (await new Deno.Command("dot", { args: ["-V"], stderr: "null" }).output()).success;
+  } catch {
+    // Graphviz is not installed: plotToFile must say how to get it.
+  }
+  const path = await Deno.makeTempFile({ suffix: ".svg" });
+  try {
+    if (hasDot) {
+      equal(await new TwoLayerNet().plotToFile([randn([1, 3])], path), path);
+      ok((await Deno.readTextFile(path)).includes("<svg"));
+    } else {
+      await rejects(new TwoLayerNet().plotToFile([randn([1, 3])], path), /install Graphviz/);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("Model.plot() returns the DOT graph of a forward pass", () => {
   const dot = new TwoLayerNet().plot([randn([1, 3])]);
   ok(dot.startsWith("digraph"), dot.slice(0, 40));
