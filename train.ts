@@ -1,0 +1,519 @@
+/**
+ * `deno task train`: trains a classifier on MNIST, on the GPU when there is
+ * one, with a progress bar per epoch, train and test loss and accuracy per
+ * epoch, the weights saved as safetensors and a loss/accuracy plot as SVG.
+ *
+ * ```sh
+ * deno task train                          # MLP 784-256-256-10, Adam, 5 epochs
+ * deno task train --model cnn              # a small CNN, 3 epochs
+ * deno task train --device cpu --epochs 2  # see --help for every flag
+ * ```
+ *
+ * The functions are exported so that tests (and notebooks) can run a training
+ * in-process with a small configuration.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  DataLoader,
+  type Device,
+  F,
+  lossCurveSvg,
+  manualSeed,
+  noGrad,
+  ProgressBar,
+  type ProgressWriter,
+  testMode,
+  tidy,
+  transforms,
+  type Variable,
+} from "./mod.ts";
+import { MNIST } from "./data/datasets.ts";
+import { joinPath, resolveDataRoot } from "./data/_files.ts";
+import { L, MLP, Model, optimizers } from "./nn/mod.ts";
+import { gpuAvailable, gpuInfo, initGpu } from "./shaders/mod.ts";
+
+/** The networks `train.ts` knows. */
+export type ModelKind = "mlp" | "cnn";
+
+/** Everything a training run needs; {@linkcode parseTrainArgs} builds it from flags. */
+export interface TrainConfig {
+  /** `"mlp"` (784-256-256-10, ReLU) or `"cnn"` (two conv + pooling blocks and a linear layer). */
+  model: ModelKind;
+  /** Passes over the training set. */
+  epochs: number;
+  /** Samples per training batch. */
+  batchSize: number;
+  /** Adam's learning rate. */
+  lr: number;
+  /** `"auto"` (the GPU when there is one), `"gpu"` or `"cpu"`. */
+  device: "auto" | Device;
+  /** The data root holding `mnist/`; undefined: `$DEZERO_DATA`, else `~/.cache/dezero`. */
+  dataRoot?: string;
+  /** Folder for the weights and the plot. */
+  out: string;
+  /** Use only the first `trainSize` training samples (all when undefined). */
+  trainSize?: number;
+  /** Use only the first `testSize` test samples (all when undefined). */
+  testSize?: number;
+  /** Seed of the weights and the shuffling. */
+  seed: number;
+}
+
+/** Per-model defaults: the settings the README's measured runs used. */
+export const DEFAULTS: Record<ModelKind, { epochs: number; batchSize: number; lr: number }> = {
+  mlp: { epochs: 5, batchSize: 100, lr: 0.001 },
+  cnn: { epochs: 3, batchSize: 64, lr: 0.001 },
+};
+
+/** The text `--help` prints. */
+export const HELP = `Train a classifier on MNIST (deno task train [flags])
+
+  --model mlp|cnn     network: mlp = 784-256-256-10 with ReLU (default), cnn = conv16-pool-conv32-pool-linear
+  --epochs N          passes over the training set (mlp ${DEFAULTS.mlp.epochs}, cnn ${DEFAULTS.cnn.epochs})
+  --batch-size N      samples per batch (mlp ${DEFAULTS.mlp.batchSize}, cnn ${DEFAULTS.cnn.batchSize})
+  --lr X              Adam learning rate (${DEFAULTS.mlp.lr})
+  --device auto|gpu|cpu
+                      auto (default): the GPU (WebGPU) when there is an adapter, else the CPU
+  --data-root DIR     folder holding mnist/ (default: $DEZERO_DATA, else ~/.cache/dezero)
+  --out DIR           where the weights (.safetensors) and the plot (.svg) go (default out/)
+  --train-size N      train on the first N samples only (default: all 60000)
+  --test-size N       evaluate on the first N test samples only (default: all 10000)
+  --seed N            seed of the weights and the shuffling (default 0)
+  -h, --help          this text
+
+MNIST files (train-images-idx3-ubyte.gz, ...) are read from <data root>/mnist/; when they are
+missing, they are downloaded if the network allows it.`;
+
+/**
+ * Parses `train.ts` flags into a {@linkcode TrainConfig}, or returns `"help"` for `--help`.
+ * Throws a TypeError or RangeError naming the bad flag.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainArgs } from "./train.ts";
+ * const config = parseTrainArgs(["--model", "cnn", "--epochs", "1"]);
+ * console.log(config !== "help" && config.batchSize); // 64
+ * ```
+ */
+export function parseTrainArgs(args: readonly string[]): TrainConfig | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        model: { type: "string", default: "mlp" },
+        epochs: { type: "string" },
+        "batch-size": { type: "string" },
+        lr: { type: "string" },
+        device: { type: "string", default: "auto" },
+        "data-root": { type: "string" },
+        out: { type: "string", default: "out" },
+        "train-size": { type: "string" },
+        "test-size": { type: "string" },
+        seed: { type: "string", default: "0" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    throw new TypeError(`train: ${(e as Error).message} (see --help)`);
+  }
+  if (parsed.help) return "help";
+  const model = parsed.model;
+  if (model !== "mlp" && model !== "cnn") {
+    throw new RangeError(`train: --model must be mlp or cnn, got ${model}`);
+  }
+  const device = parsed.device;
+  if (device !== "auto" && device !== "cpu" && device !== "gpu") {
+    throw new RangeError(`train: --device must be auto, gpu or cpu, got ${device}`);
+  }
+  const d = DEFAULTS[model];
+  return {
+    model,
+    epochs: positiveInt("--epochs", parsed.epochs, d.epochs),
+    batchSize: positiveInt("--batch-size", parsed["batch-size"], d.batchSize),
+    lr: positiveNumber("--lr", parsed.lr, d.lr),
+    device,
+    dataRoot: parsed["data-root"],
+    out: parsed.out!,
+    trainSize: parsed["train-size"] === undefined
+      ? undefined
+      : positiveInt("--train-size", parsed["train-size"], 0),
+    testSize: parsed["test-size"] === undefined
+      ? undefined
+      : positiveInt("--test-size", parsed["test-size"], 0),
+    seed: nonNegativeInt("--seed", parsed.seed!),
+  };
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`train: ${flag} must be a positive integer, got ${value}`);
+  }
+  return n;
+}
+
+function nonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`train: ${flag} must be a non-negative integer, got ${value}`);
+  }
+  return n;
+}
+
+function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) {
+    throw new RangeError(`train: ${flag} must be a positive number, got ${value}`);
+  }
+  return n;
+}
+
+/** This workplace's read-only MNIST mirror, beside the repository. */
+const SHARED_DATA = new URL("../shared/data", import.meta.url);
+
+const MNIST_NAMES = [
+  "train-images-idx3-ubyte",
+  "train-labels-idx1-ubyte",
+  "t10k-images-idx3-ubyte",
+  "t10k-labels-idx1-ubyte",
+];
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function hasMnist(root: string): Promise<boolean> {
+  for (const name of MNIST_NAMES) {
+    const base = joinPath(root, "mnist", name);
+    if (!(await isFile(base)) && !(await isFile(base + ".gz"))) return false;
+  }
+  return true;
+}
+
+/**
+ * The data root to load MNIST from: `dataRoot`, else `$DEZERO_DATA`, else `~/.cache/dezero`;
+ * when that holds no MNIST files but `../shared/data/mnist` (beside the repository) does, that
+ * mirror, with a notice through `log`. Otherwise the first root, where the loader downloads the
+ * files or says where to put them.
+ *
+ * @example
+ * ```ts ignore
+ * import { resolveMnistRoot } from "./train.ts";
+ * console.log(await resolveMnistRoot(undefined, console.log));
+ * ```
+ */
+export async function resolveMnistRoot(
+  dataRoot: string | undefined,
+  log: (line: string) => void,
+): Promise<string> {
+  const root = resolveDataRoot(dataRoot);
+  if (await hasMnist(root)) return root;
+  const shared = decodeURIComponent(SHARED_DATA.pathname);
+  if (await hasMnist(shared)) {
+    log(`MNIST is not in ${root}/mnist: using the workplace mirror ${shared}/mnist`);
+    return shared;
+  }
+  return root;
+}
+
+/** The first `n` samples of an MNIST split (all when `n` is undefined or too large). */
+function head(ds: MNIST, n: number | undefined, transform: transforms.Compose | undefined): MNIST {
+  const total = ds.length;
+  const k = n === undefined ? total : Math.min(n, total);
+  const images = (ds.data.data as Uint8Array).subarray(0, k * 784);
+  const labels = (ds.label.data as Uint8Array).subarray(0, k);
+  return new MNIST(images, labels, { train: ds.train, transform });
+}
+
+/**
+ * The CNN of `--model cnn`: two blocks of 3×3 convolution (16 and 32 channels), ReLU and 2×2
+ * max pooling, then one linear layer to the 10 classes.
+ *
+ * @example
+ * ```ts
+ * import { MnistCNN } from "./train.ts";
+ * import { randn } from "./mod.ts";
+ * console.log(new MnistCNN().apply(randn([2, 1, 28, 28])).shape); // [2, 10]
+ * ```
+ */
+export class MnistCNN extends Model {
+  /** 1 → 16 channels, 3×3, same padding. */
+  conv1: L.Conv2d = new L.Conv2d(16, 3, { pad: 1, inChannels: 1 });
+  /** 16 → 32 channels, 3×3, same padding. */
+  conv2: L.Conv2d = new L.Conv2d(32, 3, { pad: 1, inChannels: 16 });
+  /** 32·7·7 features → 10 classes. */
+  fc: L.Linear = new L.Linear(10, { inSize: 32 * 7 * 7 });
+
+  /** Applies the network to images `[N, 1, 28, 28]`. */
+  forward(x: Variable): Variable {
+    let h = F.pooling(F.relu(this.conv1.apply(x)), 2);
+    h = F.pooling(F.relu(this.conv2.apply(h)), 2);
+    return this.fc.apply(h.reshape(h.shape[0], -1));
+  }
+}
+
+/**
+ * The network of a {@linkcode ModelKind}: the MLP is 784-256-256-10 with ReLU.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "./train.ts";
+ * import { randn } from "./mod.ts";
+ * console.log(buildModel("mlp").apply(randn([3, 784])).shape); // [3, 10]
+ * ```
+ */
+export function buildModel(kind: ModelKind): Model {
+  if (kind === "cnn") return new MnistCNN();
+  return new MLP([256, 256, 10], { activation: F.relu });
+}
+
+/** Loss and accuracy of one epoch. */
+export interface EpochStats {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training loss over the epoch (while the weights changed). */
+  trainLoss: number;
+  /** Training accuracy over the epoch. */
+  trainAcc: number;
+  /** Mean test loss after the epoch. */
+  testLoss: number;
+  /** Test accuracy after the epoch. */
+  testAcc: number;
+  /** Seconds the epoch's training took (evaluation excluded). */
+  seconds: number;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** The device the run used. */
+  device: Device;
+  /** The trained model. */
+  model: Model;
+  /** One entry per epoch. */
+  history: EpochStats[];
+  /** The saved weights (safetensors). */
+  weightsPath: string;
+  /** The loss/accuracy plot (SVG). */
+  plotPath: string;
+  /** Seconds for the whole run (loading, training, evaluating, saving). */
+  seconds: number;
+}
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Receives each line of the report (default `console.log`). */
+  log?: (line: string) => void;
+  /** Where progress bars are drawn (default stdout). */
+  progressWriter?: ProgressWriter;
+}
+
+/** Picks the device: the GPU for `"auto"` when there is one (with a notice otherwise). */
+async function pickDevice(want: TrainConfig["device"], log: (s: string) => void): Promise<Device> {
+  if (want === "cpu") return "cpu";
+  if (want === "auto" && !(await gpuAvailable())) {
+    log("No WebGPU adapter found: training on the CPU");
+    return "cpu";
+  }
+  await initGpu();
+  return "gpu";
+}
+
+/** Mean loss and accuracy of `model` over `loader`, in test mode without a graph. */
+async function evaluate(model: Model, loader: DataLoader): Promise<[loss: number, acc: number]> {
+  let lossSum = 0, accSum = 0, n = 0;
+  for (const [x, t] of loader) {
+    const [loss, acc] = tidy(() =>
+      testMode(() =>
+        noGrad(() => {
+          const y = model.apply(x);
+          return [F.softmaxCrossEntropy(y, t), F.accuracy(y, t)];
+        })
+      )
+    );
+    const size = x.shape[0];
+    lossSum += (await loss.item()) * size;
+    accSum += (await acc.item()) * size;
+    n += size;
+    loss.dispose();
+    acc.dispose();
+  }
+  return [lossSum / n, accSum / n];
+}
+
+/**
+ * Trains `config.model` on MNIST and evaluates it on the test split after every epoch;
+ * saves the weights (`<out>/mnist_<model>.safetensors`) and a loss/accuracy plot
+ * (`<out>/mnist_<model>.svg`).
+ *
+ * @example
+ * ```ts ignore
+ * import { parseTrainArgs, train } from "./train.ts";
+ * const config = parseTrainArgs(["--epochs", "1", "--train-size", "2000"]);
+ * if (config !== "help") console.log((await train(config)).history);
+ * ```
+ */
+export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const log = options.log ?? console.log;
+  const start = performance.now();
+  const device = await pickDevice(config.device, log);
+  const where = device === "gpu" ? `the GPU (${gpuInfo().description})` : "the CPU";
+
+  const root = await resolveMnistRoot(config.dataRoot, log);
+  // The MLP sees flat [784] vectors in [0, 1] (MNIST's default); the CNN [1, 28, 28] images.
+  const transform = config.model === "cnn"
+    ? new transforms.Compose([new transforms.ToFloat(), new transforms.Normalize(0, 255)])
+    : undefined;
+  const trainSet = head(await MNIST.load({ train: true, root }), config.trainSize, transform);
+  const testSet = head(await MNIST.load({ train: false, root }), config.testSize, transform);
+
+  manualSeed(config.seed);
+  const trainLoader = new DataLoader(trainSet, config.batchSize, {
+    shuffle: true,
+    seed: config.seed,
+    device,
+  });
+  const testLoader = new DataLoader(testSet, 500, { shuffle: false, device });
+  const model = buildModel(config.model);
+  if (device === "gpu") model.toGpu();
+  const optimizer = new optimizers.Adam({ lr: config.lr }).setup(model);
+  log(
+    `MNIST ${config.model.toUpperCase()} on ${where}: ${trainSet.length} training and ` +
+      `${testSet.length} test samples, batch ${config.batchSize}, Adam lr ${config.lr}, ` +
+      `${config.epochs} epoch${config.epochs === 1 ? "" : "s"}`,
+  );
+
+  const history: EpochStats[] = [];
+  for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    const t0 = performance.now();
+    const bar = new ProgressBar({
+      total: trainLoader.length,
+      label: `epoch ${epoch}/${config.epochs}`,
+      writer: options.progressWriter,
+    });
+    let lossSum = 0, accSum = 0, n = 0;
+    let pending: [Variable, Variable, number][] = [];
+    // Reading a loss back waits for the device: gather a few steps' values, read them together.
+    const flush = async () => {
+      for (const [loss, acc, size] of pending) {
+        lossSum += (await loss.item()) * size;
+        accSum += (await acc.item()) * size;
+        n += size;
+        loss.dispose();
+        acc.dispose();
+      }
+      pending = [];
+    };
+    for (const [x, t] of trainLoader) {
+      const y = model.apply(x);
+      const loss = F.softmaxCrossEntropy(y, t);
+      const acc = noGrad(() => F.accuracy(y, t));
+      model.cleargrads();
+      loss.backward();
+      optimizer.update();
+      pending.push([loss, acc, x.shape[0]]);
+      if (pending.length >= 10) {
+        await flush();
+        bar.update(10, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
+      }
+    }
+    const rest = pending.length;
+    await flush();
+    bar.update(rest, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
+    bar.finish();
+    const seconds = (performance.now() - t0) / 1000;
+    const [testLoss, testAcc] = await evaluate(model, testLoader);
+    const stats = {
+      epoch,
+      trainLoss: lossSum / n,
+      trainAcc: accSum / n,
+      testLoss,
+      testAcc,
+      seconds,
+    };
+    history.push(stats);
+    log(
+      `epoch ${epoch}: train loss ${stats.trainLoss.toFixed(4)}, accuracy ${
+        pct(stats.trainAcc)
+      } | test loss ${testLoss.toFixed(4)}, accuracy ${pct(testAcc)} | ${seconds.toFixed(1)} s`,
+    );
+  }
+
+  await Deno.mkdir(config.out, { recursive: true });
+  const weightsPath = joinPath(config.out, `mnist_${config.model}.safetensors`);
+  const plotPath = joinPath(config.out, `mnist_${config.model}.svg`);
+  await model.saveWeights(weightsPath);
+  await Deno.writeTextFile(plotPath, trainingPlot(config, history));
+  const total = (performance.now() - start) / 1000;
+  log(`Saved the weights to ${weightsPath} and the plot to ${plotPath} (${total.toFixed(1)} s)`);
+  return { device, model, history, weightsPath, plotPath, seconds: total };
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+/** The SVG of loss and accuracy per epoch (train and test), two charts stacked. */
+function trainingPlot(config: TrainConfig, history: readonly EpochStats[]): string {
+  const width = 640, height = 320;
+  const loss = lossCurveSvg({
+    title: `MNIST ${config.model.toUpperCase()}: loss`,
+    yLabel: "loss",
+    width,
+    height,
+    series: [
+      { name: "train", values: history.map((h) => h.trainLoss) },
+      { name: "test", values: history.map((h) => h.testLoss) },
+    ],
+  });
+  const acc = lossCurveSvg({
+    title: `MNIST ${config.model.toUpperCase()}: accuracy`,
+    yLabel: "accuracy",
+    width,
+    height,
+    series: [
+      { name: "train", values: history.map((h) => h.trainAcc) },
+      { name: "test", values: history.map((h) => h.testAcc) },
+    ],
+  });
+  // Nest the two charts in one document, one above the other.
+  const nest = (svg: string, y: number) => svg.replace(/^<svg\b/, `<svg y="${y}"`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${2 * height}" ` +
+    `viewBox="0 0 ${width} ${2 * height}">\n${nest(loss, 0)}\n${nest(acc, height)}\n</svg>\n`;
+}
+
+/** The command line: parses the flags, trains, and exits with 1 on a bad flag or error. */
+async function main(args: readonly string[]): Promise<number> {
+  let config;
+  try {
+    config = parseTrainArgs(args);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(HELP);
+    return 0;
+  }
+  try {
+    await train(config);
+    return 0;
+  } catch (e) {
+    console.error(e instanceof Deno.errors.NotFound ? (e as Error).message : e);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
