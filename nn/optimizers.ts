@@ -354,6 +354,8 @@ export class AdaDelta extends Optimizer {
 export interface AdamOptions {
   /** The step size α (0.001). */
   lr?: number;
+  /** DeZero's name for `lr` (either may be given). */
+  alpha?: number;
   /** Decay of the first moment (0.9). */
   beta1?: number;
   /** Decay of the second moment (0.999). */
@@ -380,8 +382,11 @@ export class Adam extends Optimizer {
   /** Added to the denominator. */
   eps: number;
   /** Options (DeZero's defaults). */
-  constructor({ lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: AdamOptions = {}) {
-    super(lr);
+  constructor({ lr, alpha, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: AdamOptions = {}) {
+    if (lr !== undefined && alpha !== undefined && lr !== alpha) {
+      throw new RangeError(`Adam: lr ${lr} and alpha ${alpha} name the same step size: give one`);
+    }
+    super(lr ?? alpha ?? 0.001);
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.eps = eps;

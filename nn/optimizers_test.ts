@@ -97,6 +97,8 @@ Deno.test("Adam and AdamW follow their update rules", async () => {
   close(await run(new AdamW({ weightDecay: 0.1 })), reference(adam(0.1)));
   const a = new Adam({ lr: 0.01 });
   equal(a.alpha, 0.01);
+  equal(new Adam({ alpha: 0.02 }).lr, 0.02); // DeZero's keyword
+  throws(() => new Adam({ lr: 0.1, alpha: 0.2 }), /give one/);
 });
 
 Deno.test("update() skips parameters without gradients and frees what it replaces", () => {
