@@ -237,7 +237,8 @@ async function environment(opts: Options): Promise<Env> {
     const a = await gpu.requestAdapter();
     if (a) {
       const i = a.info;
-      adapter = [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(" / ");
+      const extra = [`vendor ${i.vendor}`, i.architecture, i.device && `device ${i.device}`];
+      adapter = `${i.description || "unnamed adapter"} (${extra.filter((s) => s).join(", ")})`;
     }
   }
   return {

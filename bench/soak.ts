@@ -135,6 +135,17 @@ async function main(): Promise<number> {
       `live tensors grew from ${base.stats.liveTensors} at step ${base.step} to ${maxTensors}`,
     );
   }
+  const drops = after.filter((s, i) =>
+    i > 0 && s.stats.liveTensors < after[i - 1].stats.liveTensors
+  );
+  if (problems.length > 0 && drops.length > 0) {
+    problems.push(
+      `live tensors fell at steps ${
+        drops.map((s) => s.step).join(", ")
+      }: the garbage collector (the FinalizationRegistry backstop) freed what the loop left, ` +
+        "so release is not deterministic",
+    );
+  }
   const first = samples[0].loss;
   const last = samples.at(-1)!.loss;
   console.log(`\nloss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
