@@ -132,3 +132,33 @@ function nonBoundary(x: Variable, _kinks: number[]): Variable {
   // Shift values so none lies within 0.05 of the kinks at ±0.5.
   return F.add(F.mul(x, 0.8), 0.03);
 }
+
+/**
+ * The analytic gradients of `sum(f(xs) * r)` (first order) and of the
+ * projected gradient norm (second order, via createGraph), for every float
+ * input, read back as Float64Arrays. Inputs must be leaves.
+ */
+export async function analyticGrads(
+  f: (...xs: Variable[]) => Variable,
+  xs: Variable[],
+): Promise<Float64Array[]> {
+  const floats = xs.filter((x) => x.dtype !== "int32");
+  const proj = (y: Variable, seed: number) => {
+    const g = new Generator(seed);
+    const r = Float64Array.from({ length: y.size }, () => 0.5 + g.random());
+    return F.sum(F.mul(y, tensor(r, { shape: y.shape, dtype: y.dtype, device: y.device })));
+  };
+  const out: Float64Array[] = [];
+  for (const x of xs) x.cleargrad();
+  proj(f(...xs), 7).backward({ createGraph: true });
+  const firsts = floats.map((x) => x.grad!);
+  for (const g of firsts) out.push(Float64Array.from(await g.data()));
+  for (const x of xs) x.cleargrad();
+  let total: Variable | null = null;
+  for (const g of firsts) total = total === null ? proj(g, 8) : F.add(total, proj(g, 8));
+  total!.backward();
+  for (const x of floats) {
+    out.push(x.grad ? Float64Array.from(await x.grad.data()) : new Float64Array(x.size));
+  }
+  return out;
+}
