@@ -20,3 +20,40 @@ export * from "./core/mod.ts";
 export * as F from "./nn/f.ts";
 export * as utils from "./core/utils.ts";
 export * from "./data/mod.ts";
+export {
+  Buffer,
+  type ClassifierOptions,
+  decodeSafetensors,
+  encodeSafetensors,
+  type HasArray,
+  L,
+  Lambda,
+  Layer,
+  loadSafetensors,
+  loadSafetensorsFile,
+  MLP,
+  type MLPOptions,
+  Model,
+  optimizers,
+  type PlotOptions,
+  ResNet,
+  type ResNetDepth,
+  type SafetensorsFile,
+  type SafetensorsTensor,
+  saveSafetensors,
+  type SaveSafetensorsOptions,
+  Sequential,
+  type TensorLike,
+  VGG16,
+} from "./nn/mod.ts";
+export {
+  gpuAvailable,
+  type GpuInfo,
+  gpuInfo,
+  GpuShaderError,
+  initGpu,
+  type InitGpuOptions,
+  type MatmulVariant,
+  trimGpuPool,
+  WebGpuUnavailableError,
+} from "./shaders/mod.ts";
