@@ -17,7 +17,7 @@ import { type NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
-import { fmtShape, normAxis } from "../core/shape.ts";
+import { broadcastShapes, fmtShape, normAxis } from "../core/shape.ts";
 import { asVariable, Function, type Operand, rand, Variable } from "../core/variable.ts";
 
 // ------------------------------------------------------------ helpers
@@ -31,16 +31,45 @@ function constant(a: NDArray): Variable {
 }
 
 /**
- * Uses a computed array as a constant operand: the graph keeps its own handle
- * (the core wraps array operands with a shared handle), so ours is released
- * right away and the memory goes with the graph.
+ * `x * c` or `x + c` with a constant array `c` (a dropout mask, a padding
+ * penalty, running statistics) that broadcasts to `x`'s shape. The constant is
+ * held by the Function and released with the graph; it never gets a gradient.
  */
-function withConstant(a: NDArray, f: (a: NDArray) => Variable): Variable {
-  try {
-    return f(a);
-  } finally {
-    a.dispose();
+class ConstantOp extends Function {
+  constructor(readonly op: "mul" | "add", readonly c: NDArray) {
+    super();
   }
+  forward(x: NDArray): NDArray {
+    this.save(this.c);
+    return ops.binary(this.op, x, this.c);
+  }
+  backward(gy: Variable): Variable {
+    return this.op === "add" ? gy : gy.mul(this.c);
+  }
+}
+
+/** Applies `x op c` (taking ownership of `c`). */
+function constantOp(op: "mul" | "add", x: Variable, c: NDArray): Variable {
+  ops.assertSameDevice(op, [x.array, c]);
+  const shape = broadcastShapes(op, x.shape, c.shape);
+  if (fmtShape(shape) !== fmtShape(x.shape)) {
+    c.dispose();
+    throw new TypeError(
+      `${op}: constant ${fmtShape(c.shape)} would broadcast ${fmtShape(x.shape)}`,
+    );
+  }
+  return new ConstantOp(op, c).apply(x);
+}
+
+/** `x + k` for a number `k`, without a constant leaf in the graph. */
+function shift(x: Variable, k: number): Variable {
+  return constantOp("add", x, ops.scalar(x.array, k));
+}
+
+/** The mean over `axes` (kept), without a constant leaf in the graph. */
+function meanOver(x: Variable, axes: number[]): Variable {
+  const count = axes.reduce((n, a) => n * x.shape[a], 1);
+  return constantOp("mul", x.sum(axes, true), ops.scalar(x.array, 1 / count));
 }
 
 /** Runs array code, disposing its temporaries: only the returned array survives. */
@@ -293,8 +322,33 @@ export function logSoftmax(x: Operand, axis = 1): Variable {
  */
 export function meanSquaredError(x0: Operand, x1: Operand): Variable {
   const a = v(x0);
-  const diff = a.sub(x1);
-  return diff.mul(diff).sum().div(diff.ndim === 0 ? 1 : diff.length);
+  const b = x1 instanceof Variable ? x1 : asVariable(x1, a);
+  if (fmtShape(a.shape) !== fmtShape(b.shape)) {
+    throw new TypeError(
+      `meanSquaredError: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ`,
+    );
+  }
+  return new MeanSquaredError().apply(a, b);
+}
+
+/**
+ * A Function (as DeZero's) rather than a composition so that training loops
+ * hold no constant operands: only the inputs are kept for backward.
+ */
+class MeanSquaredError extends Function {
+  forward(x0: NDArray, x1: NDArray): NDArray {
+    const diff = ops.sub(x0, x1);
+    return ops.div(ops.sum(ops.mul(diff, diff)), batchSize(x0));
+  }
+  backward(gy: Variable): Variable[] {
+    const [x0, x1] = this.inputs;
+    const gx0 = x0.sub(x1).mul(gy.mul(2 / batchSize(x0.array)));
+    return [gx0, gx0.neg()];
+  }
+}
+
+function batchSize(x: NDArray): number {
+  return x.ndim === 0 ? 1 : x.shape[0];
 }
 
 /** Labels as an int32 array on the device of `like`. */
@@ -342,9 +396,35 @@ export function softmaxCrossEntropy(x: Operand, t: Operand): Variable {
       `softmaxCrossEntropy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for ${n} rows`,
     );
   }
-  return withConstant(oneHot(labels, c, xv.dtype), (mask) => {
-    return logSoftmax(xv, 1).mul(mask).sum().div(-n);
-  });
+  return new SoftmaxCrossEntropy(labels.share()).apply(xv);
+}
+
+/**
+ * DeZero's SoftmaxCrossEntropy: the loss from the (fused) log-softmax, and the
+ * gradient `(softmax(x) - onehot(t)) / N`, written in Variable ops so it is
+ * differentiable again. The one-hot matrix is saved with the graph and
+ * released with it.
+ */
+class SoftmaxCrossEntropy extends Function {
+  #onehot: NDArray | null = null;
+  constructor(readonly labels: NDArray) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    const [n, c] = x.shape;
+    this.save(this.labels);
+    const onehot = this.save(oneHot(this.labels, c, x.dtype));
+    this.#onehot = onehot;
+    const logp = fused(x.backend, "logSoftmax")
+      ? x.backend.logSoftmax!(x, 1)
+      : logSoftmaxArray(x, 1);
+    return ops.div(ops.sum(ops.mul(logp, onehot)), -n);
+  }
+  backward(gy: Variable): Variable {
+    const x = this.inputs[0];
+    const y = softmax(x, 1).sub(this.#onehot!);
+    return y.mul(gy.div(x.shape[0]));
+  }
 }
 
 /**
@@ -449,7 +529,7 @@ export function dropout(x: Operand, ratio = 0.5, options: DropoutOptions = {}): 
     u.dispose();
     return ops.mul(keep, 1 / (1 - ratio));
   });
-  return withConstant(mask, (m) => xv.mul(m));
+  return constantOp("mul", xv, mask);
 }
 
 /** Options of {@linkcode batchNorm}. */
@@ -510,12 +590,17 @@ export function batchNorm(
   if (!Config.train) {
     const mean = runningMean.array.reshape(cs);
     const std = arrays(() => ops.unary("sqrt", ops.add(runningVar.array.reshape(cs), eps)));
-    return withConstant(mean, (m) => withConstant(std, (s) => xv.sub(m).div(s).mul(g).add(b)));
+    // (x - mean) / std = x * (1 / std) + (-mean / std), both constants.
+    const scale = arrays(() => ops.div(1, std));
+    const shift = arrays(() => ops.div(ops.unary("neg", mean), std));
+    std.dispose();
+    mean.dispose();
+    return constantOp("add", constantOp("mul", xv, scale), shift).mul(g).add(b);
   }
-  const mu = xv.mean(axes, true);
+  const mu = meanOver(xv, axes);
   const xc = xv.sub(mu);
-  const variance = xc.mul(xc).mean(axes, true);
-  const y = xc.div(variance.add(eps).sqrt()).mul(g).add(b);
+  const variance = meanOver(xc.mul(xc), axes);
+  const y = xc.div(shift(variance, eps).sqrt()).mul(g).add(b);
   // Running statistics: plain array arithmetic, outside the graph.
   const m = xv.size / c;
   const adjust = m > 1 ? m / (m - 1) : 1;
@@ -557,10 +642,10 @@ export function layerNorm(
     );
   }
   const axes = Array.from({ length: k }, (_, i) => xv.ndim - k + i);
-  const mu = xv.mean(axes, true);
+  const mu = meanOver(xv, axes);
   const xc = xv.sub(mu);
-  const variance = xc.mul(xc).mean(axes, true);
-  return xc.div(variance.add(eps).sqrt()).mul(g).add(beta);
+  const variance = meanOver(xc.mul(xc), axes);
+  return xc.div(shift(variance, eps).sqrt()).mul(g).add(beta);
 }
 
 // ------------------------------------------------------------ gather / embedding
@@ -881,7 +966,7 @@ export function pooling(x: Operand, kernelSize: Pair, options: PoolingOptions = 
     const big = xv.dtype === "float64" ? 1e300 : 1e30;
     return ops.mul(ops.sub(inside, 1), big).reshape(col.shape);
   });
-  return withConstant(pen, (p) => col.add(p).max(2));
+  return constantOp("add", col, pen).max(2);
 }
 
 /**
