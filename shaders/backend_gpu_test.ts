@@ -144,6 +144,9 @@ gpuTest("reduce() matches the CPU over any axes, serial and tree variants", asyn
     [[1009, 3], [0]], // tree, strided
     [[2, 67, 3], [0, 1]], // tree, two axes
     [[4, 0, 3], [2]],
+    [[3, 20011], [1]], // split into partial trees
+    [[50021], [0]], // split, all axes
+    [[100, 2100], [0]], // serial: many outputs
   ];
   for (const [shape, axes] of cases) {
     const x = rand(shape, { seed: shape.length, lo: -2, hi: 2 });

@@ -167,11 +167,12 @@ function blocked(
   // vec4 loads need the contiguous axis along the loaded run and 4-aligned rows.
   const aVec = !d.transA && d.K % 4 === 0;
   const bVec = !d.transB && d.N % 4 === 0;
+  const bVecK = d.transB && d.K % 4 === 0;
   const params = commonParams(d);
   const v4 = `vec4<${t}>`;
   const zero = t === "f32" ? "0.0" : "0";
   const decl = storageDecl(0, "A", aVec ? v4 : t, false) +
-    storageDecl(1, "B", bVec ? v4 : t, false) +
+    storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
     storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
   const M = P(0), N = P(1), K = P(2);
   // A(m, k) and B(k, n) addresses (scalar element index).
@@ -196,12 +197,34 @@ function blocked(
       ? `B[(${bIdx(k, "0u")}) / 4u + nv${j}]`
       : `${v4}(${[0, 1, 2, 3].map((e) => `B[${bIdx(k, `n${j}_${e}`)}]`).join(", ")})`;
   const comp = ["x", "y", "z", "w"];
-  if (aVec) {
-    // K % 4 == 0: a vec4 of A per row per 4 k.
+  if (aVec || bVecK) {
+    // K % 4 == 0: 4 k per iteration; vec4 loads along K where an operand is K-contiguous.
     s += `  for (var k = 0u; k < ${K}; k += 4u) {\n`;
-    for (let i = 0; i < TM; i++) s += `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`;
-    for (let kk = 0; kk < 4; kk++) {
-      for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
+    for (let i = 0; i < TM; i++) {
+      s += aVec
+        ? `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`
+        : `    let a${i} = ${v4}(${
+          [0, 1, 2, 3].map((kk) => `A[${aIdx(`m${i}`, `k + ${kk}u`)}]`).join(", ")
+        });\n`;
+    }
+    if (bVecK) {
+      // Rows of Bᵀ along K, transposed in registers.
+      for (let j = 0; j < V; j++) {
+        for (let e = 0; e < 4; e++) {
+          s += `    let bt${j}_${e} = B[(${bIdx("k", `n${j}_${e}`)}) / 4u];\n`;
+        }
+      }
+      for (let kk = 0; kk < 4; kk++) {
+        for (let j = 0; j < V; j++) {
+          s += `    let b${kk}_${j} = ${v4}(${
+            [0, 1, 2, 3].map((e) => `bt${j}_${e}.${comp[kk]}`).join(", ")
+          });\n`;
+        }
+      }
+    } else {
+      for (let kk = 0; kk < 4; kk++) {
+        for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
+      }
     }
     for (let kk = 0; kk < 4; kk++) {
       for (let i = 0; i < TM; i++) {
@@ -270,8 +293,8 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
     d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
   const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
 ${decl}
-var<workgroup> As: array<array<${t}, ${BM}>, ${BK}>;
-var<workgroup> Bs: array<array<${t}, ${BN}>, ${BK}>;
+var<workgroup> As: array<vec4<${t}>, ${(BM * BK) / 4}>; // [k][m / 4]
+var<workgroup> Bs: array<vec4<${t}>, ${(BN * BK) / 4}>; // [k][n / 4]
 @compute @workgroup_size(256)
 fn main(${ENTRY_ARGS}) {
   let g = ${LINEAR_GROUP};
@@ -285,11 +308,13 @@ fn main(${ENTRY_ARGS}) {
 ${batchBases(d)}
   let tx = lid % 16u;
   let ty = lid / 16u;
-  var acc: array<array<${t}, 4>, 4>;
-  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = ${zero}; } }
+  var acc0 = vec4<${t}>(${zero});
+  var acc1 = vec4<${t}>(${zero});
+  var acc2 = vec4<${t}>(${zero});
+  var acc3 = vec4<${t}>(${zero});
   for (var k0 = 0u; k0 < ${K}; k0 += ${BK}u) {
+    // Global loads walk the contiguous axis of each operand across the workgroup.
     for (var e = lid; e < ${BM * BK}u; e += 256u) {
-      // A tile: ${BK} k × ${BM} m; B tile: ${BK} k × ${BN} n.
       ${
     d.transA
       ? `let kk = e / ${BM}u; let mm = e % ${BM}u;`
@@ -297,7 +322,9 @@ ${batchBases(d)}
   }
       let am = m0 + mm;
       let ak = k0 + kk;
-      As[kk][mm] = select(${zero}, A[${aIdx("am", "ak")}], am < ${M} && ak < ${K});
+      As[kk * ${BM / 4}u + mm / 4u][mm % 4u] = select(${zero}, A[${
+    aIdx("am", "ak")
+  }], am < ${M} && ak < ${K});
       ${
     d.transB
       ? `let nn = e / ${BK}u; let kb = e % ${BK}u;`
@@ -305,27 +332,33 @@ ${batchBases(d)}
   }
       let bn = n0 + nn;
       let bk = k0 + kb;
-      Bs[kb][nn] = select(${zero}, B[${bIdx("bk", "bn")}], bn < ${N} && bk < ${K});
+      Bs[kb * ${BN / 4}u + nn / 4u][nn % 4u] = select(${zero}, B[${
+    bIdx("bk", "bn")
+  }], bn < ${N} && bk < ${K});
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
-      var av: array<${t}, 4>;
-      var bv: array<${t}, 4>;
-      for (var i = 0u; i < 4u; i++) { av[i] = As[kk][ty * 4u + i]; bv[i] = Bs[kk][tx * 4u + i]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; }
-      }
+      let a = As[kk * ${BM / 4}u + ty];
+      let b = Bs[kk * ${BN / 4}u + tx];
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
     }
     workgroupBarrier();
   }
   let cBase = bi * ${M} * ${N};
+  let n = n0 + tx * 4u;
+  let accs = array<vec4<${t}>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + ty * 4u + i;
-    if (m >= ${M}) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx * 4u + j;
-      if (n < ${N}) { C[cBase + m * ${N} + n] = acc[i][j]; }
-    }
+    if (m >= ${M}) { break; }
+    let row = cBase + m * ${N} + n;
+    let v = accs[i];
+    if (n < ${N}) { C[row] = v.x; }
+    if (n + 1u < ${N}) { C[row + 1u] = v.y; }
+    if (n + 2u < ${N}) { C[row + 2u] = v.z; }
+    if (n + 3u < ${N}) { C[row + 3u] = v.w; }
   }
 }
 `;

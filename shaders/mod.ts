@@ -12,7 +12,7 @@
 import { registerBackend } from "../core/backend.ts";
 import { maybeRuntime, setContext } from "./_context.ts";
 import { gpuBackend } from "./backend_gpu.ts";
-import { type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
+import { matmul, type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
 import { GpuRuntime, GpuShaderError } from "./runtime.ts";
 
 export { gpuBackend, GpuShaderError };
@@ -47,8 +47,9 @@ export interface InitGpuOptions {
   powerPreference?: GPUPowerPreference;
   /**
    * The matmul kernel: `"auto"` (default) picks `"blocked"` on CPU-emulated
-   * adapters (llvmpipe, SwiftShader) and `"tiled"` elsewhere; `"tune"`
-   * measures both on this adapter once (compiling both) and keeps the faster.
+   * adapters (llvmpipe, SwiftShader: measured many times faster there, and
+   * the tiled kernel compiles slowly) and measures both elsewhere; `"tune"`
+   * measures on any adapter. Measurements are cached per adapter.
    */
   matmul?: MatmulVariant | "auto" | "tune";
 }
@@ -132,7 +133,7 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
   const choice = opts.matmul ?? "auto";
   if (choice === "blocked" || choice === "tiled") setMatmulVariant(choice);
   else if (choice === "tune") setMatmulVariant(await tuneMatmul());
-  else setMatmulVariant(isSoftware(adapter.info) ? "blocked" : "tiled");
+  else setMatmulVariant(isSoftware(adapter.info) ? "blocked" : await tuneMatmul());
   registerBackend(gpuBackend);
   return gpuInfo();
 }
@@ -142,23 +143,30 @@ function isSoftware(info: GPUAdapterInfo): boolean {
     /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.device}`);
 }
 
-/** Times both matmul variants on a 512³ product and returns the faster (cached per adapter). */
+/**
+ * Times both matmul variants on 1024³ products (plain, Bᵀ and Aᵀ; 256³ on
+ * software adapters) and returns the faster; cached per adapter description.
+ */
 async function tuneMatmul(): Promise<MatmulVariant> {
   const rt = maybeRuntime()!;
-  const key = `dezero.matmul.${rt.adapterInfo.description}`;
+  const key = rt.adapterInfo.description;
   const cached = tuneCache.get(key);
   if (cached) return cached;
-  const n = 512;
+  const n = isSoftware(rt.adapterInfo) ? 256 : 1024;
   const a = gpuBackend.fromTyped(new Float32Array(n * n).fill(1), [n, n]);
   const times: Record<MatmulVariant, number> = { blocked: 0, tiled: 0 };
-  const { matmul } = await import("./matmul.ts");
+  const cases = [{}, { transB: true }, { transA: true }];
   for (const variant of ["blocked", "tiled"] as const) {
-    await gpuBackend.read(matmul(a, a, { variant })); // compile and warm up
-    const t0 = performance.now();
-    const c = matmul(a, a, { variant });
-    await gpuBackend.read(c);
-    times[variant] = performance.now() - t0;
+    for (const c of cases) {
+      await gpuBackend.read(matmul(a, a, { ...c, variant })); // compile and warm up
+      const t0 = performance.now();
+      const outs = [0, 1, 2].map(() => matmul(a, a, { ...c, variant }));
+      await gpuBackend.read(outs[2]);
+      times[variant] += performance.now() - t0;
+      for (const o of outs) o.dispose();
+    }
   }
+  a.dispose();
   const best = times.blocked <= times.tiled ? "blocked" : "tiled";
   tuneCache.set(key, best);
   return best;
