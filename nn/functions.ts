@@ -61,6 +61,11 @@ function constantOp(op: "mul" | "add", x: Variable, c: NDArray): Variable {
   return new ConstantOp(op, c).apply(x);
 }
 
+/** `x * k` for a number `k`, without a constant leaf in the graph. */
+function scale(x: Variable, k: number): Variable {
+  return constantOp("mul", x, ops.scalar(x.array, k));
+}
+
 /** `x + k` for a number `k`, without a constant leaf in the graph. */
 function shift(x: Variable, k: number): Variable {
   return constantOp("add", x, ops.scalar(x.array, k));
@@ -223,7 +228,7 @@ export function erf(x: Operand): Variable {
  */
 export function gelu(x: Operand): Variable {
   const xv = v(x);
-  return xv.mul(0.5).mul(erf(xv.mul(Math.SQRT1_2)).add(1));
+  return scale(xv, 0.5).mul(shift(erf(scale(xv, Math.SQRT1_2)), 1));
 }
 
 // ------------------------------------------------------------ softmax
@@ -441,8 +446,8 @@ class SoftmaxCrossEntropy extends Function {
 export function sigmoidCrossEntropy(x: Operand, t: Operand): Variable {
   const xv = v(x);
   const tv = t instanceof Variable && t.dtype !== xv.dtype ? t.astype(xv.dtype) : t;
-  const loss = relu(xv).sub(xv.mul(tv)).add(xv.abs().neg().exp().add(1).log());
-  return loss.sum().div(xv.ndim === 0 ? 1 : xv.length);
+  const loss = relu(xv).sub(xv.mul(tv)).add(shift(xv.abs().neg().exp(), 1).log());
+  return scale(loss.sum(), 1 / (xv.ndim === 0 ? 1 : xv.length));
 }
 
 /**
@@ -464,8 +469,10 @@ export function binaryCrossEntropy(
 ): Variable {
   const pv = v(p).clip(eps, 1 - eps);
   const tv = t instanceof Variable && t.dtype !== pv.dtype ? t.astype(pv.dtype) : v(t);
-  const ll = tv.mul(pv.log()).add(tv.rsub(1).mul(pv.rsub(1).log()));
-  return ll.sum().div(pv.ndim === 0 ? -1 : -pv.length);
+  // t·log p + (1 - t)·log(1 - p)
+  const oneMinus = (a: Variable) => shift(scale(a, -1), 1);
+  const ll = tv.mul(pv.log()).add(oneMinus(tv).mul(oneMinus(pv).log()));
+  return scale(ll.sum(), -1 / (pv.ndim === 0 ? 1 : pv.length));
 }
 
 /**

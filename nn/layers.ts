@@ -572,12 +572,13 @@ export class GRU extends Layer {
     let hNew: Variable;
     if (h === null) {
       const z = N.sigmoid(this.x2z.apply(x));
-      hNew = z.rsub(1).mul(this.x2n.apply(x).tanh());
+      const n = this.x2n.apply(x).tanh();
+      hNew = n.sub(z.mul(n)); // (1 - z)·n, with no constant in the graph
     } else {
       const z = N.sigmoid(this.x2z.apply(x).add(this.h2z.apply(h)));
       const r = N.sigmoid(this.x2r.apply(x).add(this.h2r.apply(h)));
       const n = this.x2n.apply(x).add(r.mul(this.h2n.apply(h))).tanh();
-      hNew = z.rsub(1).mul(n).add(z.mul(h));
+      hNew = n.add(z.mul(h.sub(n))); // (1 - z)·n + z·h
     }
     this.#h = hNew.retainData();
     return hNew;
