@@ -14,7 +14,9 @@
  * tanh2 tanh3 tanh4), `--impls=cpu,gpu,tfjs` (which implementations),
  * `--no-tfjs`, `--out=path` (`-` for none), `--json=path`,
  * `--step-timeout=s` (a step slower than this stops that implementation's
- * runs of the workload; 300 by default).
+ * runs of the workload; 300 by default), `--shader-cache` (keep the driver's
+ * on-disk shader cache, which is disabled by default so that first steps
+ * include compiling).
  *
  * Every step waits for its device (it reads back the loss or one element), so
  * the medians are wall-clock times of finished work. The first step is timed
@@ -69,6 +71,7 @@ interface Options {
   out: string | null;
   json: string | null;
   stepTimeoutMs: number;
+  shaderCache: boolean;
 }
 
 function parseArgs(args: readonly string[]): Options {
@@ -80,6 +83,7 @@ function parseArgs(args: readonly string[]): Options {
     out: new URL("./results.md", import.meta.url).pathname,
     json: null,
     stepTimeoutMs: 300_000,
+    shaderCache: false,
   };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2);
@@ -91,6 +95,7 @@ function parseArgs(args: readonly string[]): Options {
     else if (key === "--out") opts.out = value === "-" ? null : value;
     else if (key === "--json") opts.json = value;
     else if (key === "--step-timeout") opts.stepTimeoutMs = Number(value) * 1000;
+    else if (key === "--shader-cache") opts.shaderCache = true;
     else {throw new TypeError(
         `compare: unknown argument ${arg} (see the header of bench/compare.ts)`,
       );}
@@ -269,6 +274,9 @@ function report(
     `- WebGPU adapter: ${env.adapter}`,
     `- dezero GPU backend: ${env.dezeroGpu || "not run"}`,
     `- Deno ${env.deno}; TF.js ${env.tfjs || "not run"}`,
+    `- Driver shader disk cache: ${
+      opts.shaderCache ? "allowed (first steps may hit it)" : "disabled"
+    }`,
     `- Sizes: ${opts.small ? "small (deno bench sizes)" : "full (the issue's)"}; mode: ${
       opts.quick
         ? "quick (1 first step, 2–5 timed steps)"
@@ -350,6 +358,13 @@ function report(
 
 async function main(): Promise<void> {
   const opts = parseArgs(Deno.args);
+  if (!opts.shaderCache) {
+    // Drivers cache compiled shaders on disk (Mesa's llvmpipe in ~/.cache/mesa_shader_cache,
+    // NVIDIA's in ~/.nv); first steps then measure a cache hit, not a compile. Set before the
+    // first adapter request, when the driver reads its environment.
+    Deno.env.set("MESA_SHADER_CACHE_DISABLE", "true");
+    Deno.env.set("__GL_SHADER_DISK_CACHE", "0");
+  }
   const s = opts.small ? SMALL_SIZES : FULL_SIZES;
   const env = await environment(opts);
   let tfjs: typeof import("./tfjs_workloads.ts") | null = null;

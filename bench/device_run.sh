@@ -9,7 +9,8 @@
 #   .gl/*.deb                            Vulkan/GL loader packages
 # Usage (from the repo root): bash bench/device_run.sh
 # Budget: the whole run stays under 6 minutes (compare is capped at 270 s, the soak at 60 s).
-# Set DEVICE_RUN_SKIP_GL=1 to skip unpacking .gl/*.deb (for a dry run on a machine with Vulkan).
+# Dry run elsewhere: DEVICE_RUN_SKIP_GL=1 skips unpacking .gl/*.deb; DEVICE_RUN_ARGS adds
+# arguments to compare.ts (e.g. "--quick --small") and DEVICE_RUN_SOAK_ARGS replaces the soak's.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT="${OUT:-out}"
@@ -34,7 +35,9 @@ export DENO_NO_UPDATE_CHECK=1
 
 probe() {
   "$DENO" eval --no-lock 'const a = await navigator.gpu?.requestAdapter();
-    console.log("adapter:", a ? JSON.stringify(a.info) : "none"); Deno.exit(a ? 0 : 1);'
+    const i = a?.info;
+    console.log("adapter:", i ? `${i.vendor} ${i.architecture} ${i.device} ${i.description}` : "none");
+    Deno.exit(a ? 0 : 1);'
 }
 if ! probe; then
   echo "no adapter: retrying with the NVIDIA ICD"
@@ -48,11 +51,11 @@ tfjs=()
 
 echo "== compare (full sizes) =="
 timeout 270 "$DENO" run -A --no-lock --cached-only bench/compare.ts "${tfjs[@]}" \
-  --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json"
+  --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json" ${DEVICE_RUN_ARGS:-}
 echo "compare exit: $?"
 
 echo "== soak (GPU, the issue's MLP) =="
-timeout 60 "$DENO" run -A --no-lock --cached-only bench/soak.ts --full >"$OUT/soak.md" 2>&1
+timeout 60 "$DENO" run -A --no-lock --cached-only bench/soak.ts ${DEVICE_RUN_SOAK_ARGS:---full} >"$OUT/soak.md" 2>&1
 echo "soak exit: $?"
 cat "$OUT/soak.md"
 
