@@ -5,7 +5,8 @@
 import type { Backend } from "../core/backend.ts";
 import { cpuBackend } from "../core/backend_cpu.ts";
 import type { NDArray } from "../core/ndarray.ts";
-import { gpuAvailable, gpuBackend, initGpu } from "../shaders/mod.ts";
+import { gpuBackend } from "../shaders/backend_gpu.ts";
+import { gpuAvailable, initGpu } from "../shaders/mod.ts";
 
 const hasGpu = await gpuAvailable();
 if (hasGpu) await initGpu();

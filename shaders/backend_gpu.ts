@@ -29,7 +29,8 @@ import { argReduce, reduce, softmax } from "./reduce.ts";
  *
  * @example
  * ```ts ignore
- * import { initGpu, gpuBackend } from "./mod.ts";
+ * import { initGpu } from "./mod.ts";
+ * import { gpuBackend } from "./backend_gpu.ts";
  * await initGpu();
  * const a = gpuBackend.fromTyped(new Float32Array([1, 2, 3]), [3]);
  * const b = gpuBackend.unary("exp", a);

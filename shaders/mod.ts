@@ -15,7 +15,7 @@ import { gpuBackend } from "./backend_gpu.ts";
 import { matmul, type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
 import { GpuRuntime, GpuShaderError } from "./runtime.ts";
 
-export { gpuBackend, GpuShaderError };
+export { GpuShaderError };
 export type { MatmulVariant };
 
 /**
