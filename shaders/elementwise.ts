@@ -27,6 +27,13 @@ import {
 
 const WG = 256;
 
+const settings = { vec4: true };
+
+/** Turns the vec4 fast path of contiguous elementwise kernels on or off (for tests and benchmarks). */
+export function setElementwiseVec4(on: boolean): void {
+  settings.vec4 = on;
+}
+
 /** One operand of an elementwise kernel: a buffer read through strides over the output shape. */
 export interface EwOperand {
   readonly buffer: GPUBuffer;
@@ -243,8 +250,15 @@ export function runElementwise(
     params.push(out.offset ?? 0, ...c.strides[0]);
     store = `out[u32(${dot(rank, base + 1, `i32(${P(base)})`)})]`;
   }
-  const needCoords = modes.includes("g") || !contigOut;
   const nb = operands.length;
+  if (
+    settings.vec4 && contigOut && n % 4 === 0 && modes.every((m) => m !== "g") &&
+    modes.includes("c")
+  ) {
+    runVec4(op, operands, names, expr, modes, params, out);
+    return;
+  }
+  const needCoords = modes.includes("g") || !contigOut;
   decl += storageDecl(nb, "out", out.type, true);
   const wgsl = `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}
 @compute @workgroup_size(${WG})
@@ -258,6 +272,59 @@ ${body}  ${store} = ${out.type}(${expr});
   const rt = runtime();
   const k = rt.kernel(op, wgsl, [...operands.map(() => "r" as const), "w"], params.length);
   rt.dispatch(k, [...operands.map((o) => o.buffer), out.buffer], params, Math.ceil(n / WG));
+}
+
+/**
+ * The contiguous fast path: four elements per invocation with vec4 loads and
+ * stores (the expression is applied per component).
+ */
+function runVec4(
+  op: string,
+  operands: readonly EwOperand[],
+  names: readonly string[],
+  expr: string,
+  modes: readonly string[],
+  params: number[],
+  out: { buffer: GPUBuffer; type: "f32" | "i32" },
+): void {
+  const nb = operands.length;
+  let decl = "";
+  let body = "";
+  operands.forEach((o, k) => {
+    if (modes[k] === "c") {
+      decl += storageDecl(k, `in${k}`, `vec4<${o.type}>`, false);
+      body += `  let v${k} = in${k}[i];\n`;
+    } else {
+      decl += storageDecl(k, `in${k}`, o.type, false);
+      // Scalar operands keep the slot their offset was given in `params`.
+      const slot = params.length - operands.slice(k).filter((_, j) => modes[k + j] === "s").length;
+      body += `  let ${names[k]} = in${k}[${P(slot)}];\n`;
+    }
+  });
+  const comps = ["x", "y", "z", "w"].map((c) => {
+    let e = expr;
+    operands.forEach((_, k) => {
+      if (modes[k] === "c") e = e.replace(new RegExp(`\\b${names[k]}\\b`, "g"), `v${k}.${c}`);
+    });
+    return `${out.type}(${e})`;
+  });
+  decl += storageDecl(nb, "out", `vec4<${out.type}>`, true);
+  const wgsl = `// ${op} (vec4)\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)} / 4u) { return; }
+${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});
+}
+`;
+  const rt = runtime();
+  const k = rt.kernel(op, wgsl, [...operands.map(() => "r" as const), "w"], params.length);
+  rt.dispatch(
+    k,
+    [...operands.map((o) => o.buffer), out.buffer],
+    params,
+    Math.ceil(params[0] / 4 / WG),
+  );
 }
 
 /** An operand reading `x` broadcast to `shape`. */
