@@ -44,8 +44,8 @@ const settings: { variant: MatmulVariant; block: BlockShape | null } = {
 
 /**
  * Selects the matmul variant, and optionally a fixed block shape for
- * `blocked` (by default 16×16 blocks for products of ≥ 2²⁷ multiply-adds, 8×16
- * below, narrower for narrower outputs).
+ * `blocked` (by default 16×16 blocks for products of ≥ 2²⁷ multiply-adds and for
+ * medium ones once their shape class is hot, 8×16 otherwise, narrower for narrower outputs).
  */
 export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape | null): void {
   settings.variant = variant;
@@ -57,13 +57,23 @@ export function matmulVariant(): { variant: MatmulVariant; block: BlockShape | n
   return { variant: settings.variant, block: settings.block ? { ...settings.block } : null };
 }
 
+/** Uses of each kernel shape class, for tiering up to bigger blocks. */
+const uses = new Map<string, number>();
+/** Calls of one shape class before its medium-sized products get 16-row blocks. */
+const TIER_UP_AFTER = 3;
+
 function chooseBlock(d: Dims): BlockShape {
   if (settings.block) return settings.block;
-  // On llvmpipe 16×16 blocks run ~15% faster than 8×16 on MLP-sized products but take
-  // ~1 s each to compile (at the first dispatch) against ~0.1 s: worth it only for big
-  // products. Narrower blocks where the output is narrower than a block.
+  // On llvmpipe 16×16 blocks run ~30% faster than 8×16 on MLP-sized products but take
+  // ~1 s each to compile (at their first dispatch) against ~0.1 s. So: big products get
+  // 16×16 at once; medium ones start with 8×16 and tier up once their shape class has
+  // been used a few times (a training loop), which keeps the first step's compile short.
   const fit = (n: number, max: number) => (n <= 4 ? 4 : n <= 8 ? 8 : max);
-  const big = d.M * d.N * d.K * d.nb >= 2 ** 27;
+  const work = d.M * d.N * d.K * d.nb;
+  const key = `${d.transA}${d.transB}${d.K % 4}${d.N % 4}${d.batch.length}`;
+  const n = (uses.get(key) ?? 0) + 1;
+  uses.set(key, n);
+  const big = work >= 2 ** 27 || (work >= 2 ** 22 && n > TIER_UP_AFTER);
   return { tm: fit(d.M, big ? 16 : 8), tn: fit(d.N, 16) };
 }
 
