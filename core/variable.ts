@@ -296,6 +296,10 @@ export class Variable {
         const x = f.inputs[i];
         const gx = gxs[i];
         if (gx === null) continue;
+        if (f.isConstantInput(x)) {
+          if (!createGraph) gx.dispose();
+          continue;
+        }
         if (!shapesEqual(gx.shape, x.shape)) {
           throw new TypeError(
             `${f.name}.backward: gradient of shape ${fmtShape(gx.shape)} for input ${i} of shape ${
@@ -333,7 +337,7 @@ export class Variable {
         // Every consumer of f's outputs has run (generation order), so their
         // values are no longer needed.
         for (const y of outputs) if (y && y !== this) y.releaseByBackward();
-        f.releaseGraph();
+        f.releaseGraph(this);
       }
     }
     hold.length = 0;
@@ -651,6 +655,7 @@ export abstract class Function {
   /** The highest generation among the inputs. */
   generation = 0;
   #saved: NDArray[] = [];
+  #constants = new Set<Variable>();
   #released = false;
 
   /** Computes outputs from input arrays. */
@@ -671,18 +676,26 @@ export abstract class Function {
   /** Applies the function and returns all outputs. */
   applyAll(...raw: Operand[]): Variable[] {
     const like = raw.find((x): x is Variable => x instanceof Variable);
+    // Numbers and arrays become constants: they get no gradient and are freed with the graph.
     const inputs = raw.map((x) => {
       if (x instanceof Variable) return x;
-      if (x instanceof NDArray) return new Variable(x.share());
-      if (like === undefined) return new Variable(x);
-      return new Variable(ops.scalar(like.array, x));
+      const c = x instanceof NDArray
+        ? new Variable(x.share())
+        : like === undefined
+        ? new Variable(x)
+        : new Variable(ops.scalar(like.array, x));
+      this.#constants.add(c);
+      return c;
     });
-    ops.assertSameDevice(this.name, inputs.map((v) => v.array));
-    const xs = inputs.map((v) => v.array);
-    const ys = withScope(
-      () => asList(this.forward(...xs)),
-      (r) => r,
-    );
+    let ys: NDArray[];
+    try {
+      ops.assertSameDevice(this.name, inputs.map((v) => v.array));
+      const xs = inputs.map((v) => v.array);
+      ys = withScope(() => asList(this.forward(...xs)), (r) => r);
+    } catch (e) {
+      this.releaseGraph();
+      throw e;
+    }
     const outputs = ys.map((y) => new Variable(y));
     if (Config.enableBackprop) {
       this.generation = Math.max(0, ...inputs.map((x) => x.generation));
@@ -693,6 +706,11 @@ export abstract class Function {
       this.releaseGraph();
     }
     return outputs;
+  }
+
+  /** Whether `x` is an input made from a number or array (a constant without gradient). */
+  isConstantInput(x: Variable): boolean {
+    return this.#constants.has(x);
   }
 
   /**
@@ -723,13 +741,27 @@ export abstract class Function {
     }
   }
 
-  /** Frees what the function saved for backward. @internal */
-  releaseGraph(): void {
+  /** Whether backward already released this function's graph. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Frees what the function saved for backward and its constant inputs, and
+   * detaches its outputs (except `keep`), which become leaves. @internal
+   */
+  releaseGraph(keep?: Variable): void {
     if (this.#released) return;
     this.#released = true;
     for (const a of this.#saved) a.dispose();
     this.#saved = [];
+    for (const c of this.#constants) c.dispose();
+    this.#constants.clear();
     if (this.inputs.length > 0) this.inputs = [];
+    for (const w of this.outputs) {
+      const y = w.deref();
+      if (y && y !== keep && y.creator === this) y.creator = null;
+    }
   }
 }
 

@@ -347,3 +347,39 @@ Deno.test("allclose() compares values and shapes", async () => {
   assert.equal(await utils.allclose(tensor([1, 2]), [1, 2, 3]), false);
   assert.equal(await utils.allclose(tensor([NaN]), [NaN]), false);
 });
+
+Deno.test("numbers and arrays passed to functions are constants freed with the graph", () => {
+  const x = tensor([1, 2, 3]);
+  const step = () => {
+    const y = x.mul(2).add(1).sum();
+    y.backward();
+    x.cleargrad();
+    y.dispose();
+  };
+  step();
+  const before = memoryStats().liveTensors;
+  for (let i = 0; i < 20; i++) step();
+  assert.equal(memoryStats().liveTensors, before);
+  // under noGrad nothing is kept either
+  const n0 = memoryStats().liveTensors;
+  const z = noGrad(() => x.mul(3));
+  assert.equal(memoryStats().liveTensors, n0 + 1);
+  z.dispose();
+});
+
+Deno.test("a retained intermediate becomes a leaf after backward (truncated BPTT)", async () => {
+  const W = tensor(0.5, f64);
+  let h = tensor(1, f64);
+  for (let segment = 0; segment < 3; segment++) {
+    let loss = tensor(0, f64);
+    for (let t = 0; t < 2; t++) {
+      h = F.tanh(F.mul(h, W)).retainData();
+      loss = F.add(loss, h);
+    }
+    W.cleargrad();
+    loss.backward();
+    loss.unchainBackward();
+    assert.ok(Number.isFinite(await W.grad!.item()));
+    assert.equal(h.creator, null);
+  }
+});
