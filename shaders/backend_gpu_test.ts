@@ -223,6 +223,18 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
             cpu.matmul(a.c, b.c, { transA, transB }),
             { rtol: 1e-4, atol: 1e-5 },
           );
+          if (variant === "blocked") {
+            for (const block of [{ tm: 16, tn: 16 }]) {
+              await same(
+                `matmul ${JSON.stringify(shA)} ${
+                  JSON.stringify(shB)
+                } ${transA} ${transB} ${block.tm}x${block.tn}`,
+                gpuMatmul(a.g, b.g, { transA, transB, variant, block }),
+                cpu.matmul(a.c, b.c, { transA, transB }),
+                { rtol: 1e-4, atol: 1e-5 },
+              );
+            }
+          }
         }
       }
     }
