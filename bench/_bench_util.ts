@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { gpuAvailable } from "../shaders/mod.ts";
+import { gpuAvailable } from "../mod.ts";
 import {
   type BenchDevice,
   describe,

@@ -24,8 +24,7 @@
  *
  * @module
  */
-import { memoryStats } from "../mod.ts";
-import { gpuInfo } from "../shaders/mod.ts";
+import { gpuInfo, memoryStats } from "../mod.ts";
 import {
   describe,
   dezeroWorkload,

@@ -18,9 +18,16 @@
  *
  * @module
  */
-import { ArrayDataset, DataLoader, F, type MemoryStats, memoryStats } from "../mod.ts";
-import { MLP, optimizers } from "../nn/mod.ts";
-import { initGpu } from "../shaders/mod.ts";
+import {
+  ArrayDataset,
+  DataLoader,
+  F,
+  initGpu,
+  type MemoryStats,
+  memoryStats,
+  MLP,
+  optimizers,
+} from "../mod.ts";
 import { BenchRandom, labelData } from "./workloads.ts";
 
 interface Options {

@@ -14,15 +14,15 @@
  */
 import {
   F,
+  initGpu,
   noGrad,
+  optimizers,
   Parameter,
   type Parameter as ParameterT,
   tensor,
   tidy,
   type Variable,
 } from "../mod.ts";
-import { optimizers } from "../nn/mod.ts";
-import { initGpu } from "../shaders/mod.ts";
 
 /** Where a dezero workload runs. */
 export type BenchDevice = "cpu" | "gpu";
