@@ -496,3 +496,44 @@ gpuTest(
     await same("mixed uniform sizes", q, cpu.binary("add", cpu.binary("mul", cs, cs), b.c));
   },
 );
+
+gpuTest(
+  "NaN propagates like the CPU through unary, maximum/minimum and max/min/argmax",
+  async () => {
+    const a = both(new Float32Array([NaN, 1, -2, NaN, 0.5]), [5]);
+    const b = both(new Float32Array([1, NaN, 3, NaN, -0.5]), [5]);
+    for (const op of UNARY_OPS) {
+      await same(`${op}(NaN)`, gpu.unary(op, a.g), cpu.unary(op, a.c), { rtol: 2e-6, atol: 2e-6 });
+    }
+    for (const op of BINARY_OPS) {
+      await same(`${op} with NaN`, gpu.binary(op, a.g, b.g), cpu.binary(op, a.c, b.c));
+    }
+    for (const op of ["max", "min", "sum"] as const) {
+      await same(
+        `${op} with NaN`,
+        gpu.reduce(op, a.g, [0], false),
+        cpu.reduce(op, a.c, [0], false),
+      );
+      const long = rand([3, 200], { seed: 3 });
+      const data = await cpu.read(long.c);
+      data[257] = NaN; // row 1 of the tree reduction
+      const withNan = both(data, [3, 200]);
+      await same(
+        `${op} tree`,
+        gpu.reduce(op, withNan.g, [1], false),
+        cpu.reduce(op, withNan.c, [1], false),
+        {
+          rtol: 1e-5,
+          atol: 1e-5,
+        },
+      );
+    }
+    for (const op of ["argmax", "argmin"] as const) {
+      await same(
+        `${op} with NaN`,
+        gpu.argReduce(op, b.g, 0, false),
+        cpu.argReduce(op, b.c, 0, false),
+      );
+    }
+  },
+);

@@ -133,15 +133,16 @@ export function unaryExpr(op: UnaryOp, t: "f32" | "i32"): string {
     case "cos":
     case "sqrt":
     case "abs":
-    case "sign":
     case "floor":
     case "round":
       return `${op}(x)`;
+    case "sign":
+      return "select(sign(x), x, x != x)";
     case "tanh":
       return "tanh_f32(x)";
     case "relu":
-      // `x < 0 ? 0 : x` so that NaN propagates like the CPU.
-      return "select(x, 0.0, x < 0.0)";
+      // NaN propagates like the CPU (llvmpipe folds a plain select into a NaN-dropping max).
+      return "select(max(x, 0.0), x, x != x)";
     case "sigmoid":
       return "sigmoid_f32(x)";
     case "erf":
@@ -165,10 +166,11 @@ export function binaryExpr(op: BinaryOp, t: "f32" | "i32"): string {
       return t === "f32" ? "a / b" : "div_i32(a, b)";
     case "pow":
       return t === "f32" ? "pow_f32(a, b)" : "pow_i32(a, b)";
+    // NaN propagates like Math.max / Math.min (WGSL's max and min may drop it).
     case "maximum":
-      return "max(a, b)";
+      return t === "f32" ? "select(max(a, b), a + b, a != a || b != b)" : "max(a, b)";
     case "minimum":
-      return "min(a, b)";
+      return t === "f32" ? "select(min(a, b), a + b, a != a || b != b)" : "min(a, b)";
     case "gt":
       return cmp("a > b");
     case "ge":

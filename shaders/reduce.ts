@@ -39,10 +39,17 @@ function initValue(op: ReduceOp, t: "f32" | "i32"): string {
   return op === "max" ? "i32(-2147483647 - 1)" : "2147483647";
 }
 
-function combine(op: ReduceOp, acc: string, v: string): string {
+function combine(op: ReduceOp, acc: string, v: string, t: "f32" | "i32"): string {
   if (op === "sum") return `${acc} + ${v}`;
-  return `${op}(${acc}, ${v})`;
+  if (t === "i32") return `${op}(${acc}, ${v})`;
+  // NaN propagates like Math.max / Math.min on the CPU.
+  return `nan_${op}(${acc}, ${v})`;
 }
+
+const NAN_HELPERS = `
+fn nan_max(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != b); }
+fn nan_min(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, a != a || b != b); }
+`;
 
 /** Splits `shape` around `axis` into [outer, size of axis, inner]. */
 function splitAt(shape: readonly number[], axis: number): [number, number, number] {
@@ -102,10 +109,10 @@ export function reduce(
     ? "base + i32(j)"
     : `base + ${dot(rr, pr + rr, "0", "r").replace(/^0 \+ /, "")}`;
   const loadR = `{\n    ${unravel("j", rr, pr, "r")}    acc = ${
-    combine(op, "acc", `x[u32(${redIdx})]`)
+    combine(op, "acc", `x[u32(${redIdx})]`, t)
   };\n  }`;
   const decl = storageDecl(0, "x", t, false) + storageDecl(1, "out", t, true) +
-    paramsDecl(2, params.length);
+    paramsDecl(2, params.length) + (t === "f32" ? NAN_HELPERS : "");
   let wgsl: string;
   let groups: number;
   if (serial) {
@@ -137,7 +144,7 @@ fn main(${ENTRY_ARGS}) {
   sh[lid] = acc;
   workgroupBarrier();
   for (var s = ${TREE_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = ${combine(op, "sh[lid]", "sh[lid + s]")}; }
+    if (lid < s) { sh[lid] = ${combine(op, "sh[lid]", "sh[lid + s]", t)}; }
     workgroupBarrier();
   }
   if (lid == 0u) { out[g] = sh[0]; }
