@@ -1,0 +1,233 @@
+/**
+ * `train.ts` (`deno task train`): flag parsing, the data-root fallback, an
+ * in-process run that writes its weights and plot, and short end-to-end
+ * trainings on the real MNIST mirror (CPU, and the GPU where there is one)
+ * whose accuracy must rise well above chance.
+ */
+import assert from "node:assert/strict";
+import { DataLoader, F, noGrad } from "../mod.ts";
+import { MNIST } from "../data/datasets.ts";
+import { loadSafetensors } from "../nn/mod.ts";
+import { gpuTest } from "../shaders/test_util.ts";
+import {
+  buildModel,
+  DEFAULTS,
+  HELP,
+  parseTrainArgs,
+  resolveMnistRoot,
+  train,
+  type TrainConfig,
+  type TrainResult,
+} from "../train.ts";
+
+const quiet = { log: () => {}, progressWriter: { writeSync: (p: Uint8Array) => p.length } };
+
+Deno.test("parseTrainArgs() gives the MLP defaults without flags", () => {
+  const c = parseTrainArgs([]);
+  assert.notEqual(c, "help");
+  assert.deepEqual(c, {
+    model: "mlp",
+    epochs: DEFAULTS.mlp.epochs,
+    batchSize: DEFAULTS.mlp.batchSize,
+    lr: DEFAULTS.mlp.lr,
+    device: "auto",
+    dataRoot: undefined,
+    out: "out",
+    trainSize: undefined,
+    testSize: undefined,
+    seed: 0,
+  });
+});
+
+Deno.test("parseTrainArgs() reads every flag, in both --flag value and --flag=value forms", () => {
+  const c = parseTrainArgs([
+    "--model=cnn",
+    "--epochs",
+    "2",
+    "--batch-size=32",
+    "--lr",
+    "0.003",
+    "--device",
+    "cpu",
+    "--data-root",
+    "/data",
+    "--out=results",
+    "--train-size",
+    "1000",
+    "--test-size=500",
+    "--seed",
+    "7",
+  ]) as TrainConfig;
+  assert.deepEqual(c, {
+    model: "cnn",
+    epochs: 2,
+    batchSize: 32,
+    lr: 0.003,
+    device: "cpu",
+    dataRoot: "/data",
+    out: "results",
+    trainSize: 1000,
+    testSize: 500,
+    seed: 7,
+  });
+  // The CNN has its own defaults for what is not given.
+  const cnn = parseTrainArgs(["--model", "cnn"]) as TrainConfig;
+  assert.equal(cnn.epochs, DEFAULTS.cnn.epochs);
+  assert.equal(cnn.batchSize, DEFAULTS.cnn.batchSize);
+});
+
+Deno.test("parseTrainArgs() answers --help and -h, and HELP lists every flag", () => {
+  assert.equal(parseTrainArgs(["--help"]), "help");
+  assert.equal(parseTrainArgs(["-h"]), "help");
+  for (const flag of ["--model", "--epochs", "--batch-size", "--lr", "--device", "--data-root"]) {
+    assert.ok(HELP.includes(flag), flag);
+  }
+  assert.ok(HELP.includes("--out"));
+});
+
+Deno.test("parseTrainArgs() rejects bad values and unknown flags with a clear error", () => {
+  assert.throws(() => parseTrainArgs(["--model", "rnn"]), {
+    name: "RangeError",
+    message: "train: --model must be mlp or cnn, got rnn",
+  });
+  assert.throws(() => parseTrainArgs(["--device", "tpu"]), RangeError);
+  assert.throws(() => parseTrainArgs(["--epochs", "0"]), {
+    name: "RangeError",
+    message: "train: --epochs must be a positive integer, got 0",
+  });
+  assert.throws(() => parseTrainArgs(["--batch-size", "1.5"]), RangeError);
+  assert.throws(() => parseTrainArgs(["--lr=-1"]), RangeError);
+  assert.throws(() => parseTrainArgs(["--lr", "abc"]), RangeError);
+  assert.throws(() => parseTrainArgs(["--epoch", "3"]), TypeError);
+  assert.throws(() => parseTrainArgs(["extra"]), TypeError);
+});
+
+const SHARED = decodeURIComponent(new URL("../../shared/data", import.meta.url).pathname);
+const hasMirror = (() => {
+  try {
+    return Deno.statSync(`${SHARED}/mnist/train-images-idx3-ubyte.gz`).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test("resolveMnistRoot() keeps a root that holds MNIST and falls back to the mirror", async () => {
+  const empty = await Deno.makeTempDir({ prefix: "dezero_root_" });
+  try {
+    const lines: string[] = [];
+    const root = await resolveMnistRoot(empty, (l) => lines.push(l));
+    if (hasMirror) {
+      assert.equal(root, SHARED);
+      assert.equal(lines.length, 1);
+      assert.match(lines[0], /MNIST is not in .*dezero_root_.*: using the workplace mirror/);
+      // A root that has the files is used as it is, silently.
+      const again: string[] = [];
+      assert.equal(await resolveMnistRoot(SHARED, (l) => again.push(l)), SHARED);
+      assert.equal(again.length, 0);
+    } else {
+      assert.equal(root, empty);
+      assert.equal(lines.length, 0);
+    }
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
+
+/** Test accuracy of the trained model recomputed from its saved weights. */
+async function reloadedAccuracy(r: TrainResult, config: TrainConfig): Promise<number> {
+  const model = buildModel(config.model);
+  await model.loadWeights(r.weightsPath);
+  const root = await resolveMnistRoot(config.dataRoot, () => {});
+  const test = await MNIST.load({ train: false, root });
+  const loader = new DataLoader(test, 1000, { shuffle: false });
+  const [x, t] = loader.next()!;
+  return await noGrad(() => F.accuracy(model.apply(x), t)).item();
+}
+
+Deno.test("train() writes safetensors weights and an SVG plot and reports each epoch", async () => {
+  const out = await Deno.makeTempDir({ prefix: "dezero_train_" });
+  try {
+    const lines: string[] = [];
+    const config: TrainConfig = {
+      ...(parseTrainArgs(["--device", "cpu", "--epochs", "2", "--out", out]) as TrainConfig),
+      trainSize: 600,
+      testSize: 1000,
+      batchSize: 50,
+    };
+    const r = await train(config, { ...quiet, log: (l) => lines.push(l) });
+    assert.equal(r.device, "cpu");
+    assert.equal(r.history.length, 2);
+    assert.equal(lines.filter((l) => /^epoch \d: train loss/.test(l)).length, 2);
+    for (const h of r.history) {
+      for (const v of [h.trainLoss, h.trainAcc, h.testLoss, h.testAcc]) {
+        assert.ok(Number.isFinite(v));
+      }
+    }
+    assert.ok(r.history[1].trainLoss < r.history[0].trainLoss, "training loss falls");
+
+    assert.equal(r.weightsPath, `${out}/mnist_mlp.safetensors`);
+    const tensors = await loadSafetensors(r.weightsPath);
+    assert.deepEqual(Object.keys(tensors).sort(), ["l0.W", "l0.b", "l1.W", "l1.b", "l2.W", "l2.b"]);
+    assert.deepEqual(tensors["l0.W"].shape, [784, 256]);
+    // The saved weights are the trained ones: reloaded, they give the reported test accuracy.
+    assert.ok(Math.abs((await reloadedAccuracy(r, config)) - r.history[1].testAcc) < 1e-6);
+
+    const svg = await Deno.readTextFile(r.plotPath);
+    assert.equal(r.plotPath, `${out}/mnist_mlp.svg`);
+    assert.ok(svg.startsWith("<svg"));
+    assert.ok(svg.trimEnd().endsWith("</svg>"));
+    assert.ok(svg.includes("MNIST MLP: loss") && svg.includes("MNIST MLP: accuracy"));
+    assert.equal(svg.match(/<polyline|<path/g)!.length >= 4, true, "four curves drawn");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/** One epoch on the first 3000 training images (batches of 32), tested on 2000. */
+async function shortRun(device: "cpu" | "gpu", model: "mlp" | "cnn" = "mlp"): Promise<TrainResult> {
+  const out = await Deno.makeTempDir({ prefix: "dezero_e2e_" });
+  try {
+    const config = parseTrainArgs([
+      `--model=${model}`,
+      `--device=${device}`,
+      "--epochs=1",
+      "--batch-size=32",
+      "--train-size=3000",
+      "--test-size=2000",
+      `--out=${out}`,
+    ]) as TrainConfig;
+    return await train(config, quiet);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+}
+
+let cpuMlp: TrainResult | null = null;
+
+Deno.test("train(): one short epoch of the MLP on real MNIST reaches well above chance (CPU)", async () => {
+  cpuMlp = await shortRun("cpu");
+  const [h] = cpuMlp.history;
+  assert.ok(h.testAcc > 0.85, `test accuracy ${h.testAcc} (chance is 0.1)`);
+  assert.ok(h.testLoss < 0.6, `test loss ${h.testLoss}`);
+});
+
+Deno.test("train(): one short epoch of the CNN on real MNIST reaches well above chance (CPU)", async () => {
+  const [h] = (await shortRun("cpu", "cnn")).history;
+  assert.ok(h.testAcc > 0.8, `test accuracy ${h.testAcc} (chance is 0.1)`);
+});
+
+gpuTest("train(): the short MNIST run on the GPU learns as on the CPU", async () => {
+  const r = await shortRun("gpu");
+  assert.equal(r.device, "gpu");
+  const [h] = r.history;
+  assert.ok(h.testAcc > 0.85, `test accuracy ${h.testAcc} (chance is 0.1)`);
+  if (cpuMlp) {
+    // Same seeds, same data order: the two devices follow the same trajectory up to rounding.
+    const [c] = cpuMlp.history;
+    assert.ok(Math.abs(h.testAcc - c.testAcc) < 0.01, `GPU ${h.testAcc} vs CPU ${c.testAcc}`);
+    assert.ok(
+      Math.abs(h.trainLoss - c.trainLoss) < 0.01,
+      `GPU ${h.trainLoss} vs CPU ${c.trainLoss}`,
+    );
+  }
+});
