@@ -56,8 +56,6 @@ interface Measurement {
   stepsMs?: number[];
   /** The first step's result (a loss or one element of the output). */
   value?: number;
-  /** Live tensors left after dispose (dezero only; 0 when nothing leaked). */
-  leakedTensors?: number;
   /** Why it failed. */
   error?: string;
 }
@@ -136,47 +134,69 @@ function errorLine(e: unknown): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-/** Runs one workload: the first step, warm-up, then timed steps until the rep count or budget. */
-async function measure(
-  make: () => Runner,
+/**
+ * Runs one workload on every implementation: each one's first step and
+ * warm-up in turn, then timed rounds that step every implementation once, in
+ * rotating order, so that a machine's changing load falls on all of them alike.
+ * Rounds go on until the minimum count, then until the budget or the maximum.
+ */
+async function measureRow(
+  name: WorkloadName,
+  makers: Partial<Record<Impl, () => Runner>>,
   opts: Options,
-  what: string,
-): Promise<Measurement> {
+): Promise<Partial<Record<Impl, Measurement>>> {
   const minReps = opts.quick ? 2 : 3;
   const maxReps = opts.quick ? 5 : 15;
-  const budgetMs = opts.quick ? 2_000 : 8_000;
+  const budgetMs = (opts.quick ? 2_000 : 8_000) * Object.keys(makers).length;
   const warmup = opts.quick ? 0 : 1; // after the first step
-  let runner: Runner | null = null;
-  const m: Measurement = {};
-  try {
-    runner = make();
-    const step = () => withTimeout(runner!.step(), opts.stepTimeoutMs, what);
-    let t0 = performance.now();
-    m.value = await step();
-    m.firstMs = performance.now() - t0;
-    for (let i = 0; i < warmup; i++) await step();
-    const times: number[] = [];
-    const start = performance.now();
-    while (
-      times.length < minReps ||
-      (times.length < maxReps && performance.now() - start < budgetMs)
-    ) {
-      t0 = performance.now();
-      await step();
-      times.push(performance.now() - t0);
-    }
-    m.stepsMs = times;
-    m.medianMs = median(times);
-  } catch (e) {
-    m.error = errorLine(e);
-  } finally {
+  const row: Partial<Record<Impl, Measurement>> = {};
+  const runners = new Map<Impl, Runner>();
+  const step = (impl: Impl) =>
+    withTimeout(runners.get(impl)!.step(), opts.stepTimeoutMs, `${name} on ${IMPL_TITLES[impl]}`);
+  const fail = (impl: Impl, e: unknown) => {
+    row[impl]!.error = errorLine(e);
     try {
-      runner?.dispose();
+      runners.get(impl)?.dispose();
+    } catch { /* the first error is the one to report */ }
+    runners.delete(impl);
+  };
+  for (const [impl, make] of Object.entries(makers) as [Impl, () => Runner][]) {
+    const m: Measurement = (row[impl] = { stepsMs: [] });
+    try {
+      runners.set(impl, make());
+      const t0 = performance.now();
+      m.value = await step(impl);
+      m.firstMs = performance.now() - t0;
+      for (let i = 0; i < warmup; i++) await step(impl);
     } catch (e) {
-      m.error ??= `dispose: ${errorLine(e)}`;
+      fail(impl, e);
     }
   }
-  return m;
+  const start = performance.now();
+  for (let round = 0; runners.size > 0; round++) {
+    if (round >= maxReps || (round >= minReps && performance.now() - start > budgetMs)) break;
+    const order = [...runners.keys()];
+    for (let k = 0; k < order.length; k++) {
+      const impl = order[(k + round) % order.length];
+      try {
+        const t0 = performance.now();
+        await step(impl);
+        row[impl]!.stepsMs!.push(performance.now() - t0);
+      } catch (e) {
+        fail(impl, e);
+      }
+    }
+  }
+  for (const [impl, runner] of runners) {
+    const m = row[impl]!;
+    m.medianMs = median(m.stepsMs!);
+    try {
+      runner.dispose();
+    } catch (e) {
+      m.error = `dispose: ${errorLine(e)}`;
+    }
+  }
+  return row;
 }
 
 // ------------------------------------------------------------ report
@@ -261,6 +281,7 @@ function report(
   opts: Options,
   env: Env,
   results: Map<WorkloadName, Partial<Record<Impl, Measurement>>>,
+  leaks: Map<WorkloadName, number>,
 ): string {
   const s = opts.small ? SMALL_SIZES : FULL_SIZES;
   const impls = opts.impls;
@@ -282,7 +303,8 @@ function report(
         : "full (1 first + 1 warm-up, 3–15 timed steps)"
     }`,
     "",
-    "Median wall-clock time per step, each waiting for its device (a loss or one element is read back).",
+    "Median wall-clock time per step, each waiting for its device (a loss or one element is read back);",
+    "timed rounds step every implementation once, in rotating order, so load changes hit all alike.",
     "Ratios above 1 mean dezero is faster.",
     "",
   );
@@ -341,15 +363,11 @@ function report(
     ) => (ms[i]?.value === undefined ? "—" : ms[i]!.value!.toPrecision(7)));
     lines.push(`| ${describe(name, s)} | ${vals.join(" | ")} |`);
   }
-  const leaks = [...results].flatMap(([name, ms]) =>
-    (["cpu", "gpu"] as const).filter((i) => (ms[i]?.leakedTensors ?? 0) > 0).map((i) =>
-      `- ${describe(name, s)}, ${IMPL_TITLES[i]}: ${
-        ms[i]!.leakedTensors
-      } tensors left alive after dispose`
-    )
+  const leaked = [...leaks].filter(([, n]) => n > 0).map(([name, n]) =>
+    `- ${describe(name, s)}: ${n} dezero tensors left alive after its runs were disposed`
   );
   if (footnotes.length > 0) lines.push("", "¹ Failures:", "", ...footnotes);
-  if (leaks.length > 0) lines.push("", "Leaks:", "", ...leaks);
+  if (leaked.length > 0) lines.push("", "Leaks:", "", ...leaked);
   return lines.join("\n") + "\n";
 }
 
@@ -388,37 +406,46 @@ async function main(): Promise<void> {
   }
   console.error(`compare: ${env.adapter}; sizes ${opts.small ? "small" : "full"}`);
   const results = new Map<WorkloadName, Partial<Record<Impl, Measurement>>>();
+  const leaks = new Map<WorkloadName, number>();
   for (const name of WORKLOADS) {
     if (!opts.only.includes(name)) continue;
-    const row: Partial<Record<Impl, Measurement>> = {};
+    const makers: Partial<Record<Impl, () => Runner>> = {};
+    const unavailable: Partial<Record<Impl, Measurement>> = {};
+    for (const impl of opts.impls) {
+      if (impl === "tfjs") {
+        if (tfjs) makers.tfjs = () => tfjs!.tfjsWorkload(name, s);
+        else unavailable.tfjs = { error: env.tfjs };
+      } else if (impl === "gpu" && env.dezeroGpu.startsWith("unavailable")) {
+        unavailable.gpu = { error: env.dezeroGpu };
+      } else {
+        makers[impl] = () => dezeroWorkload(name, impl, s);
+      }
+    }
+    const before = memoryStats().liveTensors;
+    const measured = await measureRow(name, makers, opts);
+    leaks.set(name, memoryStats().liveTensors - before);
+    const row = { ...measured, ...unavailable };
     results.set(name, row);
     for (const impl of opts.impls) {
-      const what = `${name} on ${IMPL_TITLES[impl]}`;
-      let m: Measurement;
-      if (impl === "tfjs") {
-        m = tfjs
-          ? await measure(() => tfjs!.tfjsWorkload(name, s), opts, what)
-          : { error: env.tfjs };
-      } else if (impl === "gpu" && env.dezeroGpu.startsWith("unavailable")) {
-        m = { error: env.dezeroGpu };
-      } else {
-        const before = memoryStats().liveTensors;
-        m = await measure(() => dezeroWorkload(name, impl, s), opts, what);
-        m.leakedTensors = memoryStats().liveTensors - before;
-      }
-      row[impl] = m;
+      const m = row[impl]!;
       console.error(
-        `  ${what}: ${
+        `  ${name} on ${IMPL_TITLES[impl]}: ${
           m.error ? `FAILED ${m.error}` : `median ${fmtMs(m.medianMs)}, first ${fmtMs(m.firstMs)}`
         }`,
       );
     }
   }
-  const md = report(opts, env, results);
+  const md = report(opts, env, results, leaks);
   console.log(md);
   if (opts.out) await Deno.writeTextFile(opts.out, md);
   if (opts.json) {
-    const json = { env, sizes: s, quick: opts.quick, results: Object.fromEntries(results) };
+    const json = {
+      env,
+      sizes: s,
+      quick: opts.quick,
+      results: Object.fromEntries(results),
+      leakedTensors: Object.fromEntries(leaks),
+    };
     await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
   }
 }
