@@ -537,3 +537,26 @@ gpuTest(
     }
   },
 );
+
+gpuTest("gather() and scatterAdd() report out-of-range indices at the next readback", async () => {
+  const x = gpu.fromTyped(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  const bad = gpu.fromTyped(new Int32Array([0, 3]), [2]);
+  const y = gpu.gather(x, 1, bad);
+  await assert.rejects(
+    () => gpu.read(y),
+    (e: Error) =>
+      e instanceof RangeError &&
+      e.message.startsWith("gather: index 3 is out of range for axis 1 of size 3"),
+  );
+  // The record is cleared: the next read succeeds.
+  assertAllClose(await gpu.read(x), [1, 2, 3, 4, 5, 6]);
+  const neg = gpu.fromTyped(new Int32Array([-3]), [1]);
+  const z = gpu.scatterAdd([2], 0, neg, gpu.fromTyped(new Float32Array([1]), [1]));
+  await assert.rejects(
+    () => gpu.read(z),
+    /scatterAdd: index -3 is out of range for axis 0 of size 2/,
+  );
+  // Valid negative indices are fine.
+  const ok = gpu.gather(x, 1, gpu.fromTyped(new Int32Array([-1]), [1]));
+  assertAllClose(await gpu.read(ok), [3, 6]);
+});

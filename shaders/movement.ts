@@ -133,6 +133,23 @@ function splitAt(shape: readonly number[], axis: number): [number, number, numbe
   return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
 }
 
+/**
+ * WGSL normalising `idx[j]` (negative counts from the end) into `c`; an index
+ * out of range is clamped and recorded in the runtime's error record (code
+ * `code`), so that the next readback throws a RangeError naming it.
+ */
+function indexCheck(code: number): string {
+  return `var v = idx[j];
+  if (v < 0) { v += i32(n); }
+  if (v < 0 || v >= i32(n)) {
+    errs[0] = ${code};
+    errs[1] = idx[j];
+    errs[2] = i32(n);
+    errs[3] = i32(${P(4)});
+  }
+  let c = u32(clamp(v, 0, i32(n) - 1));`;
+}
+
 function checkIndices(op: string, indices: NDArray): void {
   if (indices.dtype !== "int32") {
     throw new TypeError(`${op}: indices must be int32, got ${indices.dtype}`);
@@ -140,9 +157,9 @@ function checkIndices(op: string, indices: NDArray): void {
 }
 
 /**
- * `take` along `axis`. Negative indices count from the end; indices out of
- * range are not checked on the GPU (reading them would need a readback) and
- * are clamped to the axis.
+ * `take` along `axis`. Negative indices count from the end. An index out of
+ * range cannot throw here (that would need a readback): it is clamped, and
+ * the next readback throws a RangeError naming it.
  */
 export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
   const t = wgslType("gather", x.dtype);
@@ -157,7 +174,7 @@ export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
   const wgsl = `// gather
 ${storageDecl(0, "x", t, false)}${storageDecl(1, "idx", "i32", false)}${
     storageDecl(2, "out", t, true)
-  }${paramsDecl(3, 4)}
+  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -168,18 +185,21 @@ fn main(${ENTRY_ARGS}) {
   let r = i / inner;
   let j = r % ${P(1)};
   let p = r / ${P(1)};
-  var v = idx[j];
-  if (v < 0) { v += i32(n); }
-  let c = u32(clamp(v, 0, i32(n) - 1));
+  ${indexCheck(1)}
   out[i] = x[(p * n + c) * inner + q];
 }
 `;
   run1d(
     "gather",
     wgsl,
-    ["r", "r", "w"],
-    [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
-    [total, m, inner, n],
+    ["r", "r", "w", "w"],
+    [
+      bufferOf("gather", x),
+      bufferOf("gather", indices),
+      bufferOf("gather", out),
+      runtime().errorBuffer,
+    ],
+    [total, m, inner, n, ax],
     total,
   );
   return out;
@@ -221,7 +241,7 @@ export function scatterAdd(
   const wgsl = `// scatterAdd
 ${storageDecl(0, "u", t, false)}${storageDecl(1, "idx", "i32", false)}${
     storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true)
-  }${paramsDecl(3, 4)}
+  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -232,9 +252,7 @@ fn main(${ENTRY_ARGS}) {
   let r = i / inner;
   let j = r % ${P(1)};
   let p = r / ${P(1)};
-  var v = idx[j];
-  if (v < 0) { v += i32(n); }
-  let c = u32(clamp(v, 0, i32(n) - 1));
+  ${indexCheck(2)}
   let d = (p * n + c) * inner + q;
   ${add}
 }
@@ -242,9 +260,14 @@ fn main(${ENTRY_ARGS}) {
   run1d(
     "scatterAdd",
     wgsl,
-    ["r", "r", "w"],
-    [bufferOf("scatterAdd", updates), bufferOf("scatterAdd", indices), bufferOf("scatterAdd", out)],
-    [total, m, inner, n],
+    ["r", "r", "w", "w"],
+    [
+      bufferOf("scatterAdd", updates),
+      bufferOf("scatterAdd", indices),
+      bufferOf("scatterAdd", out),
+      rt.errorBuffer,
+    ],
+    [total, m, inner, n, ax],
     total,
   );
   return out;

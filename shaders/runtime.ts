@@ -43,6 +43,16 @@ export class GpuShaderError extends Error {
 }
 
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+
+/** Codes of the error record (see `GpuRuntime.errorBuffer`), by op name. */
+export const KERNEL_ERROR_OPS = ["", "gather", "scatterAdd"] as const;
+
+function kernelError([code, value, size, axis]: Int32Array): RangeError {
+  const op = KERNEL_ERROR_OPS[code] ?? `kernel ${code}`;
+  return new RangeError(
+    `${op}: index ${value} is out of range for axis ${axis} of size ${size} (found on the GPU; reported at the next readback)`,
+  );
+}
 const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
 const MAX_DISPATCHES_PER_SUBMIT = 256;
 const ARENA_BYTES = 256 * 1024;
@@ -88,6 +98,12 @@ export class GpuRuntime {
   readonly #arenaData = new Uint32Array(ARENA_BYTES / 4);
   #arenaUsed = 0;
   #toDestroy: GPUBuffer[] = [];
+  /**
+   * Four i32 that kernels set when they meet an invalid input they cannot
+   * throw on (an index out of range): [code, value, axis size, axis]. Read
+   * and cleared with every readback, which then throws.
+   */
+  readonly errorBuffer: GPUBuffer;
   readonly #errors: Error[] = [];
   readonly #pendingChecks = new Set<Promise<void>>();
   /** Number of pipelines compiled (for tests and stats). */
@@ -103,6 +119,12 @@ export class GpuRuntime {
     this.maxGroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
     this.#align = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     this.#arena = device.createBuffer({ size: ARENA_BYTES, usage: 0x40 | 0x08 }); // UNIFORM|COPY_DST
+    this.errorBuffer = device.createBuffer({ size: 16, usage: USAGE_STORAGE });
+    device.lost.then((info) => {
+      if (info.reason !== "destroyed") {
+        this.#errors.push(new Error(`gpu: the device was lost: ${info.message}`));
+      }
+    });
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#errors.push(new Error(`gpu: ${err.message}`));
@@ -358,10 +380,14 @@ export class GpuRuntime {
 
   /** Copies `bytes` of `buffer` back to the host after all queued work. */
   async readBytes(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    const size = bucketBytes(Math.max(bytes, 4));
+    // The data, then the 16-byte error record kernels write (see `errorBuffer`).
+    const at = Math.ceil(bytes / 4) * 4;
+    const size = bucketBytes(at + 16);
     const staging = this.#stagingPool.get(size)?.pop() ??
       this.device.createBuffer({ size, usage: USAGE_STAGING });
-    if (bytes > 0) this.copy(buffer, staging, Math.ceil(bytes / 4) * 4);
+    if (bytes > 0) this.copy(buffer, staging, at);
+    this.copy(this.errorBuffer, staging, 16, 0, at);
+    this.clear(this.errorBuffer, 16);
     this.flush();
     try {
       await staging.mapAsync(1, /* READ */ 0, size);
@@ -369,13 +395,16 @@ export class GpuRuntime {
       await this.checkErrors();
       throw e;
     }
-    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    const mapped = staging.getMappedRange(0, size);
+    const out = mapped.slice(0, bytes);
+    const record = new Int32Array(mapped.slice(at, at + 16));
     staging.unmap();
     let list = this.#stagingPool.get(size);
     if (!list) this.#stagingPool.set(size, list = []);
     if (list.length < 4) list.push(staging);
     else staging.destroy();
     await this.checkErrors();
+    if (record[0] !== 0) throw kernelError(record);
     return out;
   }
 }
