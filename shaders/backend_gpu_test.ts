@@ -7,6 +7,7 @@ import { sizeOf } from "../core/shape.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { runtime } from "./_context.ts";
 import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
+import { forceReduceVariant } from "./reduce.ts";
 import { assertAllClose, gpuTest, randomTyped } from "./test_util.ts";
 
 const cpu = cpuBackend;
@@ -132,70 +133,96 @@ gpuTest("cast() truncates toward zero and round-trips int32", async () => {
   await same("f32->f32 copy", gpu.cast(x.g, "float32"), cpu.cast(x.c, "float32"));
 });
 
-gpuTest("reduce() matches the CPU over any axes, serial and tree variants", async () => {
-  const cases: [number[], number[]][] = [
-    [[], []],
-    [[1], [0]],
-    [[7], [0]],
-    [[3, 4, 5, 6, 7], [0, 2, 4]],
-    [[3, 4, 5, 6, 7], [1, 3]],
-    [[3, 4, 5, 6, 7], [0, 1, 2, 3, 4]],
-    [[5, 1009], [1]], // tree, contiguous
-    [[1009, 3], [0]], // tree, strided
-    [[2, 67, 3], [0, 1]], // tree, two axes
-    [[4, 0, 3], [2]],
-    [[3, 20011], [1]], // split into partial trees
-    [[50021], [0]], // split, all axes
-    [[100, 2100], [0]], // serial: many outputs
-  ];
-  for (const [shape, axes] of cases) {
-    const x = rand(shape, { seed: shape.length, lo: -2, hi: 2 });
-    for (const op of ["sum", "max", "min"] as const) {
-      for (const keep of [false, true]) {
+for (const variant of [null, "serial", "tree"] as const) {
+  gpuTest(
+    `reduce() matches the CPU over any axes, serial and tree variants (${variant ?? "auto"})`,
+    async () => {
+      forceReduceVariant(variant);
+      try {
+        const cases: [number[], number[]][] = [
+          [[], []],
+          [[1], [0]],
+          [[7], [0]],
+          [[3, 4, 5, 6, 7], [0, 2, 4]],
+          [[3, 4, 5, 6, 7], [1, 3]],
+          [[3, 4, 5, 6, 7], [0, 1, 2, 3, 4]],
+          [[5, 1009], [1]], // tree, contiguous
+          [[1009, 3], [0]], // tree, strided
+          [[2, 67, 3], [0, 1]], // tree, two axes
+          [[4, 0, 3], [2]],
+          [[3, 20011], [1]], // split into partial trees
+          [[50021], [0]], // split, all axes
+          [[100, 2100], [0]], // serial: many outputs
+        ];
+        for (const [shape, axes] of cases) {
+          const x = rand(shape, { seed: shape.length, lo: -2, hi: 2 });
+          for (const op of ["sum", "max", "min"] as const) {
+            for (const keep of [false, true]) {
+              await same(
+                `${op} ${JSON.stringify(shape)} axes ${JSON.stringify(axes)} keepdims=${keep}`,
+                gpu.reduce(op, x.g, axes, keep),
+                cpu.reduce(op, x.c, axes, keep),
+                { rtol: 1e-5, atol: 1e-5 },
+              );
+            }
+          }
+        }
+        const z = rand([3, 0], {});
         await same(
-          `${op} ${JSON.stringify(shape)} axes ${JSON.stringify(axes)} keepdims=${keep}`,
-          gpu.reduce(op, x.g, axes, keep),
-          cpu.reduce(op, x.c, axes, keep),
-          { rtol: 1e-5, atol: 1e-5 },
+          "sum over empty axis",
+          gpu.reduce("sum", z.g, [1], false),
+          cpu.reduce("sum", z.c, [1], false),
         );
+        assert.throws(() => gpu.reduce("max", z.g, [1], false), /max: cannot reduce an empty axis/);
+        const i = rand([6, 70], { dtype: "int32", lo: -50, hi: 50 });
+        for (const op of ["sum", "max", "min"] as const) {
+          await same(
+            `${op} int32`,
+            gpu.reduce(op, i.g, [1], false),
+            cpu.reduce(op, i.c, [1], false),
+          );
+        }
+      } finally {
+        forceReduceVariant(null);
       }
-    }
-  }
-  const z = rand([3, 0], {});
-  await same(
-    "sum over empty axis",
-    gpu.reduce("sum", z.g, [1], false),
-    cpu.reduce("sum", z.c, [1], false),
+    },
   );
-  assert.throws(() => gpu.reduce("max", z.g, [1], false), /max: cannot reduce an empty axis/);
-  const i = rand([6, 70], { dtype: "int32", lo: -50, hi: 50 });
-  for (const op of ["sum", "max", "min"] as const) {
-    await same(`${op} int32`, gpu.reduce(op, i.g, [1], false), cpu.reduce(op, i.c, [1], false));
-  }
-});
+}
 
-gpuTest("argReduce() matches the CPU with ties, first index wins", async () => {
-  const ties = both(new Float32Array([1, 3, 3, 0, 2, 2, 2, 2]), [2, 4]);
-  for (const op of ["argmax", "argmin"] as const) {
-    await same(op, gpu.argReduce(op, ties.g, 1, false), cpu.argReduce(op, ties.c, 1, false));
-    for (const [shape, axis] of [[[3, 5, 7], 1], [[7], 0], [[4, 131], 1], [[131, 3], 0]] as const) {
-      const x = rand(shape, { seed: axis + 5 });
-      for (const keep of [false, true]) {
+for (const variant of [null, "serial", "tree"] as const) {
+  gpuTest(
+    `argReduce() matches the CPU with ties, first index wins (${variant ?? "auto"})`,
+    async () => {
+      forceReduceVariant(variant);
+      try {
+        const ties = both(new Float32Array([1, 3, 3, 0, 2, 2, 2, 2]), [2, 4]);
+        for (const op of ["argmax", "argmin"] as const) {
+          await same(op, gpu.argReduce(op, ties.g, 1, false), cpu.argReduce(op, ties.c, 1, false));
+          for (
+            const [shape, axis] of [[[3, 5, 7], 1], [[7], 0], [[4, 131], 1], [[131, 3], 0]] as const
+          ) {
+            const x = rand(shape, { seed: axis + 5 });
+            for (const keep of [false, true]) {
+              await same(
+                `${op} ${JSON.stringify(shape)} axis ${axis}`,
+                gpu.argReduce(op, x.g, axis, keep),
+                cpu.argReduce(op, x.c, axis, keep),
+              );
+            }
+          }
+        }
+        const big = both(new Float32Array(200).fill(1), [200]);
         await same(
-          `${op} ${JSON.stringify(shape)} axis ${axis}`,
-          gpu.argReduce(op, x.g, axis, keep),
-          cpu.argReduce(op, x.c, axis, keep),
+          "argmax tree ties",
+          gpu.argReduce("argmax", big.g, 0, false),
+          cpu.argReduce("argmax", big.c, 0, false),
         );
+      } finally {
+        forceReduceVariant(null);
       }
-    }
-  }
-  const big = both(new Float32Array(200).fill(1), [200]);
-  await same(
-    "argmax tree ties",
-    gpu.argReduce("argmax", big.g, 0, false),
-    cpu.argReduce("argmax", big.c, 0, false),
+    },
   );
-});
+}
 
 for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
   gpuTest(`matmul() ${variant} matches the CPU: batches, transposes, odd sizes`, async () => {
@@ -333,49 +360,64 @@ gpuTest("im2col() and col2im() match the CPU with stride and padding", async () 
   }
 });
 
-gpuTest("softmax() and logSoftmax() match the CPU on any axis, serial and tree", async () => {
-  for (
-    const [shape, axis] of [[[4, 10], 1], [[3, 5, 2], 1], [[300, 2], 0], [[2, 1000], 1], [
-      [1],
-      0,
-    ]] as const
-  ) {
-    const x = rand(shape, { seed: 6, lo: -20, hi: 20 });
-    await same(
-      `softmax ${JSON.stringify(shape)} ${axis}`,
-      gpu.softmax!(x.g, axis),
-      cpu.softmax!(x.c, axis),
-      {
-        rtol: 1e-5,
-        atol: 1e-7,
-      },
-    );
-    await same(
-      `logSoftmax ${JSON.stringify(shape)} ${axis}`,
-      gpu.logSoftmax!(x.g, axis),
-      cpu.logSoftmax!(x.c, axis),
-      { rtol: 1e-5, atol: 1e-5 },
-    );
-  }
-});
+for (const variant of [null, "serial", "tree"] as const) {
+  gpuTest(
+    `softmax() and logSoftmax() match the CPU on any axis, serial and tree (${variant ?? "auto"})`,
+    async () => {
+      forceReduceVariant(variant);
+      try {
+        for (
+          const [shape, axis] of [[[4, 10], 1], [[3, 5, 2], 1], [[300, 2], 0], [[2, 1000], 1], [
+            [1],
+            0,
+          ]] as const
+        ) {
+          const x = rand(shape, { seed: 6, lo: -20, hi: 20 });
+          await same(
+            `softmax ${JSON.stringify(shape)} ${axis}`,
+            gpu.softmax!(x.g, axis),
+            cpu.softmax!(x.c, axis),
+            {
+              rtol: 1e-5,
+              atol: 1e-7,
+            },
+          );
+          await same(
+            `logSoftmax ${JSON.stringify(shape)} ${axis}`,
+            gpu.logSoftmax!(x.g, axis),
+            cpu.logSoftmax!(x.c, axis),
+            { rtol: 1e-5, atol: 1e-5 },
+          );
+        }
+      } finally {
+        forceReduceVariant(null);
+      }
+    },
+  );
+}
 
 gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
   // 70,000 rows of 65: one workgroup per row in the tree reduce, softmax and argmax.
-  const x = rand([70_000, 65], { seed: 2 });
-  await same(
-    "sum 70000 rows",
-    gpu.reduce("sum", x.g, [1], false),
-    cpu.reduce("sum", x.c, [1], false),
-    {
-      rtol: 1e-5,
-      atol: 1e-5,
-    },
-  );
-  await same(
-    "argmax 70000 rows",
-    gpu.argReduce("argmax", x.g, 1, false),
-    cpu.argReduce("argmax", x.c, 1, false),
-  );
+  forceReduceVariant("tree"); // one workgroup per row
+  try {
+    const x = rand([70_000, 65], { seed: 2 });
+    await same(
+      "sum 70000 rows",
+      gpu.reduce("sum", x.g, [1], false),
+      cpu.reduce("sum", x.c, [1], false),
+      {
+        rtol: 1e-5,
+        atol: 1e-5,
+      },
+    );
+    await same(
+      "argmax 70000 rows",
+      gpu.argReduce("argmax", x.g, 1, false),
+      cpu.argReduce("argmax", x.c, 1, false),
+    );
+  } finally {
+    forceReduceVariant(null);
+  }
   // 65,536·256 + 7 elements: more than 65,535 workgroups of 256 in an elementwise kernel.
   const n = 65_536 * 256 + 7;
   const big = gpu.full([n], 1.5, "float32");

@@ -13,7 +13,7 @@ import { registerBackend } from "../core/backend.ts";
 import { maybeRuntime, setContext } from "./_context.ts";
 import { gpuBackend } from "./backend_gpu.ts";
 import { matmul, type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
-import { GpuRuntime, GpuShaderError } from "./runtime.ts";
+import { GpuRuntime, GpuShaderError, isSoftwareAdapter } from "./runtime.ts";
 
 export { GpuShaderError };
 export type { MatmulVariant };
@@ -138,10 +138,7 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
   return gpuInfo();
 }
 
-function isSoftware(info: GPUAdapterInfo): boolean {
-  return info.isFallbackAdapter ||
-    /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.device}`);
-}
+const isSoftware = isSoftwareAdapter;
 
 /**
  * Times both matmul variants on 1024³ products (plain, Bᵀ and Aᵀ; 256³ on

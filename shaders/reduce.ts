@@ -27,6 +27,25 @@ import {
 
 /** Workgroup size of the tree variants. */
 const TREE_WG = 64;
+/**
+ * Whether to use the serial variants whatever the sizes: on CPU-emulated
+ * adapters (llvmpipe) workgroup barriers are expensive and the serial loops
+ * measured 4–20× faster than the trees on every shape tried.
+ */
+function preferSerial(): boolean {
+  return forced.variant === "serial" || (forced.variant === null && runtime().software);
+}
+
+const forced: { variant: "serial" | "tree" | null } = { variant: null };
+
+/**
+ * Forces the serial or the tree variant of every reduction kernel (null: choose by
+ * adapter and size). For tests, so that both variants run on any adapter.
+ */
+export function forceReduceVariant(variant: "serial" | "tree" | null): void {
+  forced.variant = variant;
+}
+
 /** Reductions at most this long use the serial variant. */
 const SERIAL_MAX = 64;
 const SERIAL_WG = 64;
@@ -92,8 +111,9 @@ export function reduce(
   // Serial (one invocation per output) when rows are short or there are enough outputs
   // to fill the device; a workgroup tree per output otherwise, split into up to 1024
   // partial trees (then reduced again) when a few outputs each reduce very many elements.
-  const serial = R <= SERIAL_MAX || nOut >= SERIAL_MIN_OUTPUTS;
-  const C = !serial && nOut < 64 && R >= 16384 ? Math.min(1024, Math.ceil(R / 4096)) : 1;
+  const serial = forced.variant !== "tree" &&
+    (preferSerial() || R <= SERIAL_MAX || nOut >= SERIAL_MIN_OUTPUTS);
+  const C = nOut < 64 && R >= 16384 ? Math.min(1024, Math.ceil(R / 4096)) : 1;
   const chunk = Math.ceil(R / C);
   const out = newArray(op, C > 1 ? [nOut, C] : shape, x.dtype);
   const xs = stridesOf(x.shape);
@@ -119,15 +139,18 @@ export function reduce(
     wgsl = `// ${op} (serial)\n${decl}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {
-  let o = ${linearIndex(SERIAL_WG)};
-  if (o >= ${P(0)}) { return; }
+  let g = ${linearIndex(SERIAL_WG)};
+  if (g >= ${P(0)} * ${P(pc)}) { return; }
+  let o = g / ${P(pc)};
+  let part = g % ${P(pc)};
   ${base}
   var acc: ${t} = ${initValue(op, t)};
-  for (var j = 0u; j < ${P(1)}; j++) ${loadR}
-  out[o] = acc;
+  let jEnd = min(${P(1)}, (part + 1u) * ${P(pc + 1)});
+  for (var j = part * ${P(pc + 1)}; j < jEnd; j++) ${loadR}
+  out[g] = acc;
 }
 `;
-    groups = Math.ceil(nOut / SERIAL_WG);
+    groups = Math.ceil((nOut * C) / SERIAL_WG);
   } else {
     wgsl = `// ${op} (tree)\n${decl}
 var<workgroup> sh: array<${t}, ${TREE_WG}>;
@@ -191,7 +214,7 @@ export function argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: b
   const rowBase = `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`;
   let wgsl: string;
   let groups: number;
-  if (n <= SERIAL_MAX) {
+  if (forced.variant !== "tree" && (n <= SERIAL_MAX || preferSerial())) {
     wgsl = `// ${op} (serial)\n${decl}${beats}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {
@@ -267,7 +290,7 @@ export function softmax(x: NDArray, axis: number, log: boolean): NDArray {
   const NEG_INF = "bitcast<f32>(0xff800000u)";
   let wgsl: string;
   let groups: number;
-  if (n <= SERIAL_MAX) {
+  if (forced.variant !== "tree" && (n <= SERIAL_MAX || preferSerial())) {
     wgsl = `// ${op} (serial)\n${decl}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {

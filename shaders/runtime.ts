@@ -59,6 +59,12 @@ const ARENA_BYTES = 256 * 1024;
 /** Pooled bytes kept at most; buffers released beyond it are destroyed after the next submit. */
 const POOL_CAP_BYTES = 1 << 30;
 
+/** Whether an adapter is CPU-emulated (llvmpipe, lavapipe, SwiftShader). */
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  return info.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.device}`);
+}
+
 /** The bucket size for a request of `bytes`: powers of two split in four steps, at least 256. */
 export function bucketBytes(bytes: number): number {
   if (bytes <= 256) return 256;
@@ -79,6 +85,8 @@ export class GpuRuntime {
   readonly device: GPUDevice;
   /** The adapter's info. */
   readonly adapterInfo: GPUAdapterInfo;
+  /** Whether the adapter is CPU-emulated (llvmpipe, SwiftShader), where kernels choose differently. */
+  readonly software: boolean;
   /** Largest storage binding in bytes. */
   readonly maxBinding: number;
   /** Largest workgroup count along one dispatch dimension. */
@@ -115,6 +123,7 @@ export class GpuRuntime {
   constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
     this.device = device;
     this.adapterInfo = adapterInfo;
+    this.software = isSoftwareAdapter(adapterInfo);
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.maxGroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
     this.#align = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
