@@ -39,7 +39,7 @@ export type ModelKind = "mlp" | "cnn";
 
 /** Everything a training run needs; {@linkcode parseTrainArgs} builds it from flags. */
 export interface TrainConfig {
-  /** `"mlp"` (784-256-256-10, ReLU) or `"cnn"` (two conv + pooling blocks and a linear layer). */
+  /** `"mlp"` (784-256-256-10, ReLU) or `"cnn"` (two conv + pooling blocks, then 100-10). */
   model: ModelKind;
   /** Passes over the training set. */
   epochs: number;
@@ -70,7 +70,7 @@ export const DEFAULTS: Record<ModelKind, { epochs: number; batchSize: number; lr
 /** The text `--help` prints. */
 export const HELP = `Train a classifier on MNIST (deno task train [flags])
 
-  --model mlp|cnn     network: mlp = 784-256-256-10 with ReLU (default), cnn = conv16-pool-conv32-pool-linear
+  --model mlp|cnn     network: mlp = 784-256-256-10 with ReLU (default), cnn = LeNet-style conv8-pool-conv16-pool-100-10
   --epochs N          passes over the training set (mlp ${DEFAULTS.mlp.epochs}, cnn ${DEFAULTS.cnn.epochs})
   --batch-size N      samples per batch (mlp ${DEFAULTS.mlp.batchSize}, cnn ${DEFAULTS.cnn.batchSize})
   --lr X              Adam learning rate (${DEFAULTS.mlp.lr})
@@ -237,8 +237,8 @@ function head(ds: MNIST, n: number | undefined, transform: transforms.Compose | 
 }
 
 /**
- * The CNN of `--model cnn`: two blocks of 3×3 convolution (16 and 32 channels), ReLU and 2×2
- * max pooling, then one linear layer to the 10 classes.
+ * The CNN of `--model cnn`, LeNet-style: two blocks of 5×5 convolution (8 and 16 channels),
+ * ReLU and 2×2 max pooling, then a hidden layer of 100 ReLU units and the 10 classes.
  *
  * @example
  * ```ts
@@ -248,18 +248,20 @@ function head(ds: MNIST, n: number | undefined, transform: transforms.Compose | 
  * ```
  */
 export class MnistCNN extends Model {
-  /** 1 → 16 channels, 3×3, same padding. */
-  conv1: L.Conv2d = new L.Conv2d(16, 3, { pad: 1, inChannels: 1 });
-  /** 16 → 32 channels, 3×3, same padding. */
-  conv2: L.Conv2d = new L.Conv2d(32, 3, { pad: 1, inChannels: 16 });
-  /** 32·7·7 features → 10 classes. */
-  fc: L.Linear = new L.Linear(10, { inSize: 32 * 7 * 7 });
+  /** 1 → 8 channels, 5×5: 28×28 → 24×24 (12×12 after pooling). */
+  conv1: L.Conv2d = new L.Conv2d(8, 5, { inChannels: 1 });
+  /** 8 → 16 channels, 5×5: 12×12 → 8×8 (4×4 after pooling). */
+  conv2: L.Conv2d = new L.Conv2d(16, 5, { inChannels: 8 });
+  /** 16·4·4 features → 100 hidden units. */
+  fc1: L.Linear = new L.Linear(100, { inSize: 16 * 4 * 4 });
+  /** 100 hidden units → 10 classes. */
+  fc2: L.Linear = new L.Linear(10, { inSize: 100 });
 
   /** Applies the network to images `[N, 1, 28, 28]`. */
   forward(x: Variable): Variable {
     let h = F.pooling(F.relu(this.conv1.apply(x)), 2);
     h = F.pooling(F.relu(this.conv2.apply(h)), 2);
-    return this.fc.apply(h.reshape(h.shape[0], -1));
+    return this.fc2.apply(F.relu(this.fc1.apply(h.reshape(h.shape[0], -1))));
   }
 }
 
