@@ -434,25 +434,42 @@ async function main(): Promise<void> {
         }`,
       );
     }
+    await save(opts, env, results, leaks, false);
   }
-  const md = report(opts, env, results, leaks);
+  const md = await save(opts, env, results, leaks, true);
   console.log(md);
+}
+
+/** Writes the report (and the JSON) so far; partial reports survive a run stopped by a timeout. */
+async function save(
+  opts: Options,
+  env: Env,
+  results: Map<WorkloadName, Partial<Record<Impl, Measurement>>>,
+  leaks: Map<WorkloadName, number>,
+  final: boolean,
+): Promise<string> {
+  let md = report(opts, env, results, leaks);
+  if (!final) md += "\n_Partial: the run was still going when this was written._\n";
   if (opts.out) {
     await Deno.writeTextFile(opts.out, md);
     // Keep the report in `deno fmt` style (tables aligned), so that `deno task check` stays green.
-    await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", opts.out] }).output()
-      .catch(() => {});
+    if (final) {
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", opts.out] }).output()
+        .catch(() => {});
+    }
   }
   if (opts.json) {
     const json = {
       env,
-      sizes: s,
+      sizes: opts.small ? SMALL_SIZES : FULL_SIZES,
       quick: opts.quick,
+      complete: final,
       results: Object.fromEntries(results),
       leakedTensors: Object.fromEntries(leaks),
     };
     await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
   }
+  return md;
 }
 
 if (import.meta.main) {
