@@ -143,8 +143,33 @@ export function collapse(
 }
 
 /**
+ * The WGSL helper `udiv(i, d)` every index computation uses. With `fast` (all
+ * dividends < 2²⁴) it divides in f32 and corrects the quotient by one: integer
+ * division is scalarised on CPU-emulated adapters and slow on GPUs, a float
+ * division is one vector instruction.
+ */
+export function udivHelper(fast: boolean): string {
+  return fast
+    ? `fn udiv(i: u32, d: u32) -> u32 {
+  // Exact for i < 2^24: the f32 quotient is off by at most one.
+  var q = u32(f32(i) / f32(d));
+  q = select(q, q - 1u, q * d > i);
+  q = select(q, q + 1u, (q + 1u) * d <= i);
+  return q;
+}
+`
+    : "fn udiv(i: u32, d: u32) -> u32 { return i / d; }\n";
+}
+
+/** Whether every index below `n` can use the fast `udiv`. */
+export function fastDiv(n: number): boolean {
+  return n < 2 ** 24;
+}
+
+/**
  * WGSL that unravels the u32 index `idx` over a shape whose axis `d` is the
- * parameter `shapeParam + d`, defining `c0..c{rank-1}` (u32).
+ * parameter `shapeParam + d`, defining `c0..c{rank-1}` (u32). Needs `udiv`
+ * ({@linkcode udivHelper}) in the shader.
  */
 export function unravel(idx: string, rank: number, shapeParam: number, prefix = "c"): string {
   if (rank === 0) return "";
@@ -152,8 +177,10 @@ export function unravel(idx: string, rank: number, shapeParam: number, prefix = 
   for (let d = rank - 1; d >= 0; d--) {
     if (d === 0) s += `  let ${prefix}0 = rem_${prefix};\n`;
     else {
-      s += `  let ${prefix}${d} = rem_${prefix} % ${P(shapeParam + d)};\n` +
-        `  rem_${prefix} = rem_${prefix} / ${P(shapeParam + d)};\n`;
+      const q = `q_${prefix}${d}`;
+      s += `  let ${q} = udiv(rem_${prefix}, ${P(shapeParam + d)});\n` +
+        `  let ${prefix}${d} = rem_${prefix} - ${q} * ${P(shapeParam + d)};\n` +
+        `  rem_${prefix} = ${q};\n`;
     }
   }
   return s;

@@ -344,6 +344,8 @@ gpuTest("im2col() and col2im() match the CPU with stride and padding", async () 
     { kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
     { kh: 3, kw: 2, sh: 2, sw: 3, ph: 1, pw: 0 },
     { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 },
+    { kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 }, // pooling
+    { kh: 5, kw: 4, sh: 2, sw: 3, ph: 2, pw: 1 }, // kernel larger than the stride
   ];
   const shape = [2, 3, 7, 5];
   const x = rand(shape, { seed: 3 });

@@ -15,12 +15,14 @@ import {
   collapse,
   dot,
   ENTRY_ARGS,
+  fastDiv,
   linearIndex,
   newArray,
   P,
   paramsDecl,
   runtime,
   storageDecl,
+  udivHelper,
   unravel,
   wgslType,
 } from "./_context.ts";
@@ -262,7 +264,9 @@ export function runElementwise(
   }
   const needCoords = modes.includes("g") || !contigOut;
   decl += storageDecl(nb, "out", out.type, true);
-  const wgsl = `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}
+  const wgsl = `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}${
+    udivHelper(fastDiv(n))
+  }
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};

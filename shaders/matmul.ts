@@ -24,6 +24,7 @@ import {
   Pi,
   runtime,
   storageDecl,
+  udivHelper,
   unravel,
   wgslType,
 } from "./_context.ts";
@@ -276,6 +277,7 @@ function blocked(
     : `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return a * b + c; }`;
   const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}, transB=${d.transB})
 ${decl}${fma}
+${udivHelper(false)}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let id = ${linearIndex(WG)};
@@ -307,7 +309,7 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
   const bIdx = (k: string, n: string) =>
     d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
   const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
-${decl}
+${decl}${udivHelper(false)}
 var<workgroup> As: array<vec4<${t}>, ${(BM * BK) / 4}>; // [k][m / 4]
 var<workgroup> Bs: array<vec4<${t}>, ${(BN * BK) / 4}>; // [k][n / 4]
 @compute @workgroup_size(256)

@@ -14,12 +14,14 @@ import {
   bufferOf,
   ENTRY_ARGS,
   f32Bits,
+  fastDiv,
   linearIndex,
   newArray,
   P,
   paramsDecl,
   runtime,
   storageDecl,
+  udivHelper,
   wgslType,
 } from "./_context.ts";
 import { runElementwise } from "./elementwise.ts";
@@ -174,17 +176,17 @@ export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
   const wgsl = `// gather
 ${storageDecl(0, "x", t, false)}${storageDecl(1, "idx", "i32", false)}${
     storageDecl(2, "out", t, true)
-  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}
+  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}${udivHelper(fastDiv(total))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
   if (i >= ${P(0)}) { return; }
   let inner = ${P(2)};
   let n = ${P(3)};
-  let q = i % inner;
-  let r = i / inner;
-  let j = r % ${P(1)};
-  let p = r / ${P(1)};
+  let r = udiv(i, inner);
+  let q = i - r * inner;
+  let p = udiv(r, ${P(1)});
+  let j = r - p * ${P(1)};
   ${indexCheck(1)}
   out[i] = x[(p * n + c) * inner + q];
 }
@@ -241,17 +243,17 @@ export function scatterAdd(
   const wgsl = `// scatterAdd
 ${storageDecl(0, "u", t, false)}${storageDecl(1, "idx", "i32", false)}${
     storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true)
-  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}
+  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}${udivHelper(fastDiv(total))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
   if (i >= ${P(0)}) { return; }
   let inner = ${P(2)};
   let n = ${P(3)};
-  let q = i % inner;
-  let r = i / inner;
-  let j = r % ${P(1)};
-  let p = r / ${P(1)};
+  let r = udiv(i, inner);
+  let q = i - r * inner;
+  let p = udiv(r, ${P(1)});
+  let j = r - p * ${P(1)};
   ${indexCheck(2)}
   let d = (p * n + c) * inner + q;
   ${add}
@@ -303,7 +305,9 @@ export function im2col(x: NDArray, g: ConvGeometry): NDArray {
   if (total === 0) return out;
   const zero = t === "f32" ? "0.0" : "0";
   const wgsl = `// im2col
-${storageDecl(0, "x", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}
+${storageDecl(0, "x", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}${
+    udivHelper(fastDiv(total))
+  }
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -311,10 +315,10 @@ fn main(${ENTRY_ARGS}) {
   let OW = ${P(1)}; let OH = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
   let H = ${P(5)}; let W = ${P(6)};
   var r = i;
-  let ow = r % OW; r = r / OW;
-  let oh = r % OH; r = r / OH;
-  let kw = r % KW; r = r / KW;
-  let kh = r % KH; r = r / KH;
+  var q = udiv(r, OW); let ow = r - q * OW; r = q;
+  q = udiv(r, OH); let oh = r - q * OH; r = q;
+  q = udiv(r, KW); let kw = r - q * KW; r = q;
+  q = udiv(r, KH); let kh = r - q * KH; r = q;
   let y = i32(oh * ${P(7)} + kh) - i32(${P(9)});
   let xx = i32(ow * ${P(8)} + kw) - i32(${P(10)});
   var v = ${zero};
@@ -357,7 +361,9 @@ export function col2im(col: NDArray, shape: readonly number[], g: ConvGeometry):
   if (total === 0) return out;
   const zero = t === "f32" ? "0.0" : "0";
   const wgsl = `// col2im
-${storageDecl(0, "col", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}
+${storageDecl(0, "col", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}${
+    udivHelper(fastDiv(Math.max(total, H + g.ph, W + g.pw)))
+  }
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -365,22 +371,26 @@ fn main(${ENTRY_ARGS}) {
   let W = ${P(1)}; let H = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
   let OW = ${P(5)}; let OH = ${P(6)};
   let sh = ${P(7)}; let sw = ${P(8)};
-  let w = i % W;
-  let h = (i / W) % H;
-  let nc = i / (W * H);
+  var q = udiv(i, W);
+  let w = i - q * W;
+  let nc = udiv(q, H);
+  let h = q - nc * H;
+  // Patches covering (h, w): kh ≡ h + ph (mod sh) with oh = (h + ph - kh) / sh < OH.
+  let hp = h + ${P(9)};
+  let wp = w + ${P(10)};
+  let qh = udiv(hp, sh);
+  let qw = udiv(wp, sw);
   var acc = ${zero};
-  for (var kh = 0u; kh < KH; kh++) {
-    let ty = i32(h + ${P(9)}) - i32(kh);
-    if (ty < 0 || u32(ty) % sh != 0u) { continue; }
-    let oh = u32(ty) / sh;
-    if (oh >= OH) { continue; }
-    for (var kw = 0u; kw < KW; kw++) {
-      let tx = i32(w + ${P(10)}) - i32(kw);
-      if (tx < 0 || u32(tx) % sw != 0u) { continue; }
-      let ow = u32(tx) / sw;
-      if (ow >= OW) { continue; }
-      acc += col[(((nc * KH + kh) * KW + kw) * OH + oh) * OW + ow];
+  var oh = qh;
+  for (var kh = hp - qh * sh; kh < KH && kh <= hp; kh += sh) {
+    if (oh < OH) {
+      var ow = qw;
+      for (var kw = wp - qw * sw; kw < KW && kw <= wp; kw += sw) {
+        if (ow < OW) { acc += col[(((nc * KH + kh) * KW + kw) * OH + oh) * OW + ow]; }
+        ow -= 1u;
+      }
     }
+    oh -= 1u;
   }
   out[i] = acc;
 }

@@ -14,6 +14,7 @@ import {
   collapse,
   dot,
   ENTRY_ARGS,
+  fastDiv,
   LINEAR_GROUP,
   linearIndex,
   newArray,
@@ -21,6 +22,7 @@ import {
   paramsDecl,
   runtime,
   storageDecl,
+  udivHelper,
   unravel,
   wgslType,
 } from "./_context.ts";
@@ -132,7 +134,8 @@ export function reduce(
     combine(op, "acc", `x[u32(${redIdx})]`, t)
   };\n  }`;
   const decl = storageDecl(0, "x", t, false) + storageDecl(1, "out", t, true) +
-    paramsDecl(2, params.length) + (t === "f32" ? NAN_HELPERS : "");
+    paramsDecl(2, params.length) + (t === "f32" ? NAN_HELPERS : "") +
+    udivHelper(fastDiv(Math.max(nOut * C, R)));
   let wgsl: string;
   let groups: number;
   if (serial) {
