@@ -12,17 +12,7 @@
  *
  * @module
  */
-import {
-  F,
-  initGpu,
-  noGrad,
-  optimizers,
-  Parameter,
-  type Parameter as ParameterT,
-  tensor,
-  tidy,
-  type Variable,
-} from "../mod.ts";
+import { F, initGpu, noGrad, optimizers, Parameter, tensor, tidy, type Variable } from "../mod.ts";
 
 /** Where a dezero workload runs. */
 export type BenchDevice = "cpu" | "gpu";
@@ -271,7 +261,7 @@ function leaf(
   return tidy(() => noGrad(() => tensor(data, { device }).reshape(shape)));
 }
 
-function param(data: Float32Array, shape: readonly number[], device: BenchDevice): ParameterT {
+function param(data: Float32Array, shape: readonly number[], device: BenchDevice): Parameter {
   return new Parameter(leaf(data, shape, device).array);
 }
 
@@ -285,7 +275,7 @@ function disposeAll(xs: readonly Variable[]): void {
  */
 function trainRunner(
   loss: () => Variable,
-  params: ParameterT[],
+  params: Parameter[],
   others: Variable[],
 ): Runner {
   const opt = new optimizers.SGD({ lr: 0.01 }).setup(params);
