@@ -36,6 +36,8 @@ export type MatmulVariant = "blocked" | "tiled";
 export interface BlockShape {
   tm: number;
   tn: number;
+  /** Workgroup size (default 64). */
+  wg?: number;
 }
 
 const settings: { variant: MatmulVariant; block: BlockShape | null } = {
@@ -176,9 +178,8 @@ function blocked(
   t: "f32" | "i32",
   d: Dims,
   [ab, bb, ob]: GPUBuffer[],
-  { tm: TM, tn: TN }: BlockShape,
+  { tm: TM, tn: TN, wg: WG = 64 }: BlockShape,
 ): void {
-  const WG = 64;
   const V = TN / 4;
   // vec4 loads need the contiguous axis along the loaded run and 4-aligned rows.
   const aVec = !d.transA && d.K % 4 === 0;
