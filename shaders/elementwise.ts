@@ -47,6 +47,8 @@ export interface EwOperand {
 /** WGSL helper functions the expressions may call. */
 const HELPERS = `
 fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
+// By bits: drivers that assume no NaNs (NVIDIA) fold x != x to false.
+fn isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn tanh_f32(x: f32) -> f32 {
   let a = abs(x);
   if (a < 0.25) {
@@ -75,7 +77,7 @@ fn pow_f32(a: f32, b: f32) -> f32 {
   if (b == 0.0) { return 1.0; }
   if (b == 1.0) { return a; }
   if (b == 2.0) { return a * a; }
-  if (a != a || b != b) { return nan_f32(); }
+  if (isnan_f32(a) || isnan_f32(b)) { return nan_f32(); }
   let r = pow(abs(a), b);
   if (a < 0.0) {
     if (fract(b) != 0.0) { return nan_f32(); }
@@ -139,12 +141,12 @@ export function unaryExpr(op: UnaryOp, t: "f32" | "i32"): string {
     case "round":
       return `${op}(x)`;
     case "sign":
-      return "select(sign(x), x, x != x)";
+      return "select(sign(x), x, isnan_f32(x))";
     case "tanh":
       return "tanh_f32(x)";
     case "relu":
       // NaN propagates like the CPU (llvmpipe folds a plain select into a NaN-dropping max).
-      return "select(max(x, 0.0), x, x != x)";
+      return "select(max(x, 0.0), x, isnan_f32(x))";
     case "sigmoid":
       return "sigmoid_f32(x)";
     case "erf":
@@ -170,9 +172,9 @@ export function binaryExpr(op: BinaryOp, t: "f32" | "i32"): string {
       return t === "f32" ? "pow_f32(a, b)" : "pow_i32(a, b)";
     // NaN propagates like Math.max / Math.min (WGSL's max and min may drop it).
     case "maximum":
-      return t === "f32" ? "select(max(a, b), a + b, a != a || b != b)" : "max(a, b)";
+      return t === "f32" ? "select(max(a, b), a + b, isnan_f32(a) || isnan_f32(b))" : "max(a, b)";
     case "minimum":
-      return t === "f32" ? "select(min(a, b), a + b, a != a || b != b)" : "min(a, b)";
+      return t === "f32" ? "select(min(a, b), a + b, isnan_f32(a) || isnan_f32(b))" : "min(a, b)";
     case "gt":
       return cmp("a > b");
     case "ge":

@@ -67,9 +67,11 @@ function combine(op: ReduceOp, acc: string, v: string, t: "f32" | "i32"): string
   return `nan_${op}(${acc}, ${v})`;
 }
 
+// NaNs are tested by bits: drivers that assume no NaNs (NVIDIA) fold x != x to false.
 const NAN_HELPERS = `
-fn nan_max(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != b); }
-fn nan_min(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, a != a || b != b); }
+fn isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn nan_max(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, isnan_f32(a) || isnan_f32(b)); }
+fn nan_min(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, isnan_f32(a) || isnan_f32(b)); }
 `;
 
 /** Splits `shape` around `axis` into [outer, size of axis, inner]. */
@@ -206,14 +208,14 @@ export function argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: b
   const better = op === "argmax" ? ">" : "<";
   // (v, i) beats (bv, bi): a NaN wins over a number, then the better value, then the lower index.
   const beats = `fn beats(v: ${t}, i: u32, bv: ${t}, bi: u32) -> bool {
-  let vn = v != v;
-  let bn = bv != bv;
+  let vn = ${t === "f32" ? "isnan_f32(v)" : "false"};
+  let bn = ${t === "f32" ? "isnan_f32(bv)" : "false"};
   if (vn || bn) { return vn && (!bn || i < bi); }
   return v ${better} bv || (v == bv && i < bi);
 }`;
   const params = [nOut, n, inner];
   const decl = storageDecl(0, "x", t, false) + storageDecl(1, "out", "i32", true) +
-    paramsDecl(2, params.length);
+    paramsDecl(2, params.length) + (t === "f32" ? NAN_HELPERS : "");
   const rowBase = `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`;
   let wgsl: string;
   let groups: number;
