@@ -572,6 +572,7 @@ gpuTest(
         },
       );
     }
+    await same("where with a NaN condition", gpu.where(a.g, a.g, b.g), cpu.where(a.c, a.c, b.c));
     for (const op of ["argmax", "argmin"] as const) {
       await same(
         `${op} with NaN`,

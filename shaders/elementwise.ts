@@ -186,7 +186,8 @@ export function binaryExpr(op: BinaryOp, t: "f32" | "i32"): string {
     case "eq":
       return cmp("a == b");
     case "ne":
-      return cmp("a != b");
+      // Unordered: true when either is NaN (NVIDIA compiles != as ordered).
+      return cmp(t === "f32" ? "a != b || isnan_f32(a) || isnan_f32(b)" : "a != b");
   }
 }
 
@@ -387,7 +388,8 @@ export function where(cond: NDArray, a: NDArray, b: NDArray): NDArray {
       broadcastOperand("where", b, shape),
     ],
     ["c", "a", "b"],
-    `select(b, a, c != ${ct === "f32" ? "0.0" : "0"})`,
+    // A NaN condition is true, like the CPU's `cond !== 0`.
+    ct === "f32" ? "select(b, a, c != 0.0 || isnan_f32(c))" : "select(b, a, c != 0)",
     shape,
     a.dtype,
   );
