@@ -95,7 +95,7 @@ export function storageDecl(binding: number, name: string, type: string, write: 
 }
 
 /** The builtins of a 1-D-indexed entry point (2-D grids recombined). */
-export const ENTRY_ARGS = "@builtin(global_invocation_id) gid: vec3<u32>, " +
+export const ENTRY_ARGS: string = "@builtin(global_invocation_id) gid: vec3<u32>, " +
   "@builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, " +
   "@builtin(local_invocation_index) lid: u32";
 

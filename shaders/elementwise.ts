@@ -38,9 +38,13 @@ export function setElementwiseVec4(on: boolean): void {
 
 /** One operand of an elementwise kernel: a buffer read through strides over the output shape. */
 export interface EwOperand {
+  /** The buffer read. */
   readonly buffer: GPUBuffer;
+  /** Its WGSL element type. */
   readonly type: "f32" | "i32";
+  /** Strides (elements) over the output shape; 0 along broadcast axes. */
   readonly strides: readonly number[];
+  /** Offset (elements) of element 0. */
   readonly offset: number;
 }
 

@@ -34,7 +34,9 @@ export type MatmulVariant = "blocked" | "tiled";
 
 /** Block shape of the blocked variant (TN a multiple of 4). */
 export interface BlockShape {
+  /** Output rows per invocation. */
   tm: number;
+  /** Output columns per invocation (a multiple of 4). */
   tn: number;
   /** Workgroup size (default 64). */
   wg?: number;
