@@ -299,6 +299,16 @@ gpuTest("asStrided() and assign() match the CPU: transpose, broadcast, flip, off
     cpu.assign(d.c, s.c, v);
     await same(`assign ${JSON.stringify(v)}`, d.g, d.c);
   }
+  // Overlapping source and destination (x[1:] = x[:-1] on a shared storage).
+  const o = rand([6], { seed: 12 });
+  const og = o.g.reshape([6]), oc = o.c.reshape([6]);
+  const shift = { shape: [5], strides: [1], offset: 1 };
+  gpu.assign(o.g, gpu.asStrided(og, { shape: [5], strides: [1], offset: 0 }), shift);
+  cpu.assign(o.c, cpu.asStrided(oc, { shape: [5], strides: [1], offset: 0 }), shift);
+  await same("assign shifted", o.g, o.c);
+  gpu.assign(og, og.reshape([6]), { shape: [6], strides: [-1], offset: 5 });
+  const want = Float32Array.from(await cpu.read(oc)).reverse();
+  assertAllClose(await gpu.read(o.g), want, { what: "assign reversed onto itself" });
   assert.throws(
     () => gpu.asStrided(x.g, { shape: [5], strides: [6], offset: 0 }),
     /asStrided: view .* outside an array of size 24/,

@@ -120,14 +120,26 @@ export function assign(dst: NDArray, src: NDArray, view: StridedView): void {
       }`,
     );
   }
+  const rt = runtime();
+  const dstBuf = bufferOf("assign", dst);
+  let srcBuf = bufferOf("assign", src);
+  // `src` sharing `dst`'s storage (x[1:] = x[:-1]): read from a copy, both because the
+  // kernel would race with itself and because WebGPU forbids binding one buffer as
+  // read-only and writable storage in one dispatch.
+  const copy = srcBuf === dstBuf ? rt.alloc("assign", src.size * 4) : null;
+  if (copy) {
+    rt.copy(srcBuf, copy, src.size * 4);
+    srcBuf = copy;
+  }
   runElementwise(
     "assign",
-    [{ buffer: bufferOf("assign", src), type: t, strides: stridesOf(view.shape), offset: 0 }],
+    [{ buffer: srcBuf, type: t, strides: stridesOf(view.shape), offset: 0 }],
     ["x"],
     "x",
     view.shape,
-    { buffer: bufferOf("assign", dst), type: t, strides: view.strides, offset: view.offset },
+    { buffer: dstBuf, type: t, strides: view.strides, offset: view.offset },
   );
+  if (copy) rt.free(copy);
 }
 
 /** Splits `shape` around `axis` into [outer, size of axis, inner]. */
