@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+
+// Runs `code` in a fresh Deno whose WebGPU has no usable backend (Deno's
+// DENO_WEBGPU_BACKEND=none enables no backend), so that no adapter exists.
+async function withoutAdapter(code: string, env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env: { DENO_WEBGPU_BACKEND: "none", NO_COLOR: "1", ...env },
+    cwd: new URL(".", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("initGpu() throws WebGpuUnavailableError and gpuAvailable() is false without an adapter", async () => {
+  const r = await withoutAdapter(`
+    import { gpuAvailable, initGpu, WebGpuUnavailableError } from "./mod.ts";
+    console.log("available", await gpuAvailable());
+    try {
+      await initGpu();
+      console.log("no error");
+    } catch (e) {
+      console.log(e instanceof WebGpuUnavailableError, e.name, e.message);
+    }
+  `);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /available false/);
+  assert.match(r.stdout, /true WebGpuUnavailableError WebGPU is unavailable: .*found no adapter/);
+});
+
+Deno.test("gpuTest() skips without an adapter and fails when DEZERO_REQUIRE_GPU=1", async () => {
+  const code = `
+    import { gpuTest } from "./test_util.ts";
+    gpuTest("needs a gpu", () => {});
+  `;
+  // deno eval cannot run tests: register into a test run through a temporary file.
+  const file = await Deno.makeTempFile({
+    dir: new URL(".", import.meta.url).pathname,
+    suffix: "_tmp_test.ts",
+  });
+  try {
+    await Deno.writeTextFile(file, code);
+    const run = async (env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["test", "-A", "--no-check", file],
+        env: { DENO_WEBGPU_BACKEND: "none", NO_COLOR: "1", ...env },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return {
+        code: out.code,
+        text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+      };
+    };
+    const skipped = await run({});
+    assert.equal(skipped.code, 0, skipped.text);
+    assert.match(skipped.text, /GPU tests skipped: no WebGPU adapter found/);
+    assert.match(skipped.text, /needs a gpu \.\.\. ignored/);
+    const required = await run({ DEZERO_REQUIRE_GPU: "1" });
+    assert.notEqual(required.code, 0);
+    assert.match(required.text, /needs a gpu \.\.\. FAILED/);
+    assert.match(required.text, /WebGpuUnavailableError/);
+  } finally {
+    await Deno.remove(file);
+  }
+});
