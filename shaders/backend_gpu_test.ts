@@ -77,6 +77,12 @@ gpuTest("binary() matches the CPU for every op with broadcasting up to rank 5", 
     [[3, 1], [1, 5]],
     [[2, 3, 1, 5, 7], [3, 4, 1, 7]],
     [[4, 1, 6], [6]],
+    // vec4 paths: inner axis a multiple of 4, operands vec4-aligned or broadcast.
+    [[3, 8], [8]],
+    [[3, 8], [3, 1]],
+    [[2, 3, 4, 8], [3, 1, 8]],
+    [[5, 12], [1, 12]],
+    [[4], [1]],
   ];
   for (const [sa, sb] of cases) {
     const a = rand(sa, { seed: 11, lo: -3, hi: 3 });
@@ -288,6 +294,10 @@ gpuTest("asStrided() and assign() match the CPU: transpose, broadcast, flip, off
     { shape: [4, 6], strides: [-6, -1], offset: 23 },
     { shape: [2, 2], strides: [12, 2], offset: 7 },
     { shape: [], strides: [], offset: 5 },
+    { shape: [2, 4], strides: [6, 1], offset: 1 }, // unaligned rows
+    { shape: [2, 4], strides: [12, 1], offset: 8 }, // aligned rows: vec4 loads
+    { shape: [3, 8], strides: [0, 1], offset: 4 }, // broadcast rows, vec4 loads
+    { shape: [2, 8], strides: [1, 0], offset: 3 }, // splat along the inner axis
   ];
   for (const v of views) {
     await same(`asStrided ${JSON.stringify(v)}`, gpu.asStrided(x.g, v), cpu.asStrided(x.c, v));

@@ -236,8 +236,11 @@ export function runElementwise(
   let decl = "";
   let body = "";
   const modes: string[] = [];
+  /** The param index of each operand's offset (scalar and strided operands). */
+  const slots: number[] = [];
   operands.forEach((o, k) => {
     const st = c.strides[k + 1];
+    slots.push(params.length);
     const same = st.every((s, d) => s === c.strides[0][d]) && o.offset === 0 && contigOut;
     const scalar = st.every((s) => s === 0);
     decl += storageDecl(k, `in${k}`, o.type, false);
@@ -262,12 +265,22 @@ export function runElementwise(
     store = `out[u32(${dot(rank, base + 1, `i32(${P(base)})`)})]`;
   }
   const nb = operands.length;
-  if (
-    settings.vec4 && contigOut && n % 4 === 0 && modes.every((m) => m !== "g") &&
-    modes.includes("c")
-  ) {
-    runVec4(op, operands, names, expr, modes, params, out);
-    return;
+  if (settings.vec4 && contigOut && n % 4 === 0) {
+    // Four consecutive outputs per invocation when every operand reads them as one
+    // aligned vec4 or as one broadcast scalar.
+    const inner = rank > 0 ? c.shape[rank - 1] : 1;
+    const kinds = operands.map((o, k) => {
+      if (modes[k] !== "g") return modes[k];
+      const st = c.strides[k + 1];
+      if (inner % 4 !== 0) return null;
+      if (st[rank - 1] === 0) return "splat";
+      const aligned = o.offset % 4 === 0 && st.every((v, d) => d === rank - 1 || v % 4 === 0);
+      return st[rank - 1] === 1 && aligned ? "vec" : null;
+    });
+    if (kinds.every((x) => x !== null) && kinds.some((x) => x !== "s")) {
+      runVec4(op, operands, names, expr, kinds as string[], slots, params, out, rank, n);
+      return;
+    }
   }
   const needCoords = modes.includes("g") || !contigOut;
   decl += storageDecl(nb, "out", out.type, true);
@@ -288,45 +301,57 @@ ${body}  ${store} = ${out.type}(${expr});
 }
 
 /**
- * The contiguous fast path: four elements per invocation with vec4 loads and
- * stores (the expression is applied per component).
+ * The vectorised path: four consecutive outputs per invocation, each operand
+ * read as a vec4 (`c`: contiguous like the output; `vec`: strided with an
+ * aligned unit inner stride) or as one scalar (`s`: a single element;
+ * `splat`: broadcast along the inner axis). The expression is applied per
+ * component.
  */
 function runVec4(
   op: string,
   operands: readonly EwOperand[],
   names: readonly string[],
   expr: string,
-  modes: readonly string[],
+  kinds: readonly string[],
+  slots: readonly number[],
   params: number[],
   out: { buffer: GPUBuffer; type: "f32" | "i32" },
+  rank: number,
+  n: number,
 ): void {
   const nb = operands.length;
   let decl = "";
   let body = "";
+  const needCoords = kinds.some((k) => k === "vec" || k === "splat");
   operands.forEach((o, k) => {
-    if (modes[k] === "c") {
-      decl += storageDecl(k, `in${k}`, `vec4<${o.type}>`, false);
-      body += `  let v${k} = in${k}[i];\n`;
-    } else {
-      decl += storageDecl(k, `in${k}`, o.type, false);
-      // Scalar operands keep the slot their offset was given in `params`.
-      const slot = params.length - operands.slice(k).filter((_, j) => modes[k + j] === "s").length;
-      body += `  let ${names[k]} = in${k}[${P(slot)}];\n`;
-    }
+    const vec = kinds[k] === "c" || kinds[k] === "vec";
+    decl += storageDecl(k, `in${k}`, vec ? `vec4<${o.type}>` : o.type, false);
+    const at = kinds[k] === "vec" || kinds[k] === "splat"
+      ? `u32(${dot(rank, slots[k] + 1, `i32(${P(slots[k])})`)})`
+      : "";
+    if (kinds[k] === "c") body += `  let v${k} = in${k}[i];\n`;
+    else if (kinds[k] === "vec") body += `  let v${k} = in${k}[${at} / 4u];\n`;
+    else if (kinds[k] === "splat") body += `  let ${names[k]} = in${k}[${at}];\n`;
+    else body += `  let ${names[k]} = in${k}[${P(slots[k])}];\n`;
   });
   const comps = ["x", "y", "z", "w"].map((c) => {
     let e = expr;
     operands.forEach((_, k) => {
-      if (modes[k] === "c") e = e.replace(new RegExp(`\\b${names[k]}\\b`, "g"), `v${k}.${c}`);
+      if (kinds[k] === "c" || kinds[k] === "vec") {
+        e = e.replace(new RegExp(`\\b${names[k]}\\b`, "g"), `v${k}.${c}`);
+      }
     });
     return `${out.type}(${e})`;
   });
   decl += storageDecl(nb, "out", `vec4<${out.type}>`, true);
-  const wgsl = `// ${op} (vec4)\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}
+  const wgsl = `// ${op} (vec4)\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}${
+    udivHelper(fastDiv(n))
+  }
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
   if (i >= ${P(0)} / 4u) { return; }
+  ${needCoords ? unravel("i * 4u", rank, 1) : ""}
 ${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});
 }
 `;
@@ -336,7 +361,7 @@ ${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});
     k,
     [...operands.map((o) => o.buffer), out.buffer],
     params,
-    Math.ceil(params[0] / 4 / WG),
+    Math.ceil(n / 4 / WG),
   );
 }
 
