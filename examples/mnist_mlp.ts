@@ -1,7 +1,7 @@
 /**
  * MNIST with an MLP (the book's step 51), as a short run: `MLP([1000, 10])`
  * with ReLU and Adam on the first 10,000 training images for one epoch, then
- * the test accuracy (about 93%). `deno task train` runs the full 5-epoch
+ * the test accuracy (about 92%). `deno task train` runs the full 5-epoch
  * training (97.5%+).
  *
  * The files are read from `$DEZERO_DATA` or `~/.cache/dezero` (`mnist/`), or
