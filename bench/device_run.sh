@@ -9,6 +9,8 @@
 #   .gl/*.deb                            Vulkan/GL loader packages
 # Usage (from the repo root): bash bench/device_run.sh
 # Budget: the whole run stays under 6 minutes (compare is capped at 270 s, the soak at 60 s).
+# The CPU column is left out by default (device time is scarce and dezero's CPU backend is
+# measured on the development machine); DEVICE_RUN_ARGS=--impls=cpu,gpu,tfjs brings it back.
 # Dry run elsewhere: DEVICE_RUN_SKIP_GL=1 skips unpacking .gl/*.deb; DEVICE_RUN_ARGS adds
 # arguments to compare.ts (e.g. "--quick --small") and DEVICE_RUN_SOAK_ARGS replaces the soak's.
 set -uo pipefail
@@ -52,7 +54,8 @@ main() {
 
   echo "== compare (full sizes) =="
   timeout 270 "$DENO" run -A --no-lock --cached-only bench/compare.ts ${tfjs[@]+"${tfjs[@]}"} \
-    --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json" ${DEVICE_RUN_ARGS:-}
+    --impls=gpu,tfjs --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json" \
+  ${DEVICE_RUN_ARGS:-}
   echo "compare exit: $?"
 
   echo "== soak (GPU, the issue's MLP) =="
