@@ -82,8 +82,8 @@ Deno.test("charLstm() learns the sonnets' characters and samples text from the v
 });
 
 Deno.test("mnistMlp() short run on real MNIST reaches well above chance", async () => {
-  const r = await mnistMlp({ trainSize: 3000, testSize: 2000, batchSize: 50, hidden: 300 });
-  assert.ok(r.testAcc > 0.85, `test accuracy ${r.testAcc}`);
+  const r = await mnistMlp({ trainSize: 3000, testSize: 2000, batchSize: 25, hidden: 300 });
+  assert.ok(r.testAcc > 0.8, `test accuracy ${r.testAcc}`);
 });
 
 Deno.test("mnistCnn() short run on real MNIST reaches well above chance", async () => {

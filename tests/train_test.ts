@@ -231,3 +231,23 @@ gpuTest("train(): the short MNIST run on the GPU learns as on the CPU", async ()
     );
   }
 });
+
+async function runTrainTs(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../train.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+Deno.test("train.ts on the command line: --help exits 0, a bad flag exits 2 with the error", async () => {
+  const help = await runTrainTs("--help");
+  assert.equal(help.code, 0);
+  assert.equal(help.out.trim(), HELP.trim());
+  const bad = await runTrainTs("--model", "rnn");
+  assert.equal(bad.code, 2);
+  assert.equal(bad.out, "");
+  assert.match(bad.err, /train: --model must be mlp or cnn, got rnn/);
+});
