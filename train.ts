@@ -32,7 +32,7 @@ import {
 import { MNIST } from "./data/datasets.ts";
 import { joinPath, resolveDataRoot } from "./data/_files.ts";
 import { L, MLP, Model, optimizers } from "./nn/mod.ts";
-import { gpuAvailable, gpuInfo, initGpu } from "./shaders/mod.ts";
+import { gpuAvailable, gpuInfo, initGpu, WebGpuUnavailableError } from "./shaders/mod.ts";
 
 /** The networks `train.ts` knows. */
 export type ModelKind = "mlp" | "cnn";
@@ -511,7 +511,9 @@ async function main(args: readonly string[]): Promise<number> {
     await train(config);
     return 0;
   } catch (e) {
-    console.error(e instanceof Deno.errors.NotFound ? (e as Error).message : e);
+    // Missing data files and a missing GPU are the user's to fix: the message says how.
+    const expected = e instanceof Deno.errors.NotFound || e instanceof WebGpuUnavailableError;
+    console.error(expected ? `train: ${(e as Error).message}` : e);
     return 1;
   }
 }
