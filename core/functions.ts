@@ -53,9 +53,12 @@ class Add extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.add(a, b);
   }
-  backward(gy: Variable): Variable[] {
+  backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
-    return [unbroadcast(gy, a.shape), unbroadcast(gy, b.shape)];
+    return [
+      this.needsInputGrad(0) ? unbroadcast(gy, a.shape) : null,
+      this.needsInputGrad(1) ? unbroadcast(gy, b.shape) : null,
+    ];
   }
 }
 
@@ -63,9 +66,12 @@ class Sub extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.sub(a, b);
   }
-  backward(gy: Variable): Variable[] {
+  backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
-    return [unbroadcast(gy, a.shape), unbroadcast(neg(gy), b.shape)];
+    return [
+      this.needsInputGrad(0) ? unbroadcast(gy, a.shape) : null,
+      this.needsInputGrad(1) ? unbroadcast(neg(gy), b.shape) : null,
+    ];
   }
 }
 
@@ -73,9 +79,12 @@ class Mul extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.mul(a, b);
   }
-  backward(gy: Variable): Variable[] {
+  backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
-    return [unbroadcast(mul(gy, b), a.shape), unbroadcast(mul(gy, a), b.shape)];
+    return [
+      this.needsInputGrad(0) ? unbroadcast(mul(gy, b), a.shape) : null,
+      this.needsInputGrad(1) ? unbroadcast(mul(gy, a), b.shape) : null,
+    ];
   }
 }
 
@@ -83,11 +92,13 @@ class Div extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.div(a, b);
   }
-  backward(gy: Variable): Variable[] {
+  backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
-    const ga = div(gy, b);
-    const gb = mul(gy, div(neg(a), mul(b, b)));
-    return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)];
+    const ga = this.needsInputGrad(0) ? unbroadcast(div(gy, b), a.shape) : null;
+    const gb = this.needsInputGrad(1)
+      ? unbroadcast(mul(gy, div(neg(a), mul(b, b))), b.shape)
+      : null;
+    return [ga, gb];
   }
 }
 
@@ -672,12 +683,20 @@ class MatMul extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.matmul(a, b, { transA: this.transA, transB: this.transB });
   }
-  backward(gy: Variable): Variable[] {
+  backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
     const { transA, transB } = this;
-    const ga = transA ? matmulT(b, gy, transB, true) : matmulT(gy, b, false, !transB);
-    const gb = transB ? matmulT(gy, a, true, transA) : matmulT(a, gy, !transA, false);
-    return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)];
+    let ga: Variable | null = null;
+    let gb: Variable | null = null;
+    if (this.needsInputGrad(0)) {
+      ga = transA ? matmulT(b, gy, transB, true) : matmulT(gy, b, false, !transB);
+      ga = unbroadcast(ga, a.shape);
+    }
+    if (this.needsInputGrad(1)) {
+      gb = transB ? matmulT(gy, a, true, transA) : matmulT(a, gy, !transA, false);
+      gb = unbroadcast(gb, b.shape);
+    }
+    return [ga, gb];
   }
 }
 

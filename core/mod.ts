@@ -44,6 +44,7 @@ export {
   type TensorOptions,
   tidy,
   Variable,
+  type VariableOptions,
   zeros,
   zerosLike,
 } from "./variable.ts";

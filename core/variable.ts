@@ -27,6 +27,14 @@ export type NestedArray = number | readonly NestedArray[];
 /** What {@linkcode tensor} accepts. */
 export type TensorData = NestedArray | TypedArray;
 
+/** Options of the Variable constructor and {@linkcode tensor}. */
+export interface VariableOptions extends TensorOptions {
+  /** A name shown in graphs and errors. */
+  name?: string;
+  /** Whether backward computes a gradient for it (default true). */
+  requiresGrad?: boolean;
+}
+
 /** An operand of a function: a Variable, a backend array or a number. */
 export type Operand = Variable | NDArray | number;
 
@@ -111,11 +119,18 @@ export class Variable {
   creator: Function | null = null;
   /** Topological depth: backward visits higher generations first. */
   generation = 0;
+  /**
+   * Whether backward computes a gradient for this variable (true by default, as in
+   * DeZero). Data batches turn it off, which skips work such as the input gradient
+   * of a first layer; a function of inputs that all opt out records no graph.
+   */
+  requiresGrad = true;
 
   /** Wraps a backend array (taking ownership) or builds one from data as {@linkcode tensor} does. */
-  constructor(data: NDArray | TensorData, opts: TensorOptions & { name?: string } = {}) {
+  constructor(data: NDArray | TensorData, opts: VariableOptions = {}) {
     this.#array = data instanceof NDArray ? data : makeArray(data, opts);
     this.name = opts.name ?? null;
+    if (opts.requiresGrad === false) this.requiresGrad = false;
   }
 
   /** The backend array; throws when backward released it. */
@@ -296,7 +311,7 @@ export class Variable {
         const x = f.inputs[i];
         const gx = gxs[i];
         if (gx === null) continue;
-        if (f.isConstantInput(x)) {
+        if (!f.needsInputGrad(i)) {
           if (!createGraph) gx.dispose();
           continue;
         }
@@ -592,7 +607,7 @@ function compare(
  */
 export class Parameter extends Variable {
   /** A parameter from an array (ownership taken) or data, as {@linkcode tensor} builds it. */
-  constructor(data: NDArray | TensorData, opts: TensorOptions & { name?: string } = {}) {
+  constructor(data: NDArray | TensorData, opts: VariableOptions = {}) {
     super(data, opts);
     keepArrays(this.array);
   }
@@ -697,12 +712,14 @@ export abstract class Function {
       throw e;
     }
     const outputs = ys.map((y) => new Variable(y));
-    if (Config.enableBackprop) {
+    const anyGrad = inputs.some((x) => x.requiresGrad && !this.#constants.has(x));
+    if (Config.enableBackprop && anyGrad) {
       this.generation = Math.max(0, ...inputs.map((x) => x.generation));
       for (const y of outputs) y.setCreator(this);
       this.inputs = inputs;
       this.outputs = outputs.map((y) => new WeakRef(y));
     } else {
+      if (!anyGrad) { for (const y of outputs) y.requiresGrad = false; }
       this.releaseGraph();
     }
     return outputs;
@@ -711,6 +728,15 @@ export abstract class Function {
   /** Whether `x` is an input made from a number or array (a constant without gradient). */
   isConstantInput(x: Variable): boolean {
     return this.#constants.has(x);
+  }
+
+  /**
+   * Whether backward needs the gradient of input `i` (PyTorch's
+   * `needs_input_grad`): `backward` may return null for the others and skip their work.
+   */
+  needsInputGrad(i: number): boolean {
+    const x = this.inputs[i];
+    return x !== undefined && x.requiresGrad && !this.#constants.has(x);
   }
 
   /**
@@ -868,7 +894,7 @@ function convertTyped(data: TypedArray, dtype: DType): TypedArray {
  */
 export function tensor(
   data: TensorData,
-  opts: TensorOptions & { shape?: readonly number[]; name?: string } = {},
+  opts: VariableOptions & { shape?: readonly number[] } = {},
 ): Variable {
   return new Variable(makeArray(data, opts), opts);
 }

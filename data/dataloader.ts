@@ -157,7 +157,11 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
   }
 
   #upload(s: Sample, isTarget: boolean): Variable {
-    return tensor(toTensorArray(s.data, isTarget), { device: this.device, shape: s.shape });
+    return tensor(toTensorArray(s.data, isTarget), {
+      device: this.device,
+      shape: s.shape,
+      requiresGrad: false,
+    });
   }
 }
 

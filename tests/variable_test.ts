@@ -383,3 +383,16 @@ Deno.test("a retained intermediate becomes a leaf after backward (truncated BPTT
     assert.equal(h.creator, null);
   }
 });
+
+Deno.test("requiresGrad: false skips a variable's gradient and records no graph without others", async () => {
+  const x = tensor([[1, 2]], { requiresGrad: false });
+  const W = tensor([[1], [1]]);
+  const y = F.matmul(x, W);
+  assert.equal(y.requiresGrad, true);
+  F.sum(y).backward();
+  assert.equal(x.grad, null);
+  assert.deepEqual(await W.grad!.toArray(), [[1], [2]]);
+  const z = F.mul(x, 2);
+  assert.equal(z.creator, null);
+  assert.equal(z.requiresGrad, false);
+});
