@@ -11,7 +11,22 @@ import { mnistCnn } from "../examples/mnist_cnn.ts";
 import { mnistMlp } from "../examples/mnist_mlp.ts";
 import { sineSeq } from "../examples/rnn_sine.ts";
 import { saveLoad } from "../examples/save_load.ts";
+import { sineMlp } from "../examples/sine_mlp.ts";
 import { spiralDataLoader } from "../examples/spiral_dataloader.ts";
+
+Deno.test("sineMlp(): MLP + SGD fit the book's noisy sine (steps 45-46, 6000 iterations)", async () => {
+  const r = await sineMlp({ iters: 6000 });
+  assert.ok(r.checkpoints[0][1] > 0.3, `initial loss ${r.checkpoints[0][1]}`);
+  assert.ok(r.finalLoss < 0.09, `final loss ${r.finalLoss}`);
+  // The fit follows sin(2πx) + 0.5 (the mean of the uniform noise) inside the data range.
+  r.grid.slice(1, -1).forEach((g, i) => {
+    const want = Math.sin(2 * Math.PI * g) + 0.5;
+    assert.ok(
+      Math.abs(r.predictions[i + 1] - want) < 0.2,
+      `x=${g}: ${r.predictions[i + 1]} vs ${want}`,
+    );
+  });
+});
 
 Deno.test("spiralDataLoader() reaches DeZero's ~97% train accuracy in 300 epochs (steps 48-50)", async () => {
   const history = await spiralDataLoader();
