@@ -318,6 +318,8 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Where progress bars are drawn (default stdout). */
   progressWriter?: ProgressWriter;
+  /** Called after each epoch's evaluation with its statistics. */
+  onEpoch?: (stats: EpochStats) => void;
 }
 
 /** Picks the device: the GPU for `"auto"` when there is one (with a notice otherwise). */
@@ -444,6 +446,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       seconds,
     };
     history.push(stats);
+    options.onEpoch?.(stats);
     log(
       `epoch ${epoch}: train loss ${stats.trainLoss.toFixed(4)}, accuracy ${
         pct(stats.trainAcc)

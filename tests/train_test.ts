@@ -5,7 +5,7 @@
  * whose accuracy must rise well above chance.
  */
 import assert from "node:assert/strict";
-import { DataLoader, F, noGrad } from "../mod.ts";
+import { DataLoader, F, memoryStats, noGrad } from "../mod.ts";
 import { MNIST } from "../data/datasets.ts";
 import { loadSafetensors } from "../nn/mod.ts";
 import { gpuTest } from "../shaders/test_util.ts";
@@ -250,4 +250,31 @@ Deno.test("train.ts on the command line: --help exits 0, a bad flag exits 2 with
   assert.equal(bad.code, 2);
   assert.equal(bad.out, "");
   assert.match(bad.err, /train: --model must be mlp or cnn, got rnn/);
+});
+
+gpuTest("train() on the GPU releases each epoch's batches and graphs: memory is flat", async () => {
+  const out = await Deno.makeTempDir({ prefix: "dezero_mem_" });
+  try {
+    const config = parseTrainArgs([
+      "--device=gpu",
+      "--epochs=4",
+      "--train-size=1000",
+      "--test-size=500",
+      `--out=${out}`,
+    ]) as TrainConfig;
+    const seen: { liveTensors: number; gpuLiveBytes: number }[] = [];
+    await train(config, {
+      ...quiet,
+      onEpoch: () => {
+        const { liveTensors, gpuLiveBytes } = memoryStats();
+        seen.push({ liveTensors, gpuLiveBytes });
+      },
+    });
+    assert.equal(seen.length, 4);
+    // After the first epochs (optimizer state created), nothing accumulates.
+    assert.deepEqual(seen[3], seen[1], JSON.stringify(seen));
+    assert.deepEqual(seen[2], seen[1], JSON.stringify(seen));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
