@@ -35,7 +35,8 @@ Deno.test({
         env: { NB_CELL_TIMEOUT: "120", NB_OUT: `${out}/notebook.executed.ipynb` },
         stdout: "piped",
         stderr: "piped",
-        signal: AbortSignal.timeout(240_000),
+        // The first run on a fresh machine also installs Jupyter's Debian packages (apt).
+        signal: AbortSignal.timeout(480_000),
       }).spawn();
       const { code, stdout, stderr } = await child.output();
       const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
