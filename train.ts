@@ -333,6 +333,15 @@ async function pickDevice(want: TrainConfig["device"], log: (s: string) => void)
   return "gpu";
 }
 
+/** `total + value·size` without a graph (`value·size` when `total` is null); disposes `total`. */
+function accumulate(total: Variable | null, value: Variable, size: number): Variable {
+  const next = tidy(() =>
+    noGrad(() => (total === null ? value.mul(size) : total.add(value.mul(size))))
+  );
+  total?.dispose();
+  return next;
+}
+
 /** Mean loss and accuracy of `model` over `loader`, in test mode without a graph. */
 async function evaluate(model: Model, loader: DataLoader): Promise<[loss: number, acc: number]> {
   let lossSum = 0, accSum = 0, n = 0;
@@ -405,18 +414,15 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       label: `epoch ${epoch}/${config.epochs}`,
       writer: options.progressWriter,
     });
-    let lossSum = 0, accSum = 0, n = 0;
-    let pending: [Variable, Variable, number][] = [];
-    // Reading a loss back waits for the device: gather a few steps' values, read them together.
-    const flush = async () => {
-      for (const [loss, acc, size] of pending) {
-        lossSum += (await loss.item()) * size;
-        accSum += (await acc.item()) * size;
-        n += size;
-        loss.dispose();
-        acc.dispose();
-      }
-      pending = [];
+    // The sums of loss·size and accuracy·size stay on the device; they are read back (which
+    // waits for the device) every 10 steps only, for the progress bar.
+    let lossTotal: Variable | null = null, accTotal: Variable | null = null;
+    let lossSum = 0, accSum = 0, n = 0, unread = 0;
+    const read = async () => {
+      lossSum = await lossTotal!.item();
+      accSum = await accTotal!.item();
+      bar.update(unread, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
+      unread = 0;
     };
     for (const [x, t] of trainLoader) {
       const y = model.apply(x);
@@ -425,15 +431,17 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       model.cleargrads();
       loss.backward();
       optimizer.update();
-      pending.push([loss, acc, x.shape[0]]);
-      if (pending.length >= 10) {
-        await flush();
-        bar.update(10, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
-      }
+      const size = x.shape[0];
+      lossTotal = accumulate(lossTotal, loss, size);
+      accTotal = accumulate(accTotal, acc, size);
+      loss.dispose();
+      acc.dispose();
+      n += size;
+      if (++unread === 10) await read();
     }
-    const rest = pending.length;
-    await flush();
-    bar.update(rest, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
+    if (unread > 0 || lossTotal === null) await read();
+    lossTotal?.dispose();
+    accTotal?.dispose();
     bar.finish();
     const seconds = (performance.now() - t0) / 1000;
     const [testLoss, testAcc] = await evaluate(model, testLoader);
