@@ -305,6 +305,7 @@ function mlpRunner(device: BenchDevice, s: Sizes): Runner {
     param(l.b, [dims[i + 1]], device),
   ]);
   const x = leaf(d.x, [batch, dims[0]], device);
+  x.requiresGrad = false; // a DataLoader batch: no input gradient
   const t = tensor(d.t, { dtype: "int32", device });
   return trainRunner(
     () => {

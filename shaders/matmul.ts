@@ -79,7 +79,10 @@ function chooseBlock(d: Dims): BlockShape {
   const n = (uses.get(key) ?? 0) + 1;
   uses.set(key, n);
   const big = work >= 2 ** 27 || (work >= 2 ** 22 && n > TIER_UP_AFTER);
-  return { tm: fit(d.M, big ? 16 : 8), tn: fit(d.N, 16) };
+  // Big blocks: 20 rows where 16 would leave a ragged last block (M = 100, 1000 run ~30%
+  // faster on llvmpipe with no wasted rows), 16 otherwise.
+  const tmBig = d.M > 16 && d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
+  return { tm: fit(d.M, big ? tmBig : 8), tn: fit(d.N, 16) };
 }
 
 interface Dims {
@@ -187,10 +190,12 @@ function blocked(
   const aVec = !d.transA && d.K % 4 === 0;
   const bVec = !d.transB && d.N % 4 === 0;
   const bVecK = d.transB && d.K % 4 === 0;
+  // Aᵀ is contiguous along M: vec4 loads of 4 rows at once where rows stay 4-aligned.
+  const aVecM = d.transA && !(bVecK || aVec) && d.M % 4 === 0 && TM % 4 === 0;
   const params = commonParams(d);
   const v4 = `vec4<${t}>`;
   const zero = t === "f32" ? "0.0" : "0";
-  const decl = storageDecl(0, "A", aVec ? v4 : t, false) +
+  const decl = storageDecl(0, "A", aVec || aVecM ? v4 : t, false) +
     storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
     storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
   const M = P(0), N = P(1), K = P(2);
@@ -255,7 +260,15 @@ function blocked(
     s += "  }\n";
   } else {
     s += `  for (var k = 0u; k < ${K}; k++) {\n`;
-    for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(A[${aIdx(`m${i}`, "k")}]);\n`;
+    if (aVecM) {
+      for (let q = 0; q < TM / 4; q++) {
+        s +=
+          `    let av${q} = A[(aBase + k * ${M}) / 4u + min(mS / 4u + ${q}u, ${M} / 4u - 1u)];\n`;
+      }
+      for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(av${i >> 2}.${comp[i & 3]});\n`;
+    } else {
+      for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(A[${aIdx(`m${i}`, "k")}]);\n`;
+    }
     for (let j = 0; j < V; j++) s += `    let b${j} = ${loadB("k", j)};\n`;
     for (let i = 0; i < TM; i++) {
       for (let j = 0; j < V; j++) s += `    acc${i}_${j} = fma4(a${i}, b${j}, acc${i}_${j});\n`;
@@ -278,7 +291,9 @@ function blocked(
   const fma = t === "f32"
     ? `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return fma(a, b, c); }`
     : `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return a * b + c; }`;
-  const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}, transB=${d.transB})
+  const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}${
+    aVecM ? " vec4" : ""
+  }, transB=${d.transB})
 ${decl}${fma}
 ${udivHelper(false)}
 @compute @workgroup_size(${WG})
