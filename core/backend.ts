@@ -168,6 +168,11 @@ export interface Backend {
   softmax?(x: NDArray, axis: number): NDArray;
   /** Log-softmax along `axis`, fused. */
   logSoftmax?(x: NDArray, axis: number): NDArray;
+  /**
+   * `a·x + b·y` for float32 `x`, `y` of one shape, fused (optimizer updates such
+   * as `param - lr·grad`); callers fall back to `mul`/`add` where it is missing.
+   */
+  axpby?(a: number, x: NDArray, b: number, y: NDArray): NDArray;
   /** Submits queued work (GPU); a no-op elsewhere. */
   flush?(): void;
 }

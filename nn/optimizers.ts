@@ -228,6 +228,19 @@ function grad(p: Parameter): NDArray {
   return p.grad!.array;
 }
 
+/**
+ * `a·x + b·y` as one fused kernel where the backend has one (float32 arrays of
+ * one shape on one backend), else `fallback()`.
+ */
+function axpby(a: number, x: NDArray, b: number, y: NDArray, fallback: () => NDArray): NDArray {
+  const be = x.backend;
+  if (
+    be.axpby && y.backend === be && x.dtype === "float32" && y.dtype === "float32" &&
+    x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape[i])
+  ) return be.axpby(a, x, b, y);
+  return fallback();
+}
+
 // ------------------------------------------------------------ optimizers
 
 /**
@@ -246,7 +259,8 @@ export class SGD extends Optimizer {
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
-    p.array = ops.sub(p.array, ops.mul(grad(p), this.lr));
+    const g = grad(p);
+    p.array = axpby(1, p.array, -this.lr, g, () => ops.sub(p.array, ops.mul(g, this.lr)));
   }
 }
 
@@ -273,9 +287,16 @@ export class MomentumSGD extends Optimizer {
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
-    const v = ops.sub(ops.mul(this.slot(p, "v"), this.momentum), ops.mul(grad(p), this.lr));
+    const v0 = this.slot(p, "v"), g = grad(p);
+    const v = axpby(
+      this.momentum,
+      v0,
+      -this.lr,
+      g,
+      () => ops.sub(ops.mul(v0, this.momentum), ops.mul(g, this.lr)),
+    );
     this.setSlot(p, "v", v);
-    p.array = ops.add(p.array, v);
+    p.array = axpby(1, p.array, 1, v, () => ops.add(p.array, v));
   }
 }
 

@@ -18,7 +18,7 @@ import { type DType, dtypeOfTyped, type TypedArray } from "../core/dtype.ts";
 import type { NDArray, Storage } from "../core/ndarray.ts";
 import { assertShape, fmtShape, sizeOf } from "../core/shape.ts";
 import { bufferOf, maybeRuntime, newArray, runtime } from "./_context.ts";
-import { binary, cast, unary, where } from "./elementwise.ts";
+import { axpby, binary, cast, unary, where } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
 import { assign, asStrided, col2im, full, gather, im2col, scatterAdd } from "./movement.ts";
 import { argReduce, reduce, softmax } from "./reduce.ts";
@@ -140,6 +140,10 @@ export const gpuBackend: Backend = {
 
   logSoftmax(x: NDArray, axis: number): NDArray {
     return softmax(x, axis, true);
+  },
+
+  axpby(a: number, x: NDArray, b: number, y: NDArray): NDArray {
+    return axpby(a, x, b, y);
   },
 
   flush(): void {

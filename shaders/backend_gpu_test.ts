@@ -239,6 +239,9 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
       [[33, 65], [65, 17]],
       [[2, 1, 5, 8], [3, 8, 4]], // broadcast batch
       [[70, 3], [3, 66]],
+      [[20, 12], [12, 20]], // M % 4 == 0: vec4 loads of Aᵀ along M
+      [[2, 100, 7], [7, 36]], // M = 100 (20-row blocks), odd K, batched
+      [[44, 3], [3, 8]],
     ];
     for (const [sa, sb] of cases) {
       for (const transA of [false, true]) {
@@ -257,7 +260,9 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
             { rtol: 1e-4, atol: 1e-5 },
           );
           if (variant === "blocked") {
-            for (const block of [{ tm: 16, tn: 16 }]) {
+            const blocks = [{ tm: 16, tn: 16 }];
+            if (sa[ra - 2] % 4 === 0) blocks.push({ tm: 20, tn: 16 }, { tm: 4, tn: 4 });
+            for (const block of blocks) {
               await same(
                 `matmul ${JSON.stringify(shA)} ${
                   JSON.stringify(shB)
@@ -276,6 +281,24 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
     await same("matmul int32", gpuMatmul(ai.g, bi.g, { variant }), cpu.matmul(ai.c, bi.c));
   });
 }
+
+gpuTest("axpby() matches a·x + b·y on the CPU on awkward shapes, vec4 and scalar", async () => {
+  for (const shape of [[], [1], [7], [4], [3, 5, 17], [2, 1, 3, 4, 5], [1000, 1000]]) {
+    const x = rand(shape, { seed: 31 }), y = rand(shape, { seed: 32 });
+    const want = cpu.binary(
+      "add",
+      cpu.binary("mul", x.c, cpu.fromTyped(new Float32Array([0.9]), [])),
+      cpu.binary("mul", y.c, cpu.fromTyped(new Float32Array([-0.01]), [])),
+    );
+    await same(`axpby ${JSON.stringify(shape)}`, gpu.axpby!(0.9, x.g, -0.01, y.g), want, {
+      rtol: 1e-6,
+      atol: 1e-7,
+    });
+  }
+  const a = gpu.full([2, 3], 1, "float32");
+  assert.throws(() => gpu.axpby!(1, a, 1, gpu.full([3, 2], 1, "float32")), /axpby: shapes/);
+  assert.throws(() => gpu.axpby!(1, a, 1, gpu.full([2, 3], 1, "int32")), /axpby: expected float32/);
+});
 
 gpuTest("matmul() rejects misaligned shapes naming both", () => {
   const a = gpu.full([2, 3], 1, "float32");
@@ -449,6 +472,12 @@ gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
   assert.equal(out[0], 3);
   assert.equal(out[n - 1], 3);
   assert.equal(out.indexOf(0), -1);
+  const z = gpu.axpby!(2, big, -0.5, y); // 3 - 1.5 = 1.5 everywhere, scalar path
+  const zs = await gpu.read(z);
+  assert.equal(zs[0], 1.5);
+  assert.equal(zs[n - 1], 1.5);
+  assert.equal(zs.findIndex((v) => v !== 1.5), -1);
+  z.dispose();
   big.dispose();
   y.dispose();
 });

@@ -15,6 +15,7 @@ import {
   collapse,
   dot,
   ENTRY_ARGS,
+  f32Bits,
   fastDiv,
   linearIndex,
   newArray,
@@ -434,4 +435,42 @@ export function cast(x: NDArray, dtype: DType): NDArray {
     return out;
   }
   return elementwise("cast", [broadcastOperand("cast", x, x.shape)], ["x"], "x", x.shape, dtype);
+}
+
+/**
+ * `a·x + b·y` for float32 arrays of one shape, fused into one kernel (vec4
+ * where the size allows; the optimizers' parameter updates).
+ */
+export function axpby(a: number, x: NDArray, b: number, y: NDArray): NDArray {
+  if (x.dtype !== "float32" || y.dtype !== "float32") {
+    throw new TypeError(`axpby: expected float32 operands, got ${x.dtype} and ${y.dtype}`);
+  }
+  if (x.shape.length !== y.shape.length || x.shape.some((d, i) => d !== y.shape[i])) {
+    throw new TypeError(`axpby: shapes [${x.shape}] and [${y.shape}] differ`);
+  }
+  const out = newArray("axpby", x.shape, "float32");
+  const n = x.size;
+  if (n === 0) return out;
+  const vec = settings.vec4 && n % 4 === 0;
+  const t = vec ? "vec4<f32>" : "f32";
+  const wgsl = `// axpby${vec ? " (vec4)" : ""}
+${storageDecl(0, "X", t, false)}${storageDecl(1, "Y", t, false)}${storageDecl(2, "out", t, true)}${
+    paramsDecl(3, 3)
+  }@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  out[i] = bitcast<f32>(${P(1)}) * X[i] + bitcast<f32>(${P(2)}) * Y[i];
+}
+`;
+  const count = vec ? n / 4 : n;
+  const rt = runtime();
+  const k = rt.kernel("axpby", wgsl, ["r", "r", "w"], 3);
+  rt.dispatch(
+    k,
+    [bufferOf("axpby", x), bufferOf("axpby", y), bufferOf("axpby", out)],
+    [count, f32Bits(a), f32Bits(b)],
+    Math.ceil(count / WG),
+  );
+  return out;
 }
