@@ -282,6 +282,19 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
   });
 }
 
+gpuTest("elementwise kernels on large arrays (4 vec4s per invocation) match the CPU", async () => {
+  // 65,537 and 65,543 vec4s: ragged last span; contiguous, scalar, row-broadcast and column operands.
+  const x = rand([65_537 * 4], { seed: 61 });
+  await same("tanh large", gpu.unary("tanh", x.g), cpu.unary("tanh", x.c), { atol: 1e-6 });
+  const two = both(new Float32Array([2]), []);
+  await same("mul large scalar", gpu.binary("mul", x.g, two.g), cpu.binary("mul", x.c, two.c));
+  const m = rand([65_543, 4], { seed: 62 }), row = rand([4], { seed: 63 });
+  const col = rand([65_543, 1], { seed: 64 });
+  await same("add large row", gpu.binary("add", m.g, row.g), cpu.binary("add", m.c, row.c));
+  await same("sub large col", gpu.binary("sub", m.g, col.g), cpu.binary("sub", m.c, col.c));
+  await same("mul large same", gpu.binary("mul", m.g, m.g), cpu.binary("mul", m.c, m.c));
+});
+
 gpuTest("axpby() matches a·x + b·y on the CPU on awkward shapes, vec4 and scalar", async () => {
   for (const shape of [[], [1], [7], [4], [3, 5, 17], [2, 1, 3, 4, 5], [1000, 1000]]) {
     const x = rand(shape, { seed: 31 }), y = rand(shape, { seed: 32 });

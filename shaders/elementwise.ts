@@ -345,15 +345,28 @@ function runVec4(
     return `${out.type}(${e})`;
   });
   decl += storageDecl(nb, "out", `vec4<${out.type}>`, true);
-  const wgsl = `// ${op} (vec4)\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}${
-    udivHelper(fastDiv(n))
-  }
+  // Large arrays: PER vec4s per invocation, `span` apart (fewer invocations and less
+  // per-invocation overhead; ~25% faster per pass on llvmpipe for 4M elements).
+  const per = n / 4 >= PER_MIN_VEC4 ? PER : 1;
+  const step = `${needCoords ? unravel("i * 4u", rank, 1) : ""}
+${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});`;
+  const main = per === 1
+    ? `  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)} / 4u) { return; }
+  ${step}`
+    : `  let t = ${linearIndex(WG)};
+  let span = (${P(0)} / 4u + ${per - 1}u) / ${per}u;
+  for (var j = 0u; j < ${per}u; j++) {
+  let i = t + j * span;
+  if (t >= span || i >= ${P(0)} / 4u) { break; }
+  ${step}
+  }`;
+  const wgsl = `// ${op} (vec4${per > 1 ? ` x${per}` : ""})\n${decl}${
+    paramsDecl(nb + 1, params.length)
+  }${HELPERS}${udivHelper(fastDiv(n))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
-  let i = ${linearIndex(WG)};
-  if (i >= ${P(0)} / 4u) { return; }
-  ${needCoords ? unravel("i * 4u", rank, 1) : ""}
-${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});
+${main}
 }
 `;
   const rt = runtime();
@@ -362,9 +375,14 @@ ${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});
     k,
     [...operands.map((o) => o.buffer), out.buffer],
     params,
-    Math.ceil(n / 4 / WG),
+    Math.ceil(n / 4 / per / WG),
   );
 }
+
+/** Vec4s per invocation of the vectorised path for large arrays. */
+const PER = 4;
+/** Vec4 count from which invocations take `PER` vec4s each. */
+const PER_MIN_VEC4 = 65_536;
 
 /** An operand reading `x` broadcast to `shape`. */
 export function broadcastOperand(op: string, x: NDArray, shape: readonly number[]): EwOperand {
