@@ -305,7 +305,7 @@ function mlpRunner(device: BenchDevice, s: Sizes): Runner {
     param(l.b, [dims[i + 1]], device),
   ]);
   const x = leaf(d.x, [batch, dims[0]], device);
-  x.requiresGrad = false; // a DataLoader batch: no input gradient
+  x.requiresGrad = false; // a DataLoader batch: no input gradient (TF.js computes none either)
   const t = tensor(d.t, { dtype: "int32", device });
   return trainRunner(
     () => {
@@ -333,6 +333,7 @@ function convRunner(device: BenchDevice, s: Sizes): Runner {
   ];
   const [W1, b1, W2, b2] = params;
   const x = leaf(d.x, [batch, 1, side, side], device);
+  x.requiresGrad = false; // a DataLoader batch: no input gradient (TF.js computes none either)
   const t = tensor(d.t, { dtype: "int32", device });
   return trainRunner(
     () => {
