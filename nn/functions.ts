@@ -367,8 +367,34 @@ function labelsArray(op: string, t: Operand, like: Variable): NDArray {
   return arr;
 }
 
+/**
+ * Throws a RangeError naming the op when a label is outside `[0, classes)`. On
+ * the CPU the labels are checked now; on the GPU a gather over the class range
+ * records an out-of-range label, and the next readback throws.
+ */
+function checkLabels(op: string, t: NDArray, classes: number): void {
+  const read = t.backend.readSync;
+  if (read) {
+    const d = read.call(t.backend, t);
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] < 0 || d[i] >= classes) {
+        throw new RangeError(
+          `${op}: label ${d[i]} at index ${i} is out of range for ${classes} classes`,
+        );
+      }
+    }
+    return;
+  }
+  const range = t.backend.full([classes], 0, "int32");
+  const flat = t.reshape([t.size]);
+  t.backend.gather(range, 0, flat).dispose();
+  flat.dispose();
+  range.dispose();
+}
+
 /** A one-hot float matrix `[N, C]` from int32 labels `[N]`. */
 function oneHot(t: NDArray, classes: number, dtype: DType): NDArray {
+  checkLabels("softmaxCrossEntropy", t, classes);
   return arrays(() => {
     const range = new Int32Array(classes);
     for (let i = 0; i < classes; i++) range[i] = i;
@@ -395,7 +421,7 @@ export function softmaxCrossEntropy(x: Operand, t: Operand): Variable {
     );
   }
   const labels = labelsArray("softmaxCrossEntropy", t, xv);
-  const [n, c] = xv.shape;
+  const n = xv.shape[0];
   if (labels.size !== n) {
     throw new TypeError(
       `softmaxCrossEntropy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for ${n} rows`,
