@@ -313,6 +313,32 @@ gpuTest("axpby() matches a·x + b·y on the CPU on awkward shapes, vec4 and scal
   assert.throws(() => gpu.axpby!(1, a, 1, gpu.full([2, 3], 1, "int32")), /axpby: expected float32/);
 });
 
+gpuTest("blocked matmul tiers a medium product up to big blocks at its second call", async () => {
+  const rt = runtime();
+  const seen: string[] = [];
+  const dispatch = rt.dispatch;
+  rt.dispatch = function (k, ...rest) {
+    seen.push(k.wgsl.split("\n")[0]);
+    return dispatch.call(this, k, ...rest);
+  };
+  try {
+    // 100·256·164 multiply-adds (≥ 2²²): 8-row blocks first, then 20-row blocks (M = 100).
+    const a = rand([100, 164], { seed: 71 }), b = rand([164, 256], { seed: 72 });
+    for (let call = 0; call < 2; call++) {
+      await same(
+        `matmul call ${call}`,
+        gpuMatmul(a.g, b.g, { variant: "blocked" }),
+        cpu.matmul(a.c, b.c),
+        { rtol: 1e-4, atol: 1e-5 },
+      );
+    }
+  } finally {
+    rt.dispatch = dispatch;
+  }
+  const blocks = seen.filter((l) => l.includes("matmul")).map((l) => l.match(/\d+x\d+/)?.[0]);
+  assert.deepEqual(blocks, ["8x16", "20x16"]);
+});
+
 gpuTest("matmul() rejects misaligned shapes naming both", () => {
   const a = gpu.full([2, 3], 1, "float32");
   const b = gpu.full([4, 5], 1, "float32");

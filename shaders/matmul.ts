@@ -62,21 +62,23 @@ export function matmulVariant(): { variant: MatmulVariant; block: BlockShape | n
   return { variant: settings.variant, block: settings.block ? { ...settings.block } : null };
 }
 
-/** Uses of each kernel shape class, for tiering up to bigger blocks. */
+/** Calls of each product shape (dims and transposes), for tiering up to bigger blocks. */
 const uses = new Map<string, number>();
-/** Calls of one shape class before its medium-sized products get 16-row blocks. */
-const TIER_UP_AFTER = 3;
+/** Calls of one product shape before a medium-sized product gets big blocks. */
+const TIER_UP_AFTER = 1;
 
 function chooseBlock(d: Dims): BlockShape {
   if (settings.block) return settings.block;
-  // On llvmpipe 16×16 blocks run ~30% faster than 8×16 on MLP-sized products but take
-  // ~1 s each to compile (at their first dispatch) against ~0.1 s. So: big products get
-  // 16×16 at once; medium ones start with 8×16 and tier up once their shape class has
-  // been used a few times (a training loop), which keeps the first step's compile short.
+  // On llvmpipe 16×16 (20×16) blocks run ~30% faster than 8×16 on MLP-sized products but
+  // take 1–2 s each to compile (at their first dispatch) against ~0.1 s. So: big products
+  // get them at once; medium ones start with 8×16 and tier up at their second call (the
+  // second step of a training loop, so every tier-up compile lands in that one step and
+  // the first step's compile stays short).
   const fit = (n: number, max: number) => (n <= 4 ? 4 : n <= 8 ? 8 : max);
   const work = d.M * d.N * d.K * d.nb;
-  const key = `${d.transA}${d.transB}${d.K % 4}${d.N % 4}${d.batch.length}`;
+  const key = `${d.M},${d.N},${d.K},${d.transA},${d.transB},${d.batch},${d.sa},${d.sb}`;
   const n = (uses.get(key) ?? 0) + 1;
+  if (uses.size >= 4096) uses.clear();
   uses.set(key, n);
   const big = work >= 2 ** 27 || (work >= 2 ** 22 && n > TIER_UP_AFTER);
   // Big blocks: 20 rows where 16 would leave a ragged last block (M = 100, 1000 run ~30%
