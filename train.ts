@@ -425,12 +425,17 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       unread = 0;
     };
     for (const [x, t] of trainLoader) {
-      const y = model.apply(x);
-      const loss = F.softmaxCrossEntropy(y, t);
-      const acc = noGrad(() => F.accuracy(y, t));
-      model.cleargrads();
-      loss.backward();
-      optimizer.update();
+      // tidy() releases whatever the step created and did not return (gradients, anything a
+      // graph left behind) right away instead of whenever the garbage collector runs.
+      const [loss, acc] = tidy(() => {
+        const y = model.apply(x);
+        const loss = F.softmaxCrossEntropy(y, t);
+        const acc = noGrad(() => F.accuracy(y, t));
+        model.cleargrads();
+        loss.backward();
+        optimizer.update();
+        return [loss, acc];
+      });
       const size = x.shape[0];
       lossTotal = accumulate(lossTotal, loss, size);
       accTotal = accumulate(accTotal, acc, size);
