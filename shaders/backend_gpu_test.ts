@@ -296,7 +296,10 @@ gpuTest("elementwise kernels on large arrays (4 vec4s per invocation) match the 
 });
 
 gpuTest("axpby() matches a·x + b·y on the CPU on awkward shapes, vec4 and scalar", async () => {
-  for (const shape of [[], [1], [7], [4], [3, 5, 17], [2, 1, 3, 4, 5], [1000, 1000]]) {
+  // [1000, 1000] and 65,537·4 + 3: 4 elements (vec4s) per invocation, ragged last span.
+  for (
+    const shape of [[], [1], [7], [4], [3, 5, 17], [2, 1, 3, 4, 5], [1000, 1000], [65_537 * 4 + 3]]
+  ) {
     const x = rand(shape, { seed: 31 }), y = rand(shape, { seed: 32 });
     const want = cpu.binary(
       "add",

@@ -471,24 +471,30 @@ export function axpby(a: number, x: NDArray, b: number, y: NDArray): NDArray {
   if (n === 0) return out;
   const vec = settings.vec4 && n % 4 === 0;
   const t = vec ? "vec4<f32>" : "f32";
-  const wgsl = `// axpby${vec ? " (vec4)" : ""}
+  const count = vec ? n / 4 : n;
+  // Large arrays: PER elements (vec4s) per invocation, a span apart, as in `runVec4`.
+  const per = count >= PER_MIN_VEC4 ? PER : 1;
+  const wgsl = `// axpby${vec ? " (vec4)" : ""}${per > 1 ? ` x${per}` : ""}
 ${storageDecl(0, "X", t, false)}${storageDecl(1, "Y", t, false)}${storageDecl(2, "out", t, true)}${
     paramsDecl(3, 3)
   }@compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
-  let i = ${linearIndex(WG)};
-  if (i >= ${P(0)}) { return; }
-  out[i] = bitcast<f32>(${P(1)}) * X[i] + bitcast<f32>(${P(2)}) * Y[i];
+  let t = ${linearIndex(WG)};
+  let span = (${P(0)} + ${per - 1}u) / ${per}u;
+  for (var j = 0u; j < ${per}u; j++) {
+    let i = t + j * span;
+    if (t >= span || i >= ${P(0)}) { break; }
+    out[i] = bitcast<f32>(${P(1)}) * X[i] + bitcast<f32>(${P(2)}) * Y[i];
+  }
 }
 `;
-  const count = vec ? n / 4 : n;
   const rt = runtime();
   const k = rt.kernel("axpby", wgsl, ["r", "r", "w"], 3);
   rt.dispatch(
     k,
     [bufferOf("axpby", x), bufferOf("axpby", y), bufferOf("axpby", out)],
     [count, f32Bits(a), f32Bits(b)],
-    Math.ceil(count / WG),
+    Math.ceil(count / per / WG),
   );
   return out;
 }
