@@ -94,6 +94,9 @@ function F(): FnTable {
 
 // ------------------------------------------------------------------ Variable
 
+// The root of the last backward() without retainGraph (see Variable.backward).
+let lastRoot: WeakRef<Variable> | null = null;
+
 /**
  * A node of the graph: a value (a backend array) with an optional gradient and
  * the Function that created it.
@@ -206,6 +209,17 @@ export class Variable {
     } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values`;
   }
 
+  /** Frees the value of an earlier backward()'s root. @internal */
+  releaseAsOldRoot(): void {
+    if (this.#retain || this.#array === null) return;
+    const shape = this.#array.shape;
+    this.#array.dispose();
+    this.#array = null;
+    this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
+      fmtShape(shape)
+    } was the root of an earlier backward() and was released by the next one: read it before then (await loss.item()) or call retainData() to keep it`;
+  }
+
   /** Clears the gradient (releasing its memory). */
   cleargrad(): void {
     const g = this.grad;
@@ -250,7 +264,10 @@ export class Variable {
    * Backpropagates from this variable, visiting Functions in generation order
    * so any graph shape (shared inputs, diamonds, many outputs) is correct.
    * Gradients accumulate into `grad`. Unless `retainGraph`, the values of
-   * intermediate variables are released as soon as they are no longer needed.
+   * intermediate variables are released as soon as they are no longer needed,
+   * and the root of the previous such backward() (last step's loss) is released
+   * when this one starts, so a training loop's memory stays flat without
+   * waiting for the garbage collector. `retainData()` exempts a variable from both.
    */
   backward(
     opts: { retainGrad?: boolean; createGraph?: boolean; retainGraph?: boolean } = {},
@@ -258,6 +275,14 @@ export class Variable {
     const retainGrad = opts.retainGrad ?? false;
     const createGraph = opts.createGraph ?? false;
     const retainGraph = opts.retainGraph ?? createGraph;
+    if (!retainGraph && this.creator !== null) {
+      // The root of the previous backward() (a training loop's last loss) is
+      // released now: its graph is gone and a loop must not grow while it
+      // waits for the garbage collector. retainData() keeps it.
+      const previous = lastRoot?.deref();
+      if (previous !== undefined && previous !== this) previous.releaseAsOldRoot();
+      lastRoot = new WeakRef(this);
+    }
     if (this.grad === null) {
       this.grad = new Variable(ops.fullLike(this.array, 1));
     }

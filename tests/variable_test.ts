@@ -396,3 +396,23 @@ Deno.test("requiresGrad: false skips a variable's gradient and records no graph 
   assert.equal(z.creator, null);
   assert.equal(z.requiresGrad, false);
 });
+
+Deno.test("the previous backward()'s root is released by the next one unless retained", async () => {
+  const W = tensor([[1], [2], [3]]);
+  const x = tensor([[1, 2, 3]]);
+  const step = () => {
+    const loss = F.sum(F.matmul(x, W));
+    W.cleargrad();
+    loss.backward();
+    return loss;
+  };
+  const first = step();
+  assert.equal(await first.item(), 14);
+  const kept = step().retainData();
+  step();
+  const n = memoryStats().liveTensors;
+  for (let i = 0; i < 10; i++) step();
+  assert.equal(memoryStats().liveTensors, n);
+  await assert.rejects(() => first.item(), /root of an earlier backward\(\).*retainData\(\)/);
+  assert.equal(await kept.item(), 14);
+});
