@@ -49,8 +49,9 @@ const settings: { variant: MatmulVariant; block: BlockShape | null } = {
 
 /**
  * Selects the matmul variant, and optionally a fixed block shape for
- * `blocked` (by default 16×16 blocks for products of ≥ 2²⁷ multiply-adds and for
- * medium ones once their shape class is hot, 8×16 otherwise, narrower for narrower outputs).
+ * `blocked` (by default 16×16 blocks, 20×16 where M is a multiple of 20 but not of 16, for
+ * products of ≥ 2²⁷ multiply-adds and for medium ones (≥ 2²²) from their second call with
+ * the same shape; 8×16 otherwise; narrower for narrower outputs).
  */
 export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape | null): void {
   settings.variant = variant;
