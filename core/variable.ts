@@ -114,6 +114,8 @@ export class Variable {
   #array: NDArray | null;
   #released: string | null = null;
   #retain = false;
+  #noGradResult = false;
+  #noGradParents: Variable[] = [];
   /** A name shown in graphs and errors. */
   name: string | null;
   /** The gradient, a Variable (differentiable again under `createGraph`). */
@@ -209,6 +211,24 @@ export class Variable {
     } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values`;
   }
 
+  /** Marks a function result that needs no gradient (freed by backward). @internal */
+  markNoGradResult(parents: Variable[]): void {
+    this.#noGradResult = true;
+    this.#noGradParents = parents;
+  }
+
+  /** The no-gradient results this one was computed from. @internal */
+  takeNoGradParents(): Variable[] {
+    const p = this.#noGradParents;
+    this.#noGradParents = [];
+    return p;
+  }
+
+  /** Whether this is a function result that needs no gradient. @internal */
+  get isNoGradResult(): boolean {
+    return this.#noGradResult;
+  }
+
   /** Frees the value of an earlier backward()'s root. @internal */
   releaseAsOldRoot(): void {
     if (this.#retain || this.#array === null) return;
@@ -302,6 +322,9 @@ export class Variable {
     // Variables visited are held until the end, so that weakly held outputs
     // stay reachable until their creator has run.
     const hold: Variable[] = [this];
+    // Results computed only from inputs that need no gradient are not part of
+    // the traversal; they are freed at the end, as the graph's intermediates are.
+    const noGradResults = new Set<Variable>();
     while (funcs.length > 0) {
       const f = funcs.pop()!;
       const outputs = f.outputs.map((w) => w.deref());
@@ -374,11 +397,18 @@ export class Variable {
         });
       }
       if (!retainGraph) {
+        for (const x of f.inputs) if (x.isNoGradResult && x !== this) noGradResults.add(x);
         // Every consumer of f's outputs has run (generation order), so their
         // values are no longer needed.
         for (const y of outputs) if (y && y !== this) y.releaseByBackward();
         f.releaseGraph(this);
       }
+    }
+    const stack = [...noGradResults];
+    while (stack.length > 0) {
+      const x = stack.pop()!;
+      for (const p of x.takeNoGradParents()) if (p !== this) stack.push(p);
+      x.releaseByBackward();
     }
     hold.length = 0;
   }
@@ -744,7 +774,13 @@ export abstract class Function {
       this.inputs = inputs;
       this.outputs = outputs.map((y) => new WeakRef(y));
     } else {
-      if (!anyGrad) { for (const y of outputs) y.requiresGrad = false; }
+      if (!anyGrad) {
+        for (const y of outputs) {
+          y.requiresGrad = false;
+          // Still a function's result: a backward through its consumers frees it.
+          if (Config.enableBackprop) y.markNoGradResult(inputs.filter((x) => x.isNoGradResult));
+        }
+      }
       this.releaseGraph();
     }
     return outputs;

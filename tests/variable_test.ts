@@ -416,3 +416,20 @@ Deno.test("the previous backward()'s root is released by the next one unless ret
   await assert.rejects(() => first.item(), /root of an earlier backward\(\).*retainData\(\)/);
   assert.equal(await kept.item(), 14);
 });
+
+Deno.test("backward() frees results computed only from inputs that need no gradient", () => {
+  const W = tensor([[1], [2], [3]]);
+  const step = () => {
+    const x = tensor([[1, 2, 3]], { requiresGrad: false });
+    const xs = F.mul(F.exp(x), 2); // no graph: x needs no gradient
+    const loss = F.sum(F.matmul(xs, W));
+    W.cleargrad();
+    loss.backward();
+    x.dispose();
+  };
+  step();
+  step();
+  const n = memoryStats().liveTensors;
+  for (let i = 0; i < 10; i++) step();
+  assert.equal(memoryStats().liveTensors, n);
+});
