@@ -23,6 +23,7 @@ import {
 } from "./backend.ts";
 import { allocTyped, assertDType, type DType, dtypeOfTyped, type TypedArray } from "./dtype.ts";
 import { NDArray, type Storage } from "./ndarray.ts";
+import { checkView, matmulGeometry } from "./_validate.ts";
 import {
   assertShape,
   broadcastShapes,
@@ -785,30 +786,8 @@ export const cpuBackend: Backend = {
 
   matmul(a: NDArray, b: NDArray, opts: { transA?: boolean; transB?: boolean } = {}): NDArray {
     const transA = opts.transA ?? false, transB = opts.transB ?? false;
-    if (a.ndim < 2 || b.ndim < 2) {
-      throw new TypeError(
-        `matmul: operands must have rank >= 2, got shapes ${fmtShape(a.shape)} and ${
-          fmtShape(b.shape)
-        }`,
-      );
-    }
-    assertSameDType("matmul", a, b);
-    const ra = a.ndim, rb = b.ndim;
-    const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
-    const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
-    const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
-    const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
-    if (Ka !== Kb) {
-      const t = transA || transB ? ` (transA=${transA}, transB=${transB})` : "";
-      throw new TypeError(
-        `matmul: shapes ${fmtShape(a.shape)} and ${
-          fmtShape(b.shape)
-        } are not aligned: ${Ka} vs ${Kb}${t}`,
-      );
-    }
-    const K = Ka;
+    const { M, N, K, batch } = matmulGeometry(a, b, transA, transB);
     const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
-    const batch = broadcastShapes("matmul", batchA, batchB);
     const shape = [...batch, M, N];
     const ad = dataOf("matmul", a), bd = dataOf("matmul", b);
     const o = allocTyped(a.dtype, sizeOf(shape));
@@ -1034,30 +1013,6 @@ export const cpuBackend: Backend = {
 
   flush(): void {},
 };
-
-/** Throws unless every element of `view` lies inside an array of `size` elements. */
-function checkView(op: string, view: StridedView, size: number): void {
-  assertShape(op, view.shape);
-  if (view.strides.length !== view.shape.length) {
-    throw new TypeError(
-      `${op}: view of shape ${fmtShape(view.shape)} has ${view.strides.length} strides`,
-    );
-  }
-  if (sizeOf(view.shape) === 0) return;
-  let lo = view.offset, hi = view.offset;
-  for (let i = 0; i < view.shape.length; i++) {
-    const span = (view.shape[i] - 1) * view.strides[i];
-    if (span < 0) lo += span;
-    else hi += span;
-  }
-  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi >= size) {
-    throw new RangeError(
-      `${op}: view (shape ${fmtShape(view.shape)}, strides ${
-        fmtShape(view.strides)
-      }, offset ${view.offset}) reaches elements ${lo}..${hi} outside an array of size ${size}`,
-    );
-  }
-}
 
 /**
  * Wraps `data` as a CPU array of `shape` without copying: the array takes

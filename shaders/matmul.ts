@@ -11,7 +11,8 @@
  * @module
  */
 import type { NDArray } from "../core/ndarray.ts";
-import { broadcastShapes, broadcastStrides, fmtShape, sizeOf, stridesOf } from "../core/shape.ts";
+import { matmulGeometry } from "../core/_validate.ts";
+import { broadcastStrides, sizeOf, stridesOf } from "../core/shape.ts";
 import {
   bufferOf,
   collapse,
@@ -108,31 +109,9 @@ export function matmul(
   opts: { transA?: boolean; transB?: boolean; variant?: MatmulVariant; block?: BlockShape } = {},
 ): NDArray {
   const transA = opts.transA ?? false, transB = opts.transB ?? false;
-  if (a.ndim < 2 || b.ndim < 2) {
-    throw new TypeError(
-      `matmul: operands must have rank >= 2, got shapes ${fmtShape(a.shape)} and ${
-        fmtShape(b.shape)
-      }`,
-    );
-  }
-  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const { M, N, K, batch } = matmulGeometry(a, b, transA, transB);
   const t = wgslType("matmul", a.dtype);
-  const ra = a.ndim, rb = b.ndim;
-  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
-  const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
-  const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
-  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
-  if (Ka !== Kb) {
-    const tr = transA || transB ? ` (transA=${transA}, transB=${transB})` : "";
-    throw new TypeError(
-      `matmul: shapes ${fmtShape(a.shape)} and ${
-        fmtShape(b.shape)
-      } are not aligned: ${Ka} vs ${Kb}${tr}`,
-    );
-  }
-  const K = Ka;
   const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
-  const batch = broadcastShapes("matmul", batchA, batchB);
   const out = newArray("matmul", [...batch, M, N], a.dtype);
   const nb = sizeOf(batch);
   if (nb * M * N === 0) return out;

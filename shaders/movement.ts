@@ -9,6 +9,7 @@
 import type { ConvGeometry, StridedView } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
+import { checkView } from "../core/_validate.ts";
 import { assertShape, fmtShape, normAxis, sizeOf, stridesOf } from "../core/shape.ts";
 import {
   bufferOf,
@@ -64,30 +65,6 @@ fn main(${ENTRY_ARGS}) {
 `;
   run1d("full", wgsl, ["w"], [buf], [n, bits], n);
   return out;
-}
-
-/** Throws unless every element of `view` lies inside an array of `size` elements. */
-function checkView(op: string, view: StridedView, size: number): void {
-  assertShape(op, view.shape);
-  if (view.strides.length !== view.shape.length) {
-    throw new TypeError(
-      `${op}: view of shape ${fmtShape(view.shape)} has ${view.strides.length} strides`,
-    );
-  }
-  if (sizeOf(view.shape) === 0) return;
-  let lo = view.offset, hi = view.offset;
-  for (let i = 0; i < view.shape.length; i++) {
-    const span = (view.shape[i] - 1) * view.strides[i];
-    if (span < 0) lo += span;
-    else hi += span;
-  }
-  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi >= size) {
-    throw new RangeError(
-      `${op}: view (shape ${fmtShape(view.shape)}, strides ${
-        fmtShape(view.strides)
-      }, offset ${view.offset}) reaches elements ${lo}..${hi} outside an array of size ${size}`,
-    );
-  }
 }
 
 /** A contiguous copy of a strided view of `x`. */

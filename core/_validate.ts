@@ -1,0 +1,80 @@
+/**
+ * Argument checks shared by every backend, so the CPU reference and the GPU
+ * kernels reject bad input with the same messages.
+ *
+ * @module
+ */
+import type { StridedView } from "./backend.ts";
+import type { NDArray } from "./ndarray.ts";
+import { assertShape, broadcastShapes, fmtShape, sizeOf } from "./shape.ts";
+
+/** Throws unless every element of `view` lies inside an array of `size` elements. */
+export function checkView(op: string, view: StridedView, size: number): void {
+  assertShape(op, view.shape);
+  if (view.strides.length !== view.shape.length) {
+    throw new TypeError(
+      `${op}: view of shape ${fmtShape(view.shape)} has ${view.strides.length} strides`,
+    );
+  }
+  if (sizeOf(view.shape) === 0) return;
+  let lo = view.offset, hi = view.offset;
+  for (let i = 0; i < view.shape.length; i++) {
+    const span = (view.shape[i] - 1) * view.strides[i];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi >= size) {
+    throw new RangeError(
+      `${op}: view (shape ${fmtShape(view.shape)}, strides ${
+        fmtShape(view.strides)
+      }, offset ${view.offset}) reaches elements ${lo}..${hi} outside an array of size ${size}`,
+    );
+  }
+}
+
+/** The sizes of a batched matrix product `op(a) @ op(b)`. */
+export interface MatmulGeometry {
+  /** Rows of the result. */
+  M: number;
+  /** Columns of the result. */
+  N: number;
+  /** The contracted size. */
+  K: number;
+  /** The broadcast batch shape. */
+  batch: number[];
+}
+
+/**
+ * Checks ranks, dtypes and alignment of a batched matmul (rank ≥ 2 operands,
+ * `transA` / `transB` swapping the last two axes) and returns its sizes.
+ */
+export function matmulGeometry(
+  a: NDArray,
+  b: NDArray,
+  transA: boolean,
+  transB: boolean,
+): MatmulGeometry {
+  if (a.ndim < 2 || b.ndim < 2) {
+    throw new TypeError(
+      `matmul: operands must have rank >= 2, got shapes ${fmtShape(a.shape)} and ${
+        fmtShape(b.shape)
+      }`,
+    );
+  }
+  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const ra = a.ndim, rb = b.ndim;
+  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (Ka !== Kb) {
+    const t = transA || transB ? ` (transA=${transA}, transB=${transB})` : "";
+    throw new TypeError(
+      `matmul: shapes ${fmtShape(a.shape)} and ${
+        fmtShape(b.shape)
+      } are not aligned: ${Ka} vs ${Kb}${t}`,
+    );
+  }
+  const batch = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return { M, N, K: Ka, batch };
+}
