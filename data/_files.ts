@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../core/_fs.ts";
 import { ProgressBar } from "./progress.ts";
 
 /** Options shared by every file-backed dataset loader. */
@@ -221,7 +222,7 @@ async function download(source: FileSource, file: RemoteFile, path: string): Pro
       );
       continue;
     }
-    await writeAtomic(path, bytes);
+    await writeFileAtomic(path, bytes);
     return;
   }
   throw new Deno.errors.NotFound(
@@ -254,16 +255,3 @@ async function fetchWithProgress(url: URL, label: string): Promise<Uint8Array> {
   return out;
 }
 
-/** Writes `bytes` to a temp file beside `path`, then renames it into place. */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}

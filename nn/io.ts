@@ -20,6 +20,7 @@ import type { DType, TypedArray } from "../core/dtype.ts";
 import { dtypeOfTyped } from "../core/dtype.ts";
 import { NDArray } from "../core/ndarray.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
+import { writeFileAtomic } from "../core/_fs.ts";
 
 /** One tensor as plain data: what {@linkcode loadSafetensors} returns. */
 export interface SafetensorsTensor {
@@ -154,25 +155,7 @@ export async function saveSafetensors(
   tensors: Record<string, TensorLike>,
   options: SaveSafetensorsOptions = {},
 ): Promise<void> {
-  const bytes = await encodeSafetensors(tensors, options);
-  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const base = path.slice(slash + 1);
-  const tmp = await Deno.makeTempFile({ dir, prefix: `.${base}.`, suffix: ".tmp" });
-  try {
-    const file = await Deno.open(tmp, { write: true, truncate: true });
-    try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, await encodeSafetensors(tensors, options));
 }
 
 /**
