@@ -4,9 +4,9 @@
  * gradient checks pass with float32 tolerances, and training steps agree.
  */
 import { ok } from "node:assert/strict";
-import { F, Generator, manualSeed, tensor, utils, type Variable } from "../mod.ts";
+import { F, Generator, manualSeed, randn, tensor, utils, type Variable } from "../mod.ts";
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
-import { type L, MLP, optimizers } from "./mod.ts";
+import { L, MLP, optimizers } from "./mod.ts";
 import * as N from "./functions.ts";
 import { trainBars, trainSine, trainSpiral } from "./_train_fixtures.ts";
 
@@ -245,4 +245,13 @@ gpuTest("LSTM truncated-BPTT steps on the GPU match the CPU (sine, 60 steps)", a
     what: "losses",
   });
   ok(gpu.losses[1] < gpu.losses[0]);
+});
+
+gpuTest("lazily sized Linear and Conv2d put every parameter on the input's device", () => {
+  const lin = new L.Linear(3);
+  const y = lin.apply(randn([2, 4], { device: "gpu" }));
+  ok(y.device === "gpu" && lin.b!.device === "gpu", `${y.device} ${lin.b!.device}`);
+  const conv = new L.Conv2d(2, 3, { pad: 1 });
+  const z = conv.apply(randn([1, 1, 5, 5], { device: "gpu" }));
+  ok(z.device === "gpu" && conv.b!.device === "gpu", `${z.device} ${conv.b!.device}`);
 });

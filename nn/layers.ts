@@ -47,6 +47,14 @@ export interface LinearOptions extends WeightOptions {
 }
 
 /**
+ * A parameter made eagerly on the CPU (a bias) follows its layer's lazily
+ * created weights onto the GPU at the first call.
+ */
+function followDevice(p: Parameter | null, device: Device): void {
+  if (p !== null && device === "gpu" && p.device === "cpu") p.toGpu();
+}
+
+/**
  * The affine layer `x @ W + b` with `W: [in, out]` (initialised as DeZero:
  * normal with variance `1 / in`) and `b: [out]` (zeros).
  *
@@ -85,6 +93,7 @@ export class Linear extends Layer {
       const inSize = x.shape[x.ndim - 1];
       const dtype = this.b?.dtype ?? floatDtype(x, this.#dtype);
       initParameter(this.W, scaledNormal([inSize, this.#outSize], inSize, dtype, x.device));
+      followDevice(this.b, x.device);
     }
     return linear(x, this.W, this.b);
   }
@@ -146,6 +155,7 @@ export class Conv2d extends Layer {
   #init(c: number, dtype: DType, device: Device): void {
     const [kh, kw] = this.#k;
     initParameter(this.W, scaledNormal([this.#oc, c, kh, kw], c * kh * kw, dtype, device));
+    followDevice(this.b, device);
   }
 
   /** Applies the layer. */
@@ -195,6 +205,7 @@ export class Deconv2d extends Layer {
   #init(c: number, dtype: DType, device: Device): void {
     const [kh, kw] = this.#k;
     initParameter(this.W, scaledNormal([c, this.#oc, kh, kw], c * kh * kw, dtype, device));
+    followDevice(this.b, device);
   }
 
   /** Applies the layer. */
