@@ -29,6 +29,7 @@ import {
   transforms,
   type Variable,
 } from "./mod.ts";
+import { writeFileAtomic } from "./core/_fs.ts";
 import { MNIST } from "./data/datasets.ts";
 import { joinPath, resolveDataRoot } from "./data/_files.ts";
 import { L, MLP, Model, optimizers } from "./nn/mod.ts";
@@ -471,7 +472,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const weightsPath = joinPath(config.out, `mnist_${config.model}.safetensors`);
   const plotPath = joinPath(config.out, `mnist_${config.model}.svg`);
   await model.saveWeights(weightsPath);
-  await Deno.writeTextFile(plotPath, trainingPlot(config, history));
+  await writeFileAtomic(plotPath, new TextEncoder().encode(trainingPlot(config, history)));
   const total = (performance.now() - start) / 1000;
   log(`Saved the weights to ${weightsPath} and the plot to ${plotPath} (${total.toFixed(1)} s)`);
   return { device, model, history, weightsPath, plotPath, seconds: total };

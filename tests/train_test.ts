@@ -273,9 +273,13 @@ async function memoryPerEpoch(device: "cpu" | "gpu", model: "mlp" | "cnn") {
       },
     });
     assert.equal(seen.length, 4);
-    // After the first epochs (optimizer state created), nothing accumulates.
-    assert.deepEqual(seen[2], seen[1], JSON.stringify(seen));
-    assert.deepEqual(seen[3], seen[1], JSON.stringify(seen));
+    // After the first epochs (optimizer state created), nothing accumulates. (Counts may
+    // drop when the garbage collector finalizes what earlier tests dropped, never rise.)
+    for (const later of [seen[2], seen[3]]) {
+      for (const key of ["liveTensors", "gpuLiveBytes", "cpuLiveBytes"] as const) {
+        assert.ok(later[key] <= seen[1][key], `${key} grew: ${JSON.stringify(seen)}`);
+      }
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
