@@ -254,4 +254,3 @@ async function fetchWithProgress(url: URL, label: string): Promise<Uint8Array> {
   }
   return out;
 }
-
