@@ -365,21 +365,6 @@ export interface RecurrentOptions extends WeightOptions {
   inSize?: number;
 }
 
-/**
- * Cuts a carried state off a graph that backward already freed: the state then
- * acts as a constant, which is truncated backpropagation through time (and
- * what DeZero's `unchain_backward()` after each backward achieves).
- */
-function cutIfFreed(state: Variable | null): void {
-  const f = state?.creator;
-  if (!f) return;
-  try {
-    f.assertAlive();
-  } catch {
-    state!.creator = null;
-  }
-}
-
 function checkBatch(op: string, x: Variable, h: Variable | null): void {
   if (h !== null && h.shape[0] !== x.shape[0]) {
     throw new TypeError(
@@ -432,10 +417,10 @@ export class RNN extends Layer {
   /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("RNN", x, this.#h);
-    cutIfFreed(this.#h);
     const pre = this.x2h.apply(x);
     const hNew = (this.#h === null ? pre : pre.add(this.h2h.apply(this.#h))).tanh();
-    // The state feeds the next call's graph: backward must not release it.
+    // The state feeds the next call's graph: backward must not release it. (After that
+    // backward it is a leaf, which is truncated backpropagation through time.)
     this.#h = hNew.retainData();
     return hNew;
   }
@@ -506,8 +491,6 @@ export class LSTM extends Layer {
   /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("LSTM", x, this.#h);
-    cutIfFreed(this.#h);
-    cutIfFreed(this.#c);
     const h = this.#h;
     const gate = (xl: Linear, hl: Linear) => {
       const a = xl.apply(x);
@@ -578,7 +561,6 @@ export class GRU extends Layer {
   /** Applies the layer. */
   forward(x: Variable): Variable {
     checkBatch("GRU", x, this.#h);
-    cutIfFreed(this.#h);
     const h = this.#h;
     let hNew: Variable;
     if (h === null) {
