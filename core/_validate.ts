@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StridedView } from "./backend.ts";
+import type { ConvGeometry, StridedView } from "./backend.ts";
 import type { NDArray } from "./ndarray.ts";
 import { assertShape, broadcastShapes, fmtShape, sizeOf } from "./shape.ts";
 
@@ -77,4 +77,22 @@ export function matmulGeometry(
   }
   const batch = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
   return { M, N, K: Ka, batch };
+}
+
+/** Checks a convolution geometry and returns the output size `[OH, OW]` for an `h`×`w` input. */
+export function convOut(op: string, h: number, w: number, g: ConvGeometry): [number, number] {
+  for (const [name, v] of Object.entries(g)) {
+    const min = name === "ph" || name === "pw" ? 0 : 1;
+    if (!Number.isInteger(v) || v < min) {
+      throw new RangeError(`${op}: ${name} must be an integer >= ${min}, got ${v}`);
+    }
+  }
+  const oh = Math.floor((h + 2 * g.ph - g.kh) / g.sh) + 1;
+  const ow = Math.floor((w + 2 * g.pw - g.kw) / g.sw) + 1;
+  if (oh <= 0 || ow <= 0) {
+    throw new RangeError(
+      `${op}: kernel ${g.kh}x${g.kw} does not fit the padded input ${h + 2 * g.ph}x${w + 2 * g.pw}`,
+    );
+  }
+  return [oh, ow];
 }

@@ -23,7 +23,7 @@ import {
 } from "./backend.ts";
 import { allocTyped, assertDType, type DType, dtypeOfTyped, type TypedArray } from "./dtype.ts";
 import { NDArray, type Storage } from "./ndarray.ts";
-import { checkView, matmulGeometry } from "./_validate.ts";
+import { checkView, convOut, matmulGeometry } from "./_validate.ts";
 import {
   assertShape,
   broadcastShapes,
@@ -489,23 +489,6 @@ function matmulInt(
 }
 
 // ---------------------------------------------------------------- convolution
-
-function convOut(op: string, h: number, w: number, g: ConvGeometry): [number, number] {
-  for (const [name, v] of Object.entries(g)) {
-    const min = name === "ph" || name === "pw" ? 0 : 1;
-    if (!Number.isInteger(v) || v < min) {
-      throw new RangeError(`${op}: ${name} must be an integer >= ${min}, got ${v}`);
-    }
-  }
-  const oh = Math.floor((h + 2 * g.ph - g.kh) / g.sh) + 1;
-  const ow = Math.floor((w + 2 * g.pw - g.kw) / g.sw) + 1;
-  if (oh <= 0 || ow <= 0) {
-    throw new RangeError(
-      `${op}: kernel ${g.kh}x${g.kw} does not fit the padded input ${h + 2 * g.ph}x${w + 2 * g.pw}`,
-    );
-  }
-  return [oh, ow];
-}
 
 /**
  * The output positions `[lo, hi)` along one axis whose input position

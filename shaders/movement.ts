@@ -9,7 +9,7 @@
 import type { ConvGeometry, StridedView } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
-import { checkView } from "../core/_validate.ts";
+import { checkView, convOut } from "../core/_validate.ts";
 import { assertShape, fmtShape, normAxis, sizeOf, stridesOf } from "../core/shape.ts";
 import {
   bufferOf,
@@ -262,23 +262,6 @@ fn main(${ENTRY_ARGS}) {
     total,
   );
   return out;
-}
-
-function convOut(op: string, h: number, w: number, g: ConvGeometry): [number, number] {
-  for (const [name, v] of Object.entries(g)) {
-    const min = name === "ph" || name === "pw" ? 0 : 1;
-    if (!Number.isInteger(v) || v < min) {
-      throw new RangeError(`${op}: ${name} must be an integer >= ${min}, got ${v}`);
-    }
-  }
-  const oh = Math.floor((h + 2 * g.ph - g.kh) / g.sh) + 1;
-  const ow = Math.floor((w + 2 * g.pw - g.kw) / g.sw) + 1;
-  if (oh <= 0 || ow <= 0) {
-    throw new RangeError(
-      `${op}: kernel ${g.kh}x${g.kw} does not fit the padded input ${h + 2 * g.ph}x${w + 2 * g.pw}`,
-    );
-  }
-  return [oh, ow];
 }
 
 /** `x: [N,C,H,W]` to patches `[N,C,KH,KW,OH,OW]` (zero padding). */
