@@ -173,6 +173,31 @@ export interface Backend {
    * as `param - lr·grad`); callers fall back to `mul`/`add` where it is missing.
    */
   axpby?(a: number, x: NDArray, b: number, y: NDArray): NDArray;
+  /**
+   * One fused Adam/AdamW step for float32 `param`, `grad`, `m`, `v` of one
+   * shape: `m' = m + (g - m)·(1-β1)`, `v' = v + (g² - v)·(1-β2)`,
+   * `param' = param·decay - stepSize·m' / (√v' + eps)`, each operation rounded
+   * to float32 as the composition does. Returns new `[param', m', v']`; callers
+   * fall back to the composition where it is missing.
+   */
+  adamUpdate?(
+    param: NDArray,
+    grad: NDArray,
+    m: NDArray,
+    v: NDArray,
+    step: {
+      /** The bias-corrected step size `lr·√(1-β2ᵗ)/(1-β1ᵗ)` (DeZero's `Adam.lr`). */
+      readonly stepSize: number;
+      /** First-moment decay β1. */
+      readonly beta1: number;
+      /** Second-moment decay β2. */
+      readonly beta2: number;
+      /** Added to `√v'` in the denominator. */
+      readonly eps: number;
+      /** The parameter is multiplied by it first: `1 - lr·weightDecay` (AdamW), 1 (Adam). */
+      readonly decay: number;
+    },
+  ): [NDArray, NDArray, NDArray];
   /** Submits queued work (GPU); a no-op elsewhere. */
   flush?(): void;
 }

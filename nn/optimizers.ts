@@ -241,6 +241,10 @@ function axpby(a: number, x: NDArray, b: number, y: NDArray, fallback: () => NDA
   return fallback();
 }
 
+function sameShape(a: NDArray, b: NDArray): boolean {
+  return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+}
+
 // ------------------------------------------------------------ optimizers
 
 /**
@@ -435,6 +439,25 @@ export class Adam extends Optimizer {
     const g = grad(p);
     const m0 = this.slot(p, "m");
     const v0 = this.slot(p, "v");
+    const be = p.array.backend;
+    const arrays = [p.array, g, m0, v0];
+    if (
+      be.adamUpdate &&
+      arrays.every((a) => a.backend === be && a.dtype === "float32" && sameShape(a, p.array))
+    ) {
+      // One fused kernel computing the same operations as the composition below.
+      const [param, m, v] = be.adamUpdate(p.array, g, m0, v0, {
+        stepSize: this.stepSize,
+        beta1,
+        beta2,
+        eps,
+        decay: this.decayFactor(),
+      });
+      this.setSlot(p, "m", m);
+      this.setSlot(p, "v", v);
+      p.array = param;
+      return;
+    }
     const m = ops.add(m0, ops.mul(ops.sub(g, m0), 1 - beta1));
     const v = ops.add(v0, ops.mul(ops.sub(ops.mul(g, g), v0), 1 - beta2));
     this.setSlot(p, "m", m);
@@ -442,9 +465,14 @@ export class Adam extends Optimizer {
     const step = ops.div(ops.mul(m, this.stepSize), ops.add(ops.unary("sqrt", v), eps));
     p.array = ops.sub(this.decayed(p), step);
   }
-  /** The parameter before the gradient step (AdamW decays it here). */
+  /** The parameter before the gradient step: times {@linkcode Adam.decayFactor} unless 1. */
   protected decayed(p: Parameter): NDArray {
-    return p.array;
+    const f = this.decayFactor();
+    return f === 1 ? p.array : ops.mul(p.array, f);
+  }
+  /** The factor the parameter is multiplied by before the step (1: none; AdamW decays here). */
+  protected decayFactor(): number {
+    return 1;
   }
 }
 
@@ -470,9 +498,9 @@ export class AdamW extends Adam {
   protected override hyper(): Record<string, number> {
     return { ...super.hyper(), weightDecay: this.weightDecay };
   }
-  /** The parameter shrunk by the decoupled weight decay. */
-  protected override decayed(p: Parameter): NDArray {
-    return ops.mul(p.array, 1 - this.lr * this.weightDecay);
+  /** The decoupled weight decay's factor `1 - lr·weightDecay`. */
+  protected override decayFactor(): number {
+    return 1 - this.lr * this.weightDecay;
   }
 }
 

@@ -20,6 +20,7 @@ import { assertShape, fmtShape, sizeOf } from "../core/shape.ts";
 import { bufferOf, maybeRuntime, newArray, runtime } from "./_context.ts";
 import { axpby, binary, cast, unary, where } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
+import { adamUpdate } from "./optimizers.ts";
 import { assign, asStrided, col2im, full, gather, im2col, scatterAdd } from "./movement.ts";
 import { argReduce, reduce, softmax } from "./reduce.ts";
 
@@ -144,6 +145,16 @@ export const gpuBackend: Backend = {
 
   axpby(a: number, x: NDArray, b: number, y: NDArray): NDArray {
     return axpby(a, x, b, y);
+  },
+
+  adamUpdate(
+    param: NDArray,
+    grad: NDArray,
+    m: NDArray,
+    v: NDArray,
+    step: Parameters<NonNullable<Backend["adamUpdate"]>>[4],
+  ): [NDArray, NDArray, NDArray] {
+    return adamUpdate(param, grad, m, v, step);
   },
 
   flush(): void {
