@@ -146,10 +146,10 @@ export class Conv2d extends Layer {
     const [kh, kw] = this.#k;
     const c = options.inChannels;
     this.W = lazyParameter([outChannels, c ?? null, kh, kw], { name: "W" });
-    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
     this.b = options.nobias
       ? null
       : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
+    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
   }
 
   #init(c: number, dtype: DType, device: Device): void {
@@ -196,10 +196,10 @@ export class Deconv2d extends Layer {
     const [kh, kw] = this.#k;
     const c = options.inChannels;
     this.W = lazyParameter([c ?? null, outChannels, kh, kw], { name: "W" });
-    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
     this.b = options.nobias
       ? null
       : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
+    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
   }
 
   #init(c: number, dtype: DType, device: Device): void {
