@@ -54,6 +54,8 @@ function kernelError([code, value, size, axis]: Int32Array): RangeError {
   );
 }
 const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
+/** Staging buffers up to this size are pooled 8 deep, larger ones 2. */
+const STAGING_SMALL = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 256;
 const ARENA_BYTES = 256 * 1024;
 /** Pooled bytes kept at most; buffers released beyond it are destroyed after the next submit. */
@@ -96,6 +98,8 @@ export class GpuRuntime {
   readonly #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   readonly #pool = new Map<number, Pooled[]>();
   readonly #stagingPool = new Map<number, GPUBuffer[]>();
+  /** Staging buffers that completed an ordinary map (see `#mappedEarly`). */
+  readonly #primed = new WeakSet<GPUBuffer>();
   #pooledBytes = 0;
   #liveBytes = 0;
   #encoder: GPUCommandEncoder | null = null;
@@ -118,6 +122,10 @@ export class GpuRuntime {
   compiled = 0;
   /** Number of submits (for tests and stats). */
   submits = 0;
+  /** Readbacks that read the mapped range before the map promise resolved (for tests and stats). */
+  readsEarly = 0;
+  /** Whether readbacks may read a completed map before its promise resolves (see `#mappedEarly`). */
+  earlyReads = true;
 
   /** Wraps a device created by `initGpu`. */
   constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
@@ -398,22 +406,59 @@ export class GpuRuntime {
     this.copy(this.errorBuffer, staging, 16, 0, at);
     this.clear(this.errorBuffer, 16);
     this.flush();
-    try {
-      await staging.mapAsync(1, /* READ */ 0, size);
-    } catch (e) {
-      await this.checkErrors();
-      throw e;
+    const mapping = staging.mapAsync(1, /* READ */ 0, size);
+    let mapped = this.#mappedEarly(staging, size);
+    const early = mapped !== null;
+    if (!early) {
+      try {
+        await mapping;
+      } catch (e) {
+        await this.checkErrors();
+        throw e;
+      }
+      mapped = staging.getMappedRange(0, size);
+      this.#primed.add(staging);
     }
-    const mapped = staging.getMappedRange(0, size);
-    const out = mapped.slice(0, bytes);
-    const record = new Int32Array(mapped.slice(at, at + 16));
+    const out = mapped!.slice(0, bytes);
+    const record = new Int32Array(mapped!.slice(at, at + 16));
     staging.unmap();
-    let list = this.#stagingPool.get(size);
-    if (!list) this.#stagingPool.set(size, list = []);
-    if (list.length < 4) list.push(staging);
-    else staging.destroy();
+    if (early) {
+      // Deno resolves `mapping` ~10 ms after the data was readable; the buffer is reused
+      // only once it has settled, so no map of it is ever started while one is pending.
+      const back = () => this.#returnStaging(staging, size);
+      mapping.then(back, back);
+    } else this.#returnStaging(staging, size);
+    this.readsEarly += early ? 1 : 0;
     await this.checkErrors();
     if (record[0] !== 0) throw kernelError(record);
     return out;
+  }
+
+  /**
+   * The mapped range of `staging` if its map already completed, else null.
+   *
+   * Deno's `mapAsync` waits for the device inside the call (a blocking poll),
+   * so the map is complete when the call returns, but it resolves its promise
+   * only after an unconditional 10 ms sleep: a floor under every readback that
+   * on a real GPU is several times the work of a whole training step. Reading
+   * the range at once skips that sleep. It is tried only on buffers that have
+   * completed an ordinary map before (Deno needs the map mode recorded then),
+   * and where the map is not complete (a browser, another runtime), the range
+   * call throws and the caller awaits the promise as usual.
+   */
+  #mappedEarly(staging: GPUBuffer, size: number): ArrayBuffer | null {
+    if (!this.#primed.has(staging) || !this.earlyReads) return null;
+    try {
+      return staging.getMappedRange(0, size);
+    } catch {
+      return null;
+    }
+  }
+
+  #returnStaging(staging: GPUBuffer, size: number): void {
+    let list = this.#stagingPool.get(size);
+    if (!list) this.#stagingPool.set(size, list = []);
+    if (list.length < (size <= STAGING_SMALL ? 8 : 2)) list.push(staging);
+    else staging.destroy();
   }
 }
