@@ -100,6 +100,8 @@ export class GpuRuntime {
   readonly #stagingPool = new Map<number, GPUBuffer[]>();
   /** Staging buffers that completed an ordinary map (see `#mappedEarly`). */
   readonly #primed = new WeakSet<GPUBuffer>();
+  /** Staging sizes with a spare buffer being primed (see `#primeSpare`). */
+  readonly #priming = new Set<number>();
   #pooledBytes = 0;
   #liveBytes = 0;
   #encoder: GPUCommandEncoder | null = null;
@@ -400,8 +402,11 @@ export class GpuRuntime {
     // The data, then the 16-byte error record kernels write (see `errorBuffer`).
     const at = Math.ceil(bytes / 4) * 4;
     const size = bucketBytes(at + 16);
-    const staging = this.#stagingPool.get(size)?.pop() ??
-      this.device.createBuffer({ size, usage: USAGE_STAGING });
+    let staging = this.#stagingPool.get(size)?.pop();
+    if (!staging) {
+      staging = this.device.createBuffer({ size, usage: USAGE_STAGING });
+      this.#primeSpare(size);
+    }
     if (bytes > 0) this.copy(buffer, staging, at);
     this.copy(this.errorBuffer, staging, 16, 0, at);
     this.clear(this.errorBuffer, 16);
@@ -453,6 +458,22 @@ export class GpuRuntime {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * Maps and unmaps one more small staging buffer in the background, so that
+   * reads in quick succession (each buffer is busy ~10 ms after an early read)
+   * find a primed buffer in the pool instead of paying for an ordinary map.
+   */
+  #primeSpare(size: number): void {
+    if (size > STAGING_SMALL || this.#priming.has(size) || !this.earlyReads) return;
+    this.#priming.add(size);
+    const spare = this.device.createBuffer({ size, usage: USAGE_STAGING });
+    spare.mapAsync(1, /* READ */ 0, size).then(() => {
+      spare.unmap();
+      this.#primed.add(spare);
+      this.#returnStaging(spare, size);
+    }, () => spare.destroy()).finally(() => this.#priming.delete(size));
   }
 
   #returnStaging(staging: GPUBuffer, size: number): void {
