@@ -9,7 +9,16 @@
  *
  * @module
  */
-import { DataLoader, type Device, F, manualSeed, noGrad, testMode, transforms } from "../mod.ts";
+import {
+  DataLoader,
+  type Device,
+  F,
+  manualSeed,
+  noGrad,
+  testMode,
+  tidy,
+  transforms,
+} from "../mod.ts";
 import type { Variable } from "../mod.ts";
 import { MNIST } from "../data/datasets.ts";
 import { L, Model, optimizers } from "../nn/mod.ts";
@@ -94,8 +103,10 @@ export async function mnistCnn(
 
   let correct = 0;
   for (const [x, t] of testLoader) {
-    const acc = testMode(() => noGrad(() => F.accuracy(model.apply(x), t)));
+    // tidy() frees the logits at once; the GPU would otherwise wait for the garbage collector.
+    const acc = tidy(() => testMode(() => noGrad(() => F.accuracy(model.apply(x), t))));
     correct += (await acc.item()) * t.length;
+    acc.dispose();
   }
   const testAcc = correct / test.length;
   log(`test accuracy ${(testAcc * 100).toFixed(2)}%`);

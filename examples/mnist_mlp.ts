@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { DataLoader, type Device, F, manualSeed, noGrad, testMode } from "../mod.ts";
+import { DataLoader, type Device, F, manualSeed, noGrad, testMode, tidy } from "../mod.ts";
 import { MNIST } from "../data/datasets.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
@@ -89,8 +89,10 @@ export async function mnistMlp(
 
   let correct = 0;
   for (const [x, t] of testLoader) {
-    const acc = testMode(() => noGrad(() => F.accuracy(model.apply(x), t)));
+    // tidy() frees the logits at once; the GPU would otherwise wait for the garbage collector.
+    const acc = tidy(() => testMode(() => noGrad(() => F.accuracy(model.apply(x), t))));
     correct += (await acc.item()) * t.length;
+    acc.dispose();
   }
   const testAcc = correct / test.length;
   log(`test accuracy ${(testAcc * 100).toFixed(2)}%`);
