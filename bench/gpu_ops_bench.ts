@@ -7,6 +7,7 @@ import { cpuBackend } from "../core/backend_cpu.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { gpuBackend } from "../shaders/backend_gpu.ts";
 import { gpuAvailable, initGpu } from "../shaders/mod.ts";
+import { runtime } from "../shaders/_context.ts";
 
 const hasGpu = await gpuAvailable();
 if (hasGpu) await initGpu();
@@ -64,4 +65,29 @@ for (const [name, be] of [["cpu", cpuBackend], ["gpu", gpuBackend]] as const) {
       await drain(be, u, v, w, be.binary("mul", w, t!.x));
     },
   });
+}
+
+// Reading one scalar back after a small kernel: the latency every `await loss.item()` pays.
+// Deno's mapAsync resolves its promise 10 ms after the map is complete; the runtime reads the
+// completed map at once ("early") unless `earlyReads` is off ("promise").
+if (hasGpu) {
+  const rt = runtime();
+  const x = gpuBackend.fromTyped(new Float32Array([1, 2, 3]), [3]);
+  for (const early of [false, true]) {
+    Deno.bench({
+      name: `one kernel + read 3 floats (${early ? "early" : "promise"})`,
+      group: "readback latency",
+      baseline: !early,
+      async fn() {
+        rt.earlyReads = early;
+        try {
+          const y = gpuBackend.unary("sin", x);
+          await gpuBackend.read(y);
+          y.dispose();
+        } finally {
+          rt.earlyReads = true;
+        }
+      },
+    });
+  }
 }

@@ -54,7 +54,7 @@ function kernelError([code, value, size, axis]: Int32Array): RangeError {
   );
 }
 const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
-/** Staging buffers up to this size are pooled 8 deep, larger ones 2. */
+/** Staging buffers up to 64 KiB are pooled 16 deep, up to this size 4, larger ones 2. */
 const STAGING_SMALL = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 256;
 const ARENA_BYTES = 256 * 1024;
@@ -479,7 +479,7 @@ export class GpuRuntime {
   #returnStaging(staging: GPUBuffer, size: number): void {
     let list = this.#stagingPool.get(size);
     if (!list) this.#stagingPool.set(size, list = []);
-    if (list.length < (size <= STAGING_SMALL ? 8 : 2)) list.push(staging);
+    if (list.length < (size <= 65_536 ? 16 : size <= STAGING_SMALL ? 4 : 2)) list.push(staging);
     else staging.destroy();
   }
 }
