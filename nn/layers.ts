@@ -117,6 +117,64 @@ function kernelPair(k: N.Pair): [number, number] {
   return typeof k === "number" ? [k, k] : [k[0], k[1]];
 }
 
+/** What sets {@linkcode Conv2d} and {@linkcode Deconv2d} apart: the weight layout and the op. */
+interface ConvKind {
+  /** The weight shape for `c` input and `oc` output channels (`c` null while unknown). */
+  weightShape<C extends number | null>(c: C, oc: number, kh: number, kw: number): (C | number)[];
+  op: typeof N.conv2d;
+}
+
+/**
+ * The body shared by {@linkcode Conv2d} and {@linkcode Deconv2d}: the bias,
+ * the weights (initialised from the first input's channels unless
+ * `inChannels` is given) and `forward`.
+ *
+ * @internal
+ */
+abstract class ConvLayer extends Layer {
+  /** The filters (laid out by the subclass). */
+  W: Parameter;
+  /** The bias `[OC]`, or null with `nobias`. */
+  b: Parameter | null;
+  readonly #kind: ConvKind;
+  readonly #opts: Conv2dOptions;
+  readonly #k: [number, number];
+  readonly #oc: number;
+
+  constructor(kind: ConvKind, outChannels: number, kernelSize: N.Pair, options: Conv2dOptions) {
+    super();
+    this.#kind = kind;
+    this.#opts = options;
+    this.#k = kernelPair(kernelSize);
+    this.#oc = outChannels;
+    const [kh, kw] = this.#k;
+    const c = options.inChannels;
+    this.W = lazyParameter(kind.weightShape(c ?? null, outChannels, kh, kw), { name: "W" });
+    this.b = options.nobias
+      ? null
+      : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
+    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
+  }
+
+  #init(c: number, dtype: DType, device: Device): void {
+    const [kh, kw] = this.#k;
+    const shape = this.#kind.weightShape(c, this.#oc, kh, kw);
+    initParameter(this.W, scaledNormal(shape, c * kh * kw, dtype, device));
+    followDevice(this.b, device);
+  }
+
+  /** Applies the layer. */
+  forward(x: Variable): Variable {
+    if (!isInitialized(this.W)) {
+      this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
+    }
+    return this.#kind.op(x, this.W, this.b, { stride: this.#opts.stride, pad: this.#opts.pad });
+  }
+}
+
+const CONV2D: ConvKind = { weightShape: (c, oc, kh, kw) => [oc, c, kh, kw], op: N.conv2d };
+const DECONV2D: ConvKind = { weightShape: (c, oc, kh, kw) => [c, oc, kh, kw], op: N.deconv2d };
+
 /**
  * 2-D convolution with filters `W: [OC, C, KH, KW]` and bias `b: [OC]`.
  *
@@ -128,42 +186,13 @@ function kernelPair(k: N.Pair): [number, number] {
  * console.log(conv.apply(randn([2, 3, 16, 16])).shape); // [2, 8, 16, 16]
  * ```
  */
-export class Conv2d extends Layer {
+export class Conv2d extends ConvLayer {
   /** The filters `[OC, C, KH, KW]`. */
-  W: Parameter;
-  /** The bias `[OC]`, or null with `nobias`. */
-  b: Parameter | null;
-  readonly #opts: Conv2dOptions;
-  readonly #k: [number, number];
-  readonly #oc: number;
+  declare W: Parameter;
 
   /** A convolution with `outChannels` filters of `kernelSize`. */
   constructor(outChannels: number, kernelSize: N.Pair, options: Conv2dOptions = {}) {
-    super();
-    this.#opts = options;
-    this.#k = kernelPair(kernelSize);
-    this.#oc = outChannels;
-    const [kh, kw] = this.#k;
-    const c = options.inChannels;
-    this.W = lazyParameter([outChannels, c ?? null, kh, kw], { name: "W" });
-    this.b = options.nobias
-      ? null
-      : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
-    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
-  }
-
-  #init(c: number, dtype: DType, device: Device): void {
-    const [kh, kw] = this.#k;
-    initParameter(this.W, scaledNormal([this.#oc, c, kh, kw], c * kh * kw, dtype, device));
-    followDevice(this.b, device);
-  }
-
-  /** Applies the layer. */
-  forward(x: Variable): Variable {
-    if (!isInitialized(this.W)) {
-      this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
-    }
-    return N.conv2d(x, this.W, this.b, { stride: this.#opts.stride, pad: this.#opts.pad });
+    super(CONV2D, outChannels, kernelSize, options);
   }
 }
 
@@ -178,42 +207,13 @@ export class Conv2d extends Layer {
  * console.log(up.apply(randn([1, 8, 4, 4])).shape); // [1, 3, 8, 8]
  * ```
  */
-export class Deconv2d extends Layer {
+export class Deconv2d extends ConvLayer {
   /** The filters `[C, OC, KH, KW]`. */
-  W: Parameter;
-  /** The bias `[OC]`, or null with `nobias`. */
-  b: Parameter | null;
-  readonly #opts: Conv2dOptions;
-  readonly #k: [number, number];
-  readonly #oc: number;
+  declare W: Parameter;
 
   /** A transposed convolution producing `outChannels` channels. */
   constructor(outChannels: number, kernelSize: N.Pair, options: Conv2dOptions = {}) {
-    super();
-    this.#opts = options;
-    this.#k = kernelPair(kernelSize);
-    this.#oc = outChannels;
-    const [kh, kw] = this.#k;
-    const c = options.inChannels;
-    this.W = lazyParameter([c ?? null, outChannels, kh, kw], { name: "W" });
-    this.b = options.nobias
-      ? null
-      : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
-    if (c !== undefined) this.#init(c, options.dtype ?? "float32", "cpu");
-  }
-
-  #init(c: number, dtype: DType, device: Device): void {
-    const [kh, kw] = this.#k;
-    initParameter(this.W, scaledNormal([c, this.#oc, kh, kw], c * kh * kw, dtype, device));
-    followDevice(this.b, device);
-  }
-
-  /** Applies the layer. */
-  forward(x: Variable): Variable {
-    if (!isInitialized(this.W)) {
-      this.#init(x.shape[1], this.b?.dtype ?? floatDtype(x, this.#opts.dtype), x.device);
-    }
-    return N.deconv2d(x, this.W, this.b, { stride: this.#opts.stride, pad: this.#opts.pad });
+    super(DECONV2D, outChannels, kernelSize, options);
   }
 }
 
