@@ -198,6 +198,45 @@ export interface Backend {
       readonly decay: number;
     },
   ): [NDArray, NDArray, NDArray];
+  /**
+   * One fused AdaGrad step for float32 `param`, `grad`, `h` of one shape:
+   * `h' = h + g·g`, `param' = param - (g·lr) / (√h' + eps)`, each operation
+   * rounded to float32 as the composition does. Returns new `[param', h']`;
+   * callers fall back to the composition where it is missing.
+   */
+  adagradUpdate?(
+    param: NDArray,
+    grad: NDArray,
+    h: NDArray,
+    step: {
+      /** The learning rate. */
+      readonly lr: number;
+      /** Added to `√h'` in the denominator. */
+      readonly eps: number;
+    },
+  ): [NDArray, NDArray];
+  /**
+   * One fused AdaDelta step for float32 `param`, `grad`, `msg`, `msdx` of one
+   * shape: `msg' = msg·ρ + g·g·(1-ρ)`, `dx = √((msdx + eps) / (msg' + eps))·g`,
+   * `msdx' = msdx·ρ + dx·dx·(1-ρ)`, `param' = param - dx·lr`, each operation
+   * rounded to float32 as the composition does. Returns new
+   * `[param', msg', msdx']`; callers fall back to the composition where it is
+   * missing.
+   */
+  adadeltaUpdate?(
+    param: NDArray,
+    grad: NDArray,
+    msg: NDArray,
+    msdx: NDArray,
+    step: {
+      /** Decay ρ of the running averages. */
+      readonly rho: number;
+      /** Added inside the square root, to both `msdx` and `msg'`. */
+      readonly eps: number;
+      /** Scales the step `dx` (1 when omitted, DeZero's AdaDelta). */
+      readonly lr?: number;
+    },
+  ): [NDArray, NDArray, NDArray];
   /** Submits queued work (GPU); a no-op elsewhere. */
   flush?(): void;
 }

@@ -245,6 +245,15 @@ function sameShape(a: NDArray, b: NDArray): boolean {
   return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 }
 
+/**
+ * Whether a fused optimizer kernel may take `arrays`: each float32, of the
+ * shape of `p` and on its backend (the backend's method is checked by the caller).
+ */
+function fusable(p: Parameter, arrays: NDArray[]): boolean {
+  const be = p.array.backend;
+  return arrays.every((a) => a.backend === be && a.dtype === "float32" && sameShape(a, p.array));
+}
+
 // ------------------------------------------------------------ optimizers
 
 /**
@@ -328,7 +337,16 @@ export class AdaGrad extends Optimizer {
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const g = grad(p);
-    const h = ops.add(this.slot(p, "h"), ops.mul(g, g));
+    const h0 = this.slot(p, "h");
+    const be = p.array.backend;
+    if (be.adagradUpdate && fusable(p, [p.array, g, h0])) {
+      // One fused kernel computing the same operations as the composition below.
+      const [param, h] = be.adagradUpdate(p.array, g, h0, { lr: this.lr, eps: this.eps });
+      this.setSlot(p, "h", h);
+      p.array = param;
+      return;
+    }
+    const h = ops.add(h0, ops.mul(g, g));
     this.setSlot(p, "h", h);
     const step = ops.div(ops.mul(g, this.lr), ops.add(ops.unary("sqrt", h), this.eps));
     p.array = ops.sub(p.array, step);
@@ -365,9 +383,23 @@ export class AdaDelta extends Optimizer {
   protected updateOne(p: Parameter): void {
     const { rho, eps } = this;
     const g = grad(p);
-    const msg = ops.add(ops.mul(this.slot(p, "msg"), rho), ops.mul(ops.mul(g, g), 1 - rho));
-    this.setSlot(p, "msg", msg);
+    const msg0 = this.slot(p, "msg");
     const msdx0 = this.slot(p, "msdx");
+    const be = p.array.backend;
+    if (be.adadeltaUpdate && fusable(p, [p.array, g, msg0, msdx0])) {
+      // One fused kernel computing the same operations as the composition below.
+      const [param, msg, msdx] = be.adadeltaUpdate(p.array, g, msg0, msdx0, {
+        rho,
+        eps,
+        lr: this.lr,
+      });
+      this.setSlot(p, "msg", msg);
+      this.setSlot(p, "msdx", msdx);
+      p.array = param;
+      return;
+    }
+    const msg = ops.add(ops.mul(msg0, rho), ops.mul(ops.mul(g, g), 1 - rho));
+    this.setSlot(p, "msg", msg);
     const dx = ops.mul(ops.unary("sqrt", ops.div(ops.add(msdx0, eps), ops.add(msg, eps))), g);
     const msdx = ops.add(ops.mul(msdx0, rho), ops.mul(ops.mul(dx, dx), 1 - rho));
     this.setSlot(p, "msdx", msdx);
@@ -440,11 +472,7 @@ export class Adam extends Optimizer {
     const m0 = this.slot(p, "m");
     const v0 = this.slot(p, "v");
     const be = p.array.backend;
-    const arrays = [p.array, g, m0, v0];
-    if (
-      be.adamUpdate &&
-      arrays.every((a) => a.backend === be && a.dtype === "float32" && sameShape(a, p.array))
-    ) {
+    if (be.adamUpdate && fusable(p, [p.array, g, m0, v0])) {
       // One fused kernel computing the same operations as the composition below.
       const [param, m, v] = be.adamUpdate(p.array, g, m0, v0, {
         stepSize: this.stepSize,

@@ -20,7 +20,7 @@ import { assertShape, fmtShape, sizeOf } from "../core/shape.ts";
 import { bufferOf, maybeRuntime, newArray, runtime } from "./_context.ts";
 import { axpby, binary, cast, unary, where } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
-import { adamUpdate } from "./optimizers.ts";
+import { adadeltaUpdate, adagradUpdate, adamUpdate } from "./optimizers.ts";
 import { assign, asStrided, col2im, full, gather, im2col, scatterAdd } from "./movement.ts";
 import { argReduce, reduce, softmax } from "./reduce.ts";
 
@@ -155,6 +155,25 @@ export const gpuBackend: Backend = {
     step: Parameters<NonNullable<Backend["adamUpdate"]>>[4],
   ): [NDArray, NDArray, NDArray] {
     return adamUpdate(param, grad, m, v, step);
+  },
+
+  adagradUpdate(
+    param: NDArray,
+    grad: NDArray,
+    h: NDArray,
+    step: Parameters<NonNullable<Backend["adagradUpdate"]>>[3],
+  ): [NDArray, NDArray] {
+    return adagradUpdate(param, grad, h, step);
+  },
+
+  adadeltaUpdate(
+    param: NDArray,
+    grad: NDArray,
+    msg: NDArray,
+    msdx: NDArray,
+    step: Parameters<NonNullable<Backend["adadeltaUpdate"]>>[4],
+  ): [NDArray, NDArray, NDArray] {
+    return adadeltaUpdate(param, grad, msg, msdx, step);
   },
 
   flush(): void {

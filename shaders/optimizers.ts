@@ -1,6 +1,6 @@
 /**
- * Fused optimizer kernels: one Adam/AdamW step per parameter in a single
- * dispatch (instead of about a dozen elementwise ones).
+ * Fused optimizer kernels: one AdaGrad, AdaDelta or Adam/AdamW step per
+ * parameter in a single dispatch (instead of up to a dozen elementwise ones).
  *
  * @module
  */
@@ -17,9 +17,14 @@ import {
   runtime,
   storageDecl,
 } from "./_context.ts";
+import type { Access } from "./runtime.ts";
 
-/** The scalars of one step (see `Backend.adamUpdate`). */
+/** The scalars of one Adam step (see `Backend.adamUpdate`). */
 type AdamStep = Parameters<NonNullable<Backend["adamUpdate"]>>[4];
+/** The scalars of one AdaGrad step (see `Backend.adagradUpdate`). */
+type AdaGradStep = Parameters<NonNullable<Backend["adagradUpdate"]>>[3];
+/** The scalars of one AdaDelta step (see `Backend.adadeltaUpdate`). */
+type AdaDeltaStep = Parameters<NonNullable<Backend["adadeltaUpdate"]>>[4];
 
 const WG = 256;
 /** Vec4s per invocation for large arrays (as the elementwise kernels). */
@@ -27,13 +32,96 @@ const PER = 4;
 /** Vec4 count from which invocations take `PER` vec4s each. */
 const PER_MIN_VEC4 = 65_536;
 
+/** The WGSL expression of float shader parameter `i` (`P(0)` is the length). */
+function f(i: number): string {
+  return `bitcast<f32>(${P(i)})`;
+}
+
+/** One fused elementwise update: its operands, results and per-lane statements. */
+interface FusedUpdate {
+  /** The op name, for errors, buffer labels and the pipeline. */
+  op: string;
+  /** The operands as `[name for errors, WGSL binding name, array]`; the first is the parameter. */
+  inputs: [string, string, NDArray][];
+  /** The WGSL binding names of the results (new arrays of the parameter's shape). */
+  outputs: string[];
+  /**
+   * WGSL statements of one step on lane `at` (a vec4 index `[i]` or a
+   * component `[i][c]`) of type `t`, reading the inputs and writing every
+   * output; float scalars are `f(1)`, `f(2)`, ... in the order of `scalars`.
+   */
+  statements: (t: string, at: string) => string;
+  /** The float scalars of the step, passed as f32 bits after the length. */
+  scalars: number[];
+}
+
+/**
+ * Runs a fused update: one kernel over float32 arrays of one shape, vec4 over
+ * the whole quads and scalar on the last partial one, `PER` vec4s per
+ * invocation for large arrays. Validates the operands' dtypes and shapes;
+ * returns the outputs in the order of `u.outputs`.
+ */
+function fusedUpdate(u: FusedUpdate): NDArray[] {
+  const param = u.inputs[0][2];
+  for (const [name, , a] of u.inputs) {
+    if (a.dtype !== "float32") {
+      throw new TypeError(`${u.op}: expected float32 operands, got ${a.dtype} for ${name}`);
+    }
+    if (a.shape.length !== param.shape.length || a.shape.some((d, i) => d !== param.shape[i])) {
+      throw new TypeError(
+        `${u.op}: shapes [${param.shape}] (param) and [${a.shape}] (${name}) differ`,
+      );
+    }
+  }
+  const outs = u.outputs.map(() => newArray(u.op, param.shape, "float32"));
+  const n = param.size;
+  if (n === 0) return outs;
+  // Buffers are allocated in multiples of 16 bytes, so every array binds as
+  // array<vec4<f32>>; the last quad (n % 4 lanes) is done lane by lane.
+  const quads = Math.ceil(n / 4);
+  const per = quads >= PER_MIN_VEC4 ? PER : 1;
+  const v4 = "vec4<f32>";
+  const names = [...u.inputs.map(([, wgslName]) => wgslName), ...u.outputs];
+  const decls = names.map((name, b) => storageDecl(b, name, v4, b >= u.inputs.length)).join("");
+  const paramCount = 1 + u.scalars.length;
+  const wgsl = `// ${u.op} (vec4, scalar tail)${per > 1 ? ` x${per}` : ""}
+${decls}${paramsDecl(names.length, paramCount)}@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let t = ${linearIndex(WG)};
+  let full = ${P(0)} / 4u;
+  let quads = (${P(0)} + 3u) / 4u;
+  let span = (quads + ${per - 1}u) / ${per}u;
+  for (var j = 0u; j < ${per}u; j++) {
+    let i = t + j * span;
+    if (t >= span || i >= quads) { break; }
+    if (i < full) {
+      ${u.statements(v4, "[i]")}
+    } else {
+      for (var c = 0u; c < ${P(0)} - full * 4u; c++) {
+        ${u.statements("f32", "[i][c]")}
+      }
+    }
+  }
+}
+`;
+  const access = names.map((_, b): Access => (b >= u.inputs.length ? "w" : "r"));
+  const rt = runtime();
+  const k = rt.kernel(u.op, wgsl, access, paramCount);
+  rt.dispatch(
+    k,
+    [...u.inputs.map(([, , a]) => a), ...outs].map((a) => bufferOf(u.op, a)),
+    [n, ...u.scalars.map(f32Bits)],
+    Math.ceil(quads / per / WG),
+  );
+  return outs;
+}
+
 /**
  * WGSL statements of one Adam step on lane `at` (a vec4 index or a component
  * of one), in the order of the composition in `nn/optimizers.ts` so that each
  * operation rounds as it does there.
  */
 function adamStatements(t: string, at: string): string {
-  const f = (i: number) => `bitcast<f32>(${P(i)})`;
   return `let g: ${t} = G${at};
       let m0: ${t} = M${at};
       let v0: ${t} = V${at};
@@ -46,8 +134,7 @@ function adamStatements(t: string, at: string): string {
 
 /**
  * One fused Adam/AdamW step (see `Backend.adamUpdate`): one kernel over
- * float32 arrays of one shape, vec4 over the whole quads and scalar on the
- * last partial one. Returns new `[param, m, v]`.
+ * float32 arrays of one shape. Returns new `[param, m, v]`.
  */
 export function adamUpdate(
   param: NDArray,
@@ -56,65 +143,84 @@ export function adamUpdate(
   v: NDArray,
   step: AdamStep,
 ): [NDArray, NDArray, NDArray] {
-  const names = ["param", "grad", "m", "v"];
-  [param, grad, m, v].forEach((a, k) => {
-    if (a.dtype !== "float32") {
-      throw new TypeError(`adamUpdate: expected float32 operands, got ${a.dtype} for ${names[k]}`);
-    }
-    if (a.shape.length !== param.shape.length || a.shape.some((d, i) => d !== param.shape[i])) {
-      throw new TypeError(
-        `adamUpdate: shapes [${param.shape}] (param) and [${a.shape}] (${names[k]}) differ`,
-      );
-    }
+  const [p, m1, v1] = fusedUpdate({
+    op: "adamUpdate",
+    inputs: [["param", "Pa", param], ["grad", "G", grad], ["m", "M", m], ["v", "V", v]],
+    outputs: ["Po", "Mo", "Vo"],
+    statements: adamStatements,
+    scalars: [step.stepSize, 1 - step.beta1, 1 - step.beta2, step.eps, step.decay],
   });
-  const outP = newArray("adamUpdate", param.shape, "float32");
-  const outM = newArray("adamUpdate", param.shape, "float32");
-  const outV = newArray("adamUpdate", param.shape, "float32");
-  const n = param.size;
-  if (n === 0) return [outP, outM, outV];
-  // Buffers are allocated in multiples of 16 bytes, so every array binds as
-  // array<vec4<f32>>; the last quad (n % 4 lanes) is done lane by lane.
-  const quads = Math.ceil(n / 4);
-  const per = quads >= PER_MIN_VEC4 ? PER : 1;
-  const v4 = "vec4<f32>";
-  const wgsl = `// adamUpdate (vec4, scalar tail)${per > 1 ? ` x${per}` : ""}
-${storageDecl(0, "Pa", v4, false)}${storageDecl(1, "G", v4, false)}${
-    storageDecl(2, "M", v4, false)
-  }${storageDecl(3, "V", v4, false)}${storageDecl(4, "Po", v4, true)}${
-    storageDecl(5, "Mo", v4, true)
-  }${storageDecl(6, "Vo", v4, true)}${paramsDecl(7, 6)}@compute @workgroup_size(${WG})
-fn main(${ENTRY_ARGS}) {
-  let t = ${linearIndex(WG)};
-  let full = ${P(0)} / 4u;
-  let quads = (${P(0)} + 3u) / 4u;
-  let span = (quads + ${per - 1}u) / ${per}u;
-  for (var j = 0u; j < ${per}u; j++) {
-    let i = t + j * span;
-    if (t >= span || i >= quads) { break; }
-    if (i < full) {
-      ${adamStatements(v4, "[i]")}
-    } else {
-      for (var c = 0u; c < ${P(0)} - full * 4u; c++) {
-        ${adamStatements("f32", "[i][c]")}
-      }
-    }
-  }
+  return [p, m1, v1];
 }
-`;
-  const rt = runtime();
-  const k = rt.kernel("adamUpdate", wgsl, ["r", "r", "r", "r", "w", "w", "w"], 6);
-  rt.dispatch(
-    k,
-    [param, grad, m, v, outP, outM, outV].map((a) => bufferOf("adamUpdate", a)),
-    [
-      n,
-      f32Bits(step.stepSize),
-      f32Bits(1 - step.beta1),
-      f32Bits(1 - step.beta2),
-      f32Bits(step.eps),
-      f32Bits(step.decay),
-    ],
-    Math.ceil(quads / per / WG),
-  );
-  return [outP, outM, outV];
+
+/**
+ * WGSL statements of one AdaGrad step on lane `at`, in the order of the
+ * composition in `nn/optimizers.ts`: `h += g·g; param -= (g·lr) / (√h + eps)`.
+ */
+function adagradStatements(t: string, at: string): string {
+  return `let g: ${t} = G${at};
+      let h: ${t} = H${at} + g * g;
+      Ho${at} = h;
+      Po${at} = Pa${at} - (g * ${f(1)}) / (sqrt(h) + ${f(2)});`;
+}
+
+/**
+ * One fused AdaGrad step (see `Backend.adagradUpdate`): one kernel over
+ * float32 arrays of one shape. Returns new `[param, h]`.
+ */
+export function adagradUpdate(
+  param: NDArray,
+  grad: NDArray,
+  h: NDArray,
+  step: AdaGradStep,
+): [NDArray, NDArray] {
+  const [p, h1] = fusedUpdate({
+    op: "adagradUpdate",
+    inputs: [["param", "Pa", param], ["grad", "G", grad], ["h", "H", h]],
+    outputs: ["Po", "Ho"],
+    statements: adagradStatements,
+    scalars: [step.lr, step.eps],
+  });
+  return [p, h1];
+}
+
+/**
+ * WGSL statements of one AdaDelta step on lane `at`, in the order of the
+ * composition in `nn/optimizers.ts`. `f(2)` is `1 - rho` rounded once, as the
+ * composition's scalar is; multiplying by `lr` = 1 is exact, so one kernel
+ * serves both of the composition's branches.
+ */
+function adadeltaStatements(t: string, at: string): string {
+  return `let g: ${t} = G${at};
+      let d0: ${t} = D${at};
+      let msg: ${t} = S${at} * ${f(1)} + (g * g) * ${f(2)};
+      So${at} = msg;
+      let dx: ${t} = sqrt((d0 + ${f(3)}) / (msg + ${f(3)})) * g;
+      Do${at} = d0 * ${f(1)} + (dx * dx) * ${f(2)};
+      Po${at} = Pa${at} - dx * ${f(4)};`;
+}
+
+/**
+ * One fused AdaDelta step (see `Backend.adadeltaUpdate`): one kernel over
+ * float32 arrays of one shape. Returns new `[param, msg, msdx]`.
+ */
+export function adadeltaUpdate(
+  param: NDArray,
+  grad: NDArray,
+  msg: NDArray,
+  msdx: NDArray,
+  step: AdaDeltaStep,
+): [NDArray, NDArray, NDArray] {
+  const [p, msg1, msdx1] = fusedUpdate({
+    op: "adadeltaUpdate",
+    inputs: [["param", "Pa", param], ["grad", "G", grad], ["msg", "S", msg], [
+      "msdx",
+      "D",
+      msdx,
+    ]],
+    outputs: ["Po", "So", "Do"],
+    statements: adadeltaStatements,
+    scalars: [step.rho, 1 - step.rho, step.eps, step.lr ?? 1],
+  });
+  return [p, msg1, msdx1];
 }
