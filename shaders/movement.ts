@@ -125,20 +125,45 @@ function splitAt(shape: readonly number[], axis: number): [number, number, numbe
 }
 
 /**
- * WGSL normalising `idx[j]` (negative counts from the end) into `c`; an index
- * out of range is clamped and recorded in the runtime's error record (code
- * `code`), so that the next readback throws a RangeError naming it.
+ * The WGSL kernel of gather and scatterAdd, around `body`. Bindings: 0 `src`
+ * (read), 1 `idx`, 2 `dst` (written), 3 the runtime's error record; params
+ * `[total, m, inner, n, axis]`. Thread `i` is one element of the gathered
+ * shape `[outer, m, inner]`, split into `(p, j, q)`; index `idx[j]` (negative
+ * counts from the end) becomes `c`, and `body` gets `k`, the flat position of
+ * `(p, c, q)` in the indexed shape `[outer, n, inner]`. An index out of range
+ * is clamped and recorded (code `code`), so that the next readback throws a
+ * RangeError naming it.
  */
-function indexCheck(code: number): string {
-  return `var v = idx[j];
+function indexedKernel(
+  opts: { op: string; src: string; dst: string; code: number; total: number; body: string },
+): string {
+  return `// ${opts.op}
+${opts.src}${storageDecl(1, "idx", "i32", false)}${opts.dst}${storageDecl(3, "errs", "i32", true)}${
+    paramsDecl(4, 5)
+  }${udivHelper(fastDiv(opts.total))}
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= ${P(0)}) { return; }
+  let inner = ${P(2)};
+  let n = ${P(3)};
+  let r = udiv(i, inner);
+  let q = i - r * inner;
+  let p = udiv(r, ${P(1)});
+  let j = r - p * ${P(1)};
+  var v = idx[j];
   if (v < 0) { v += i32(n); }
   if (v < 0 || v >= i32(n)) {
-    errs[0] = ${code};
+    errs[0] = ${opts.code};
     errs[1] = idx[j];
     errs[2] = i32(n);
     errs[3] = i32(${P(4)});
   }
-  let c = u32(clamp(v, 0, i32(n) - 1));`;
+  let c = u32(clamp(v, 0, i32(n) - 1));
+  let k = (p * n + c) * inner + q;
+  ${opts.body}
+}
+`;
 }
 
 function checkIndices(op: string, indices: NDArray): void {
@@ -162,24 +187,14 @@ export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
   const total = out.size;
   if (total === 0) return out;
   const m = indices.size;
-  const wgsl = `// gather
-${storageDecl(0, "x", t, false)}${storageDecl(1, "idx", "i32", false)}${
-    storageDecl(2, "out", t, true)
-  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}${udivHelper(fastDiv(total))}
-@compute @workgroup_size(${WG})
-fn main(${ENTRY_ARGS}) {
-  let i = ${linearIndex(WG)};
-  if (i >= ${P(0)}) { return; }
-  let inner = ${P(2)};
-  let n = ${P(3)};
-  let r = udiv(i, inner);
-  let q = i - r * inner;
-  let p = udiv(r, ${P(1)});
-  let j = r - p * ${P(1)};
-  ${indexCheck(1)}
-  out[i] = x[(p * n + c) * inner + q];
-}
-`;
+  const wgsl = indexedKernel({
+    op: "gather",
+    src: storageDecl(0, "x", t, false),
+    dst: storageDecl(2, "out", t, true),
+    code: 1,
+    total,
+    body: "out[i] = x[k];",
+  });
   run1d(
     "gather",
     wgsl,
@@ -222,32 +237,21 @@ export function scatterAdd(
   const total = updates.size;
   if (total === 0 || out.size === 0) return out;
   const m = indices.size;
-  const add = t === "i32" ? "atomicAdd(&out[d], u[i]);" : `var old = atomicLoad(&out[d]);
+  const add = t === "i32" ? "atomicAdd(&out[k], u[i]);" : `var old = atomicLoad(&out[k]);
   loop {
     let nv = bitcast<u32>(bitcast<f32>(old) + u[i]);
-    let r = atomicCompareExchangeWeak(&out[d], old, nv);
+    let r = atomicCompareExchangeWeak(&out[k], old, nv);
     if (r.exchanged) { break; }
     old = r.old_value;
   }`;
-  const wgsl = `// scatterAdd
-${storageDecl(0, "u", t, false)}${storageDecl(1, "idx", "i32", false)}${
-    storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true)
-  }${storageDecl(3, "errs", "i32", true)}${paramsDecl(4, 5)}${udivHelper(fastDiv(total))}
-@compute @workgroup_size(${WG})
-fn main(${ENTRY_ARGS}) {
-  let i = ${linearIndex(WG)};
-  if (i >= ${P(0)}) { return; }
-  let inner = ${P(2)};
-  let n = ${P(3)};
-  let r = udiv(i, inner);
-  let q = i - r * inner;
-  let p = udiv(r, ${P(1)});
-  let j = r - p * ${P(1)};
-  ${indexCheck(2)}
-  let d = (p * n + c) * inner + q;
-  ${add}
-}
-`;
+  const wgsl = indexedKernel({
+    op: "scatterAdd",
+    src: storageDecl(0, "u", t, false),
+    dst: storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true),
+    code: 2,
+    total,
+    body: add,
+  });
   run1d(
     "scatterAdd",
     wgsl,
