@@ -1165,9 +1165,13 @@ function nest(data: TypedArray, shape: readonly number[]): NestedArray {
   return build(0, 0);
 }
 
-function fmtNumber(v: number): string {
-  if (Number.isInteger(v)) return String(v);
-  if (!Number.isFinite(v)) return String(v);
+/**
+ * One tensor element as printed by `toString` and the Jupyter table: integers
+ * and non-finite values as they are, tiny or huge magnitudes in exponent form
+ * with 4 decimals, the rest rounded to 6 significant digits.
+ */
+export function formatNumber(v: number): string {
+  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-4 || a >= 1e8)) return v.toExponential(4);
   return String(Number(v.toPrecision(6)));
@@ -1175,7 +1179,7 @@ function fmtNumber(v: number): string {
 
 /** Formats values like NumPy, abbreviating long axes with `...`. */
 export function formatValues(data: TypedArray, shape: readonly number[], edge = 3): string {
-  if (shape.length === 0) return fmtNumber(data[0]);
+  if (shape.length === 0) return formatNumber(data[0]);
   const long = data.length > 1000;
   const rec = (offset: number, depth: number): string => {
     const n = shape[depth];
@@ -1187,7 +1191,7 @@ export function formatValues(data: TypedArray, shape: readonly number[], edge = 
       i === -1
         ? "..."
         : depth === shape.length - 1
-        ? fmtNumber(data[offset + i])
+        ? formatNumber(data[offset + i])
         : rec(offset + i * stride, depth + 1)
     );
     const sep = depth === shape.length - 1 ? ", " : ",\n" + " ".repeat(depth + 10);

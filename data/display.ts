@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { formatValues, Variable } from "../core/variable.ts";
+import { formatNumber, formatValues, Variable } from "../core/variable.ts";
 import type { TypedArray } from "../core/dtype.ts";
 import { escapeXml } from "./plot.ts";
 
@@ -99,7 +99,8 @@ export function tensorHtml(
     abbreviate && n > 2 * edge ? [...range(0, edge), -1, ...range(n - edge, n)] : range(0, n);
   const style = "border-collapse:collapse;font-family:monospace;text-align:right";
   const th = (s: string) => `<th style="color:#888;font-weight:normal;padding:0 6px">${s}</th>`;
-  const cell = (i: number) => (i === -1 ? "<td>…</td>" : `<td>${fmtCell(data[i])}</td>`);
+  // Elements read as in toString (formatNumber); the layout is a table, not formatValues' text.
+  const cell = (i: number) => (i === -1 ? "<td>…</td>" : `<td>${formatNumber(data[i])}</td>`);
 
   if (shape.length === 0) return `<table style="${style}"><tr>${cell(0)}</tr></table>`;
   const rows = shape.length === 1 ? 1 : shape[shape.length - 2];
@@ -147,13 +148,6 @@ export function tensorHtml(
 
 function range(a: number, b: number): number[] {
   return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
-}
-
-function fmtCell(v: number): string {
-  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-4 || a >= 1e8)) return v.toExponential(4);
-  return String(Number(v.toPrecision(6)));
 }
 
 /**
