@@ -96,6 +96,18 @@ function F(): FnTable {
 
 // The root of the last backward() without retainGraph (see Variable.backward).
 let lastRoot: WeakRef<Variable> | null = null;
+/** Releasing backward() calls started so far (see `deferred`). */
+let backwardCount = 0;
+/**
+ * Values computed from no Parameter (input preprocessing such as
+ * `tensor(data).reshape(...)`, or a Parameter-free graph as in the book's
+ * first stages) that a backward() reached. Unlike activations, such a value is
+ * often built once and reused by every step, so backward does not free it at
+ * once: it is freed (with the graph that made it) by the next backward() that
+ * does not reach it. Per-step values live one step longer; values reused by
+ * every step stay readable.
+ */
+const deferred = new Set<Variable>();
 
 /**
  * A node of the graph: a value (a backend array) with an optional gradient and
@@ -116,6 +128,10 @@ export class Variable {
   #retain = false;
   #noGradResult = false;
   #noGradParents: Variable[] = [];
+  #fromParameter = false;
+  #reachedAt = 0;
+  /** Values computed from no Parameter that this root's backward() kept (see `deferred`). */
+  #keptUpstream: Variable[] = [];
   /** A name shown in graphs and errors. */
   name: string | null;
   /** The gradient, a Variable (differentiable again under `createGraph`). */
@@ -208,7 +224,7 @@ export class Variable {
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
       fmtShape(shape)
-    } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values`;
+    } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values, or retainData() on this one`;
   }
 
   /** Marks a function result that needs no gradient (freed by backward). @internal */
@@ -218,10 +234,16 @@ export class Variable {
   }
 
   /** The no-gradient results this one was computed from. @internal */
-  takeNoGradParents(): Variable[] {
-    const p = this.#noGradParents;
+  get noGradParents(): readonly Variable[] {
+    return this.#noGradParents;
+  }
+
+  /** Frees a deferred value that the last backward() did not reach, and its graph. @internal */
+  releaseDeferred(): void {
     this.#noGradParents = [];
-    return p;
+    const f = this.creator;
+    this.releaseByBackward();
+    f?.releaseGraph();
   }
 
   /** Whether this is a function result that needs no gradient. @internal */
@@ -229,8 +251,30 @@ export class Variable {
     return this.#noGradResult;
   }
 
+  /** Whether this is a Parameter or was computed from one (an activation). @internal */
+  get fromParameter(): boolean {
+    return this.#fromParameter;
+  }
+
+  /** Marks a Parameter, or a result computed from one. @internal */
+  markFromParameter(): void {
+    this.#fromParameter = true;
+  }
+
+  /** Keeps this value past the current backward() (see `deferred`). @internal */
+  defer(): void {
+    this.#reachedAt = backwardCount;
+    deferred.add(this);
+  }
+
+  /** Whether the current backward() reached this deferred value. @internal */
+  get reachedNow(): boolean {
+    return this.#reachedAt === backwardCount;
+  }
+
   /** Frees the value of an earlier backward()'s root. @internal */
   releaseAsOldRoot(): void {
+    this.#keptUpstream = [];
     if (this.#retain || this.#array === null) return;
     const shape = this.#array.shape;
     this.#array.dispose();
@@ -249,6 +293,7 @@ export class Variable {
 
   /** Frees the value and the gradient now. Idempotent. */
   dispose(): void {
+    this.#keptUpstream = [];
     this.#array?.dispose();
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} was disposed`;
@@ -264,6 +309,14 @@ export class Variable {
 
   /** Cuts the graph above this variable: every creator upstream is forgotten. */
   unchainBackward(): void {
+    // Values computed from no Parameter outlive this root's backward() with their graph
+    // (see `deferred`); cutting here releases what their creators saved.
+    for (const v of this.#keptUpstream) {
+      const f = v.creator;
+      v.creator = null;
+      f?.releaseGraph();
+    }
+    this.#keptUpstream = [];
     if (this.creator === null) return;
     const stack: Function[] = [this.creator];
     const seen = new Set<Function>(stack);
@@ -284,10 +337,14 @@ export class Variable {
    * Backpropagates from this variable, visiting Functions in generation order
    * so any graph shape (shared inputs, diamonds, many outputs) is correct.
    * Gradients accumulate into `grad`. Unless `retainGraph`, the values of
-   * intermediate variables are released as soon as they are no longer needed,
+   * intermediate variables computed from a Parameter (activations) are released
+   * as soon as they are no longer needed; values computed from no Parameter
+   * (input preprocessing such as `tensor(data).reshape(...)`, Parameter-free
+   * graphs) stay readable and are released by the next such backward() that
+   * does not reach them, so inputs prepared once can be reused by every step;
    * and the root of the previous such backward() (last step's loss) is released
-   * when this one starts, so a training loop's memory stays flat without
-   * waiting for the garbage collector. `retainData()` exempts a variable from both.
+   * when this one starts. A training loop's memory stays flat without waiting
+   * for the garbage collector. `retainData()` exempts a variable from all three.
    */
   backward(
     opts: { retainGrad?: boolean; createGraph?: boolean; retainGraph?: boolean } = {},
@@ -295,6 +352,7 @@ export class Variable {
     const retainGrad = opts.retainGrad ?? false;
     const createGraph = opts.createGraph ?? false;
     const retainGraph = opts.retainGraph ?? createGraph;
+    if (!retainGraph) backwardCount++;
     if (!retainGraph && this.creator !== null) {
       // The root of the previous backward() (a training loop's last loss) is
       // released now: its graph is gone and a loop must not grow while it
@@ -325,6 +383,7 @@ export class Variable {
     // Results computed only from inputs that need no gradient are not part of
     // the traversal; they are freed at the end, as the graph's intermediates are.
     const noGradResults = new Set<Variable>();
+    const kept: Variable[] = [];
     while (funcs.length > 0) {
       const f = funcs.pop()!;
       const outputs = f.outputs.map((w) => w.deref());
@@ -399,16 +458,37 @@ export class Variable {
       if (!retainGraph) {
         for (const x of f.inputs) if (x.isNoGradResult && x !== this) noGradResults.add(x);
         // Every consumer of f's outputs has run (generation order), so their
-        // values are no longer needed.
-        for (const y of outputs) if (y && y !== this) y.releaseByBackward();
-        f.releaseGraph(this);
+        // values are no longer needed: activations go now, values computed from
+        // no Parameter (with the graph that made them) when a later backward()
+        // does not reach them.
+        let keepGraph = false;
+        for (const y of outputs) {
+          if (!y || y === this) continue;
+          if (y.fromParameter) y.releaseByBackward();
+          else {
+            y.defer();
+            kept.push(y);
+            keepGraph = true;
+          }
+        }
+        if (!keepGraph) f.releaseGraph(this);
       }
     }
     const stack = [...noGradResults];
     while (stack.length > 0) {
       const x = stack.pop()!;
-      for (const p of x.takeNoGradParents()) if (p !== this) stack.push(p);
-      x.releaseByBackward();
+      if (x.reachedNow) continue;
+      x.defer();
+      kept.push(x);
+      for (const p of x.noGradParents) if (p !== this) stack.push(p);
+    }
+    if (!retainGraph) {
+      this.#keptUpstream = kept;
+      for (const v of deferred) {
+        if (v.reachedNow) continue;
+        deferred.delete(v);
+        v.releaseDeferred();
+      }
     }
     hold.length = 0;
   }
@@ -665,6 +745,7 @@ export class Parameter extends Variable {
   constructor(data: NDArray | TensorData, opts: VariableOptions = {}) {
     super(data, opts);
     keepArrays(this.array);
+    this.markFromParameter();
   }
 
   /** The backend array. */
@@ -770,7 +851,11 @@ export abstract class Function {
     const anyGrad = inputs.some((x) => x.requiresGrad && !this.#constants.has(x));
     if (Config.enableBackprop && anyGrad) {
       this.generation = Math.max(0, ...inputs.map((x) => x.generation));
-      for (const y of outputs) y.setCreator(this);
+      const fromParameter = inputs.some((x) => x.fromParameter);
+      for (const y of outputs) {
+        y.setCreator(this);
+        if (fromParameter) y.markFromParameter();
+      }
       this.inputs = inputs;
       this.outputs = outputs.map((y) => new WeakRef(y));
     } else {

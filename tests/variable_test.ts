@@ -10,6 +10,7 @@ import {
   type NDArray,
   noGrad,
   ones,
+  Parameter,
   randn,
   tensor,
   testMode,
@@ -101,31 +102,61 @@ Deno.test("backward() drops intermediate grads unless retainGrad", async () => {
   assert.equal(await y2.grad!.item(), 1);
 });
 
-Deno.test("backward() releases intermediate values and says how to keep them", async () => {
+Deno.test("backward() releases activations at once and says how to keep them", async () => {
   const x = tensor([1, 2, 3]);
-  const h = F.tanh(x);
+  const W = new Parameter([0.5, 1, 2]);
+  const h = F.tanh(F.mul(x, W));
   const y = F.sum(F.mul(h, 2));
   y.backward();
   assert.deepEqual(await x.data(), new Float32Array([1, 2, 3]));
   assert.equal((await y.data()).length, 1);
   await assert.rejects(
     () => h.data(),
-    /released by backward\(\): call backward\(\{ retainGraph: true \}\)/,
+    /released by backward\(\): call backward\(\{ retainGraph: true \}\).*retainData\(\)/,
   );
   assert.throws(() => y.backward(), /graph was already freed.*retainGraph/);
   // retainGraph keeps them; retainData protects one value
-  const x2 = tensor([1, 2, 3]);
-  const h2 = F.tanh(x2);
+  const h2 = F.tanh(F.mul(x, W));
   const y2 = F.sum(h2);
   y2.backward({ retainGraph: true });
   assert.equal((await h2.data()).length, 3);
-  const expected = F.mul(F.sub(1, F.mul(h2, h2)), 2);
+  const expected = F.mul(F.sub(1, F.mul(h2, h2)), x);
+  W.cleargrad();
   y2.backward();
-  assert.ok(await utils.allclose(x2.grad!, expected));
-  const x3 = tensor([1, 2]);
-  const h3 = F.exp(x3).retainData();
+  assert.ok(await utils.allclose(W.grad!, expected));
+  const h3 = F.exp(F.mul(x, W)).retainData();
   F.sum(F.mul(h3, h3)).backward();
-  assert.equal((await h3.data()).length, 2);
+  assert.equal((await h3.data()).length, 3);
+});
+
+Deno.test("values computed from no Parameter live until a backward() no longer reaches them", async () => {
+  // Built once and reused by every step, as `tensor(data).reshape(...)` often is.
+  const x = tensor([1, 2, 3, 4, 5, 6]).reshape(3, 2);
+  const W = new Parameter([[1], [-1]]);
+  for (let step = 0; step < 3; step++) {
+    const loss = F.sum(F.matmul(x, W));
+    W.cleargrad();
+    loss.backward();
+    assert.deepEqual(await W.grad!.toArray(), [[9], [12]], `step ${step}`);
+    assert.deepEqual(await x.toArray(), [[1, 2], [3, 4], [5, 6]]);
+  }
+  // A Parameter-free graph as in the book's first stages: its intermediates stay readable
+  // after backward() and are freed by the next backward() that does not reach them.
+  const a = tensor([0.5, 1]);
+  const t = F.tanh(a);
+  F.sum(t).backward();
+  assert.equal((await t.data()).length, 2);
+  const b = tensor([2]);
+  F.sum(F.mul(b, b)).backward();
+  await assert.rejects(() => t.data(), /released by backward/);
+  assert.equal(t.creator, null);
+  // unchainBackward() cuts such a graph at once.
+  const u = F.tanh(F.mul(a, 3)).retainData();
+  const loss = F.sum(u);
+  loss.backward();
+  assert.notEqual(u.creator, null);
+  loss.unchainBackward();
+  assert.equal(u.creator, null);
 });
 
 Deno.test("createGraph makes grads differentiable: tanh derivatives up to 4th order", async () => {
