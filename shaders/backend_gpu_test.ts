@@ -729,3 +729,30 @@ gpuTest("readbacks return fresh data when read before Deno's map promise resolve
   }
   for (const t of [x, one, acc, big]) t.dispose();
 });
+
+gpuTest(
+  "a loop binding the same pooled buffers reuses its bind groups, also after trim()",
+  async () => {
+    const rt = runtime();
+    const x = gpu.fromTyped(new Float32Array([1, 2, 3, 4, 5]), [5]);
+    const step = async (k: number) => {
+      // Freed at once: the next iteration gets the same buffers back from the pool.
+      const y = gpu.binary("mul", x, x);
+      const z = gpu.unary("neg", y);
+      y.dispose();
+      const got = await gpu.read(z);
+      z.dispose();
+      assert.deepEqual([...got], [-1, -4, -9, -16, -25], `iteration ${k}`);
+    };
+    await step(0);
+    await step(1);
+    const created = rt.bindGroupsCreated;
+    for (let k = 2; k < 6; k++) await step(k);
+    assert.equal(rt.bindGroupsCreated, created, "no new bind groups once the loop is warm");
+    // trim() destroys the pooled buffers: cached groups naming them must not be used again.
+    rt.trim();
+    for (let k = 6; k < 9; k++) await step(k);
+    assert.ok(rt.bindGroupsCreated > created, "bind groups were rebuilt for the new buffers");
+    x.dispose();
+  },
+);

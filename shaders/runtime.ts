@@ -25,6 +25,8 @@ export interface Kernel {
   readonly pipeline: GPUComputePipeline;
   /** Its bind group layout. */
   readonly layout: GPUBindGroupLayout;
+  /** The layout's signature (accesses and uniform size): kernels sharing it share bind groups. */
+  readonly signature: string;
 }
 
 /** A shader that failed to compile or validate, with the op name and its WGSL. */
@@ -57,6 +59,8 @@ const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
 /** Staging buffers up to 64 KiB are pooled 16 deep, up to this size 4, larger ones 2. */
 const STAGING_SMALL = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 256;
+/** Cached bind groups at most (the cache is cleared when full). */
+const BIND_GROUP_CACHE = 8192;
 const ARENA_BYTES = 256 * 1024;
 /** Pooled bytes kept at most; buffers released beyond it are destroyed after the next submit. */
 const POOL_CAP_BYTES = 1 << 30;
@@ -97,6 +101,10 @@ export class GpuRuntime {
   readonly #pipelines = new Map<string, Kernel>();
   readonly #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   readonly #pool = new Map<number, Pooled[]>();
+  /** Bind groups by layout signature and buffer ids (see `#bindGroup`). */
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 1;
   readonly #stagingPool = new Map<number, GPUBuffer[]>();
   /** Staging buffers that completed an ordinary map (see `#mappedEarly`). */
   readonly #primed = new WeakSet<GPUBuffer>();
@@ -124,6 +132,8 @@ export class GpuRuntime {
   compiled = 0;
   /** Number of submits (for tests and stats). */
   submits = 0;
+  /** Bind groups created (the rest came from the cache; for tests and stats). */
+  bindGroupsCreated = 0;
   /** Readbacks that read the mapped range before the map promise resolved (for tests and stats). */
   readsEarly = 0;
   /** Whether readbacks may read a completed map before its promise resolves (see `#mappedEarly`). */
@@ -175,7 +185,7 @@ export class GpuRuntime {
         entries.push({
           binding: access.length,
           visibility: 4,
-          buffer: { type: "uniform", minBindingSize: uniformBytes },
+          buffer: { type: "uniform", minBindingSize: uniformBytes, hasDynamicOffset: true },
         });
       }
       const bgl = this.device.createBindGroupLayout({ entries });
@@ -196,7 +206,15 @@ export class GpuRuntime {
     }).finally(() => this.#pendingChecks.delete(check));
     this.#pendingChecks.add(check);
     this.compiled++;
-    const k: Kernel = { name, wgsl, access, paramCount, pipeline, layout: layout.bgl };
+    const k: Kernel = {
+      name,
+      wgsl,
+      access,
+      paramCount,
+      pipeline,
+      layout: layout.bgl,
+      signature: sig,
+    };
     this.#pipelines.set(wgsl, k);
     return k;
   }
@@ -272,7 +290,7 @@ export class GpuRuntime {
   /** Destroys every pooled buffer (after submitting queued work). */
   trim(): void {
     this.flush();
-    for (const list of this.#pool.values()) for (const p of list) p.buffer.destroy();
+    for (const list of this.#pool.values()) this.#destroy(list.map((p) => p.buffer));
     this.#pool.clear();
     this.#pooledBytes = 0;
     for (const list of this.#stagingPool.values()) for (const b of list) b.destroy();
@@ -334,30 +352,61 @@ export class GpuRuntime {
     if (
       this.#dispatches >= MAX_DISPATCHES_PER_SUBMIT || this.#arenaUsed + slot > ARENA_BYTES
     ) this.flush();
+    const bindGroup = this.#bindGroup(k, buffers, paramBytes);
+    const [x, y] = this.grid(groups);
+    const pass = this.#computePass();
+    pass.setPipeline(k.pipeline);
+    if (k.paramCount > 0) {
+      const off = this.#arenaUsed;
+      const base = off / 4;
+      for (let i = 0; i < params.length; i++) this.#arenaData[base + i] = params[i] >>> 0;
+      this.#arenaUsed += slot;
+      pass.setBindGroup(0, bindGroup, [off]);
+    } else pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y);
+    this.#dispatches++;
+  }
+
+  /**
+   * The bind group of `buffers` (and the uniform arena, bound at a dynamic
+   * offset) for kernels of `k`'s layout, cached: a training loop binds the
+   * same pooled buffers step after step.
+   */
+  #bindGroup(k: Kernel, buffers: readonly GPUBuffer[], paramBytes: number): GPUBindGroup {
+    let key = k.signature;
+    for (const b of buffers) {
+      let id = this.#bufferIds.get(b);
+      if (id === undefined) this.#bufferIds.set(b, id = this.#nextBufferId++);
+      key += `,${id}`;
+    }
+    const hit = this.#bindGroups.get(key);
+    if (hit) return hit;
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
       binding: i,
       resource: { buffer },
     }));
     if (k.paramCount > 0) {
-      const off = this.#arenaUsed;
-      const base = off / 4;
-      for (let i = 0; i < params.length; i++) this.#arenaData[base + i] = params[i] >>> 0;
       entries.push({
         binding: buffers.length,
-        resource: { buffer: this.#arena, offset: off, size: paramBytes },
+        resource: { buffer: this.#arena, offset: 0, size: paramBytes },
       });
-      this.#arenaUsed += slot;
     }
-    const bindGroup = this.device.createBindGroup({
-      layout: k.layout,
-      entries,
-    });
-    const [x, y] = this.grid(groups);
-    const pass = this.#computePass();
-    pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
-    this.#dispatches++;
+    const group = this.device.createBindGroup({ layout: k.layout, entries });
+    this.bindGroupsCreated++;
+    if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  /** Destroys storage buffers, forgetting the bind groups that use them. */
+  #destroy(buffers: Iterable<GPUBuffer>): void {
+    let any = false;
+    for (const b of buffers) {
+      b.destroy();
+      any = true;
+    }
+    // Rare (trim, or a pool over its cap): dropping every cached group is simplest.
+    if (any) this.#bindGroups.clear();
   }
 
   /** Records a buffer-to-buffer copy. */
@@ -392,7 +441,7 @@ export class GpuRuntime {
     this.#batch++;
     if (this.#toDestroy.length > 0) {
       // Destroying after submit is safe: the queue keeps submitted resources alive.
-      for (const b of this.#toDestroy) b.destroy();
+      this.#destroy(this.#toDestroy);
       this.#toDestroy = [];
     }
   }
