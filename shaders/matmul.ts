@@ -175,107 +175,114 @@ function blocked(
   // Aᵀ is contiguous along M: vec4 loads of 4 rows at once where rows stay 4-aligned.
   const aVecM = d.transA && !(bVecK || aVec) && d.M % 4 === 0 && TM % 4 === 0;
   const params = commonParams(d);
-  const v4 = `vec4<${t}>`;
-  const zero = t === "f32" ? "0.0" : "0";
-  const decl = storageDecl(0, "A", aVec || aVecM ? v4 : t, false) +
-    storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
-    storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
-  const M = P(0), N = P(1), K = P(2);
-  // A(m, k) and B(k, n) addresses (scalar element index).
-  const aIdx = (m: string, k: string) =>
-    d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
-  const bIdx = (k: string, n: string) =>
-    d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
-  let s = "";
-  // Row indices (clamped for loads) and column vectors.
-  for (let i = 0; i < TM; i++) s += `  let m${i} = min(mS + ${i}u, ${M} - 1u);\n`;
-  for (let j = 0; j < V; j++) {
-    if (bVec) s += `  let nv${j} = min(nS / 4u + ${j}u, ${N} / 4u - 1u);\n`;
-    else {
-      for (let e = 0; e < 4; e++) s += `  let n${j}_${e} = min(nS + ${4 * j + e}u, ${N} - 1u);\n`;
+  const rt = runtime();
+  // Everything the source depends on (sizes are uniforms): the WGSL is built once per key.
+  const key = `matmul/blocked/${t}/${TM}x${TN}/${WG}/${
+    [d.transA, d.transB, aVec, bVec, bVecK, aVecM]
+      .map(Number).join("")
+  }/${d.batch.length}`;
+  const k = rt.kernelFor(key, "matmul", ["r", "r", "w"], params.length, () => {
+    const v4 = `vec4<${t}>`;
+    const zero = t === "f32" ? "0.0" : "0";
+    const decl = storageDecl(0, "A", aVec || aVecM ? v4 : t, false) +
+      storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
+      storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
+    const M = P(0), N = P(1), K = P(2);
+    // A(m, k) and B(k, n) addresses (scalar element index).
+    const aIdx = (m: string, k: string) =>
+      d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
+    const bIdx = (k: string, n: string) =>
+      d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+    let s = "";
+    // Row indices (clamped for loads) and column vectors.
+    for (let i = 0; i < TM; i++) s += `  let m${i} = min(mS + ${i}u, ${M} - 1u);\n`;
+    for (let j = 0; j < V; j++) {
+      if (bVec) s += `  let nv${j} = min(nS / 4u + ${j}u, ${N} / 4u - 1u);\n`;
+      else {
+        for (let e = 0; e < 4; e++) s += `  let n${j}_${e} = min(nS + ${4 * j + e}u, ${N} - 1u);\n`;
+      }
     }
-  }
-  for (let i = 0; i < TM; i++) {
-    for (let j = 0; j < V; j++) s += `  var acc${i}_${j} = ${v4}(${zero});\n`;
-  }
-  const loadB = (k: string, j: number) =>
-    bVec
-      ? `B[(${bIdx(k, "0u")}) / 4u + nv${j}]`
-      : `${v4}(${[0, 1, 2, 3].map((e) => `B[${bIdx(k, `n${j}_${e}`)}]`).join(", ")})`;
-  const comp = ["x", "y", "z", "w"];
-  if (aVec || bVecK) {
-    // K % 4 == 0: 4 k per iteration; vec4 loads along K where an operand is K-contiguous.
-    s += `  for (var k = 0u; k < ${K}; k += 4u) {\n`;
     for (let i = 0; i < TM; i++) {
-      s += aVec
-        ? `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`
-        : `    let a${i} = ${v4}(${
-          [0, 1, 2, 3].map((kk) => `A[${aIdx(`m${i}`, `k + ${kk}u`)}]`).join(", ")
-        });\n`;
+      for (let j = 0; j < V; j++) s += `  var acc${i}_${j} = ${v4}(${zero});\n`;
     }
-    if (bVecK) {
-      // Rows of Bᵀ along K, transposed in registers.
+    const loadB = (k: string, j: number) =>
+      bVec
+        ? `B[(${bIdx(k, "0u")}) / 4u + nv${j}]`
+        : `${v4}(${[0, 1, 2, 3].map((e) => `B[${bIdx(k, `n${j}_${e}`)}]`).join(", ")})`;
+    const comp = ["x", "y", "z", "w"];
+    if (aVec || bVecK) {
+      // K % 4 == 0: 4 k per iteration; vec4 loads along K where an operand is K-contiguous.
+      s += `  for (var k = 0u; k < ${K}; k += 4u) {\n`;
+      for (let i = 0; i < TM; i++) {
+        s += aVec
+          ? `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`
+          : `    let a${i} = ${v4}(${
+            [0, 1, 2, 3].map((kk) => `A[${aIdx(`m${i}`, `k + ${kk}u`)}]`).join(", ")
+          });\n`;
+      }
+      if (bVecK) {
+        // Rows of Bᵀ along K, transposed in registers.
+        for (let j = 0; j < V; j++) {
+          for (let e = 0; e < 4; e++) {
+            s += `    let bt${j}_${e} = B[(${bIdx("k", `n${j}_${e}`)}) / 4u];\n`;
+          }
+        }
+        for (let kk = 0; kk < 4; kk++) {
+          for (let j = 0; j < V; j++) {
+            s += `    let b${kk}_${j} = ${v4}(${
+              [0, 1, 2, 3].map((e) => `bt${j}_${e}.${comp[kk]}`).join(", ")
+            });\n`;
+          }
+        }
+      } else {
+        for (let kk = 0; kk < 4; kk++) {
+          for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
+        }
+      }
+      for (let kk = 0; kk < 4; kk++) {
+        for (let i = 0; i < TM; i++) {
+          for (let j = 0; j < V; j++) {
+            s += `    acc${i}_${j} = fma4(${v4}(a${i}.${comp[kk]}), b${kk}_${j}, acc${i}_${j});\n`;
+          }
+        }
+      }
+      s += "  }\n";
+    } else {
+      s += `  for (var k = 0u; k < ${K}; k++) {\n`;
+      if (aVecM) {
+        for (let q = 0; q < TM / 4; q++) {
+          s +=
+            `    let av${q} = A[(aBase + k * ${M}) / 4u + min(mS / 4u + ${q}u, ${M} / 4u - 1u)];\n`;
+        }
+        for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(av${i >> 2}.${comp[i & 3]});\n`;
+      } else {
+        for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(A[${aIdx(`m${i}`, "k")}]);\n`;
+      }
+      for (let j = 0; j < V; j++) s += `    let b${j} = ${loadB("k", j)};\n`;
+      for (let i = 0; i < TM; i++) {
+        for (let j = 0; j < V; j++) s += `    acc${i}_${j} = fma4(a${i}, b${j}, acc${i}_${j});\n`;
+      }
+      s += "  }\n";
+    }
+    // Stores, guarded at the edges.
+    s += `  let cBase = bi * ${M} * ${N};\n`;
+    for (let i = 0; i < TM; i++) {
+      s += `  if (mS + ${i}u < ${M}) {\n    let row = cBase + (mS + ${i}u) * ${N};\n`;
       for (let j = 0; j < V; j++) {
         for (let e = 0; e < 4; e++) {
-          s += `    let bt${j}_${e} = B[(${bIdx("k", `n${j}_${e}`)}) / 4u];\n`;
+          s += `    if (nS + ${4 * j + e}u < ${N}) { C[row + nS + ${4 * j + e}u] = acc${i}_${j}.${
+            comp[e]
+          }; }\n`;
         }
       }
-      for (let kk = 0; kk < 4; kk++) {
-        for (let j = 0; j < V; j++) {
-          s += `    let b${kk}_${j} = ${v4}(${
-            [0, 1, 2, 3].map((e) => `bt${j}_${e}.${comp[kk]}`).join(", ")
-          });\n`;
-        }
-      }
-    } else {
-      for (let kk = 0; kk < 4; kk++) {
-        for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
-      }
+      s += "  }\n";
     }
-    for (let kk = 0; kk < 4; kk++) {
-      for (let i = 0; i < TM; i++) {
-        for (let j = 0; j < V; j++) {
-          s += `    acc${i}_${j} = fma4(${v4}(a${i}.${comp[kk]}), b${kk}_${j}, acc${i}_${j});\n`;
-        }
-      }
-    }
-    s += "  }\n";
-  } else {
-    s += `  for (var k = 0u; k < ${K}; k++) {\n`;
-    if (aVecM) {
-      for (let q = 0; q < TM / 4; q++) {
-        s +=
-          `    let av${q} = A[(aBase + k * ${M}) / 4u + min(mS / 4u + ${q}u, ${M} / 4u - 1u)];\n`;
-      }
-      for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(av${i >> 2}.${comp[i & 3]});\n`;
-    } else {
-      for (let i = 0; i < TM; i++) s += `    let a${i} = ${v4}(A[${aIdx(`m${i}`, "k")}]);\n`;
-    }
-    for (let j = 0; j < V; j++) s += `    let b${j} = ${loadB("k", j)};\n`;
-    for (let i = 0; i < TM; i++) {
-      for (let j = 0; j < V; j++) s += `    acc${i}_${j} = fma4(a${i}, b${j}, acc${i}_${j});\n`;
-    }
-    s += "  }\n";
-  }
-  // Stores, guarded at the edges.
-  s += `  let cBase = bi * ${M} * ${N};\n`;
-  for (let i = 0; i < TM; i++) {
-    s += `  if (mS + ${i}u < ${M}) {\n    let row = cBase + (mS + ${i}u) * ${N};\n`;
-    for (let j = 0; j < V; j++) {
-      for (let e = 0; e < 4; e++) {
-        s += `    if (nS + ${4 * j + e}u < ${N}) { C[row + nS + ${4 * j + e}u] = acc${i}_${j}.${
-          comp[e]
-        }; }\n`;
-      }
-    }
-    s += "  }\n";
-  }
-  const fma = t === "f32"
-    ? `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return fma(a, b, c); }`
-    : `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return a * b + c; }`;
-  const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}${
-    aVecM ? " vec4" : ""
-  }, transB=${d.transB})
+    const fma = t === "f32"
+      ? `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return fma(a, b, c); }`
+      : `fn fma4(a: ${v4}, b: ${v4}, c: ${v4}) -> ${v4} { return a * b + c; }`;
+    const wgsl = `// matmul (blocked ${TM}x${TN}, transA=${d.transA}${
+      aVecM ? " vec4" : ""
+    }, transB=${d.transB})
 ${decl}${fma}
 ${udivHelper(false)}
 @compute @workgroup_size(${WG})
@@ -290,8 +297,8 @@ fn main(${ENTRY_ARGS}) {
   let nS = (r % tilesN) * ${TN}u;
 ${batchBases(d)}${s}}
 `;
-  const rt = runtime();
-  const k = rt.kernel("matmul", wgsl, ["r", "r", "w"], params.length);
+    return wgsl;
+  });
   const n = Math.ceil(d.M / TM) * Math.ceil(d.N / TN) * d.nb;
   rt.dispatch(k, [ab, bb, ob], params, Math.ceil(n / WG));
 }
@@ -300,15 +307,18 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
   // 64×64 outputs per workgroup of 16×16 invocations, 4×4 each; K tiles of 16.
   const BM = 64, BN = 64, BK = 16;
   const params = commonParams(d);
-  const zero = t === "f32" ? "0.0" : "0";
-  const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
-    storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
-  const M = P(0), N = P(1), K = P(2);
-  const aIdx = (m: string, k: string) =>
-    d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
-  const bIdx = (k: string, n: string) =>
-    d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
-  const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
+  const rt = runtime();
+  const key = `matmul/tiled/${t}/${Number(d.transA)}${Number(d.transB)}/${d.batch.length}`;
+  const k = rt.kernelFor(key, "matmul", ["r", "r", "w"], params.length, () => {
+    const zero = t === "f32" ? "0.0" : "0";
+    const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
+      storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
+    const M = P(0), N = P(1), K = P(2);
+    const aIdx = (m: string, k: string) =>
+      d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
+    const bIdx = (k: string, n: string) =>
+      d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+    const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
 ${decl}${udivHelper(false)}
 var<workgroup> As: array<vec4<${t}>, ${(BM * BK) / 4}>; // [k][m / 4]
 var<workgroup> Bs: array<vec4<${t}>, ${(BN * BK) / 4}>; // [k][n / 4]
@@ -333,25 +343,25 @@ ${batchBases(d)}
     // Global loads walk the contiguous axis of each operand across the workgroup.
     for (var e = lid; e < ${BM * BK}u; e += 256u) {
       ${
-    d.transA
-      ? `let kk = e / ${BM}u; let mm = e % ${BM}u;`
-      : `let mm = e / ${BK}u; let kk = e % ${BK}u;`
-  }
+      d.transA
+        ? `let kk = e / ${BM}u; let mm = e % ${BM}u;`
+        : `let mm = e / ${BK}u; let kk = e % ${BK}u;`
+    }
       let am = m0 + mm;
       let ak = k0 + kk;
       As[kk * ${BM / 4}u + mm / 4u][mm % 4u] = select(${zero}, A[${
-    aIdx("am", "ak")
-  }], am < ${M} && ak < ${K});
+      aIdx("am", "ak")
+    }], am < ${M} && ak < ${K});
       ${
-    d.transB
-      ? `let nn = e / ${BK}u; let kb = e % ${BK}u;`
-      : `let kb = e / ${BN}u; let nn = e % ${BN}u;`
-  }
+      d.transB
+        ? `let nn = e / ${BK}u; let kb = e % ${BK}u;`
+        : `let kb = e / ${BN}u; let nn = e % ${BN}u;`
+    }
       let bn = n0 + nn;
       let bk = k0 + kb;
       Bs[kb * ${BN / 4}u + nn / 4u][nn % 4u] = select(${zero}, B[${
-    bIdx("bk", "bn")
-  }], bn < ${N} && bk < ${K});
+      bIdx("bk", "bn")
+    }], bn < ${N} && bk < ${K});
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
@@ -379,8 +389,8 @@ ${batchBases(d)}
   }
 }
 `;
-  const rt = runtime();
-  const k = rt.kernel("matmul", wgsl, ["r", "r", "w"], params.length);
+    return wgsl;
+  });
   const groups = Math.ceil(d.M / BM) * Math.ceil(d.N / BN) * d.nb;
   rt.dispatch(k, [ab, bb, ob], params, groups);
 }

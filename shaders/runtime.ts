@@ -99,6 +99,7 @@ export class GpuRuntime {
   readonly maxGroupsPerDim: number;
   readonly #align: number;
   readonly #pipelines = new Map<string, Kernel>();
+  readonly #byKey = new Map<string, Kernel>();
   readonly #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   readonly #pool = new Map<number, Pooled[]>();
   /** Bind groups by layout signature and buffer ids (see `#bindGroup`). */
@@ -161,6 +162,27 @@ export class GpuRuntime {
   }
 
   // ------------------------------------------------------------ pipelines
+
+  /**
+   * The kernel known by `key` (a short string naming everything its source
+   * depends on), building its WGSL with `source` only the first time: hot
+   * kernels with long generated sources (matmul) skip regenerating and
+   * hashing the source at every call.
+   */
+  kernelFor(
+    key: string,
+    name: string,
+    access: readonly Access[],
+    paramCount: number,
+    source: () => string,
+  ): Kernel {
+    let k = this.#byKey.get(key);
+    if (!k) {
+      k = this.kernel(name, source(), access, paramCount);
+      this.#byKey.set(key, k);
+    }
+    return k;
+  }
 
   /**
    * The pipeline for `wgsl`, compiled once (the source is the cache key).
