@@ -291,7 +291,9 @@ function report(
     "",
     `- Date: ${env.date}`,
     `- Machine: ${env.machine}`,
-    `- WebGPU adapter: ${env.adapter}`,
+    `- WebGPU adapter: ${env.adapter}; wgpu backend: ${
+      Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default (wgpu prefers Vulkan, then GL)"
+    }`,
     `- dezero GPU backend: ${env.dezeroGpu || "not run"}`,
     `- Deno ${env.deno}; TF.js ${env.tfjs || "not run"}`,
     `- Driver shader disk cache: ${

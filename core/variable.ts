@@ -99,13 +99,16 @@ let lastRoot: WeakRef<Variable> | null = null;
 /** Releasing backward() calls started so far (see `deferred`). */
 let backwardCount = 0;
 /**
- * Values computed from no Parameter (input preprocessing such as
- * `tensor(data).reshape(...)`, or a Parameter-free graph as in the book's
- * first stages) that a backward() reached. Unlike activations, such a value is
+ * Graph values computed from no Parameter (input preprocessing such as
+ * `tensor(data).reshape(...)` on a tensor that requires grad, as tensors do by
+ * default, or a Parameter-free graph as in the book's first stages) that a
+ * backward() reached. Unlike activations, such a value is
  * often built once and reused by every step, so backward does not free it at
- * once: it is freed (with the graph that made it) by the next backward() that
- * does not reach it. Per-step values live one step longer; values reused by
- * every step stay readable.
+ * once: it is freed (with the graph that made it) when two backward() calls
+ * in a row have not reached it. Two, so that a loop alternating two graphs
+ * (a GAN's discriminator and generator) keeps what only one of them uses.
+ * Per-step values live two backward() calls longer; values reused by every
+ * step stay readable.
  */
 const deferred = new Set<Variable>();
 
@@ -234,13 +237,14 @@ export class Variable {
   }
 
   /** The no-gradient results this one was computed from. @internal */
-  get noGradParents(): readonly Variable[] {
-    return this.#noGradParents;
+  takeNoGradParents(): Variable[] {
+    const p = this.#noGradParents;
+    this.#noGradParents = [];
+    return p;
   }
 
-  /** Frees a deferred value that the last backward() did not reach, and its graph. @internal */
+  /** Frees a deferred value that recent backward() calls did not reach, and its graph. @internal */
   releaseDeferred(): void {
-    this.#noGradParents = [];
     const f = this.creator;
     this.releaseByBackward();
     f?.releaseGraph();
@@ -270,6 +274,11 @@ export class Variable {
   /** Whether the current backward() reached this deferred value. @internal */
   get reachedNow(): boolean {
     return this.#reachedAt === backwardCount;
+  }
+
+  /** Whether neither this backward() nor the previous one reached this deferred value. @internal */
+  get stale(): boolean {
+    return backwardCount - this.#reachedAt >= 2;
   }
 
   /** Frees the value of an earlier backward()'s root. @internal */
@@ -338,10 +347,12 @@ export class Variable {
    * so any graph shape (shared inputs, diamonds, many outputs) is correct.
    * Gradients accumulate into `grad`. Unless `retainGraph`, the values of
    * intermediate variables computed from a Parameter (activations) are released
-   * as soon as they are no longer needed; values computed from no Parameter
-   * (input preprocessing such as `tensor(data).reshape(...)`, Parameter-free
-   * graphs) stay readable and are released by the next such backward() that
-   * does not reach them, so inputs prepared once can be reused by every step;
+   * as soon as they are no longer needed, and so are results of inputs that
+   * need no gradient (`requiresGrad: false`, as DataLoader batches); graph
+   * values computed from no Parameter (input preprocessing such as
+   * `tensor(data).reshape(...)`, Parameter-free graphs) stay readable and are released once two such backward() calls in
+   * a row have not reached them, so inputs prepared once can be reused by
+   * every step, also when steps alternate two graphs;
    * and the root of the previous such backward() (last step's loss) is released
    * when this one starts. A training loop's memory stays flat without waiting
    * for the garbage collector. `retainData()` exempts a variable from all three.
@@ -474,18 +485,18 @@ export class Variable {
         if (!keepGraph) f.releaseGraph(this);
       }
     }
+    // Results of inputs that need no gradient (a DataLoader batch's reshape or im2col,
+    // made again by every step) are freed at once.
     const stack = [...noGradResults];
     while (stack.length > 0) {
       const x = stack.pop()!;
-      if (x.reachedNow) continue;
-      x.defer();
-      kept.push(x);
-      for (const p of x.noGradParents) if (p !== this) stack.push(p);
+      for (const p of x.takeNoGradParents()) if (p !== this) stack.push(p);
+      x.releaseByBackward();
     }
     if (!retainGraph) {
       this.#keptUpstream = kept;
       for (const v of deferred) {
-        if (v.reachedNow) continue;
+        if (!v.stale) continue;
         deferred.delete(v);
         v.releaseDeferred();
       }
