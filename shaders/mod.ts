@@ -105,6 +105,31 @@ export function initGpu(opts: InitGpuOptions = {}): Promise<GpuInfo> {
   return initPromise;
 }
 
+/**
+ * `gpu.requestAdapter()`, without the stderr noise of Mesa's Vulkan drivers
+ * (lavapipe) on headless Linux: their Wayland probe prints "error:
+ * XDG_RUNTIME_DIR is invalid or not set in the environment." twice per call
+ * when that variable is unset. It is pointed at a path that does not exist
+ * (the probe then fails quietly) for the call, where env access is granted.
+ */
+async function requestAdapter(
+  gpu: GPU,
+  opts?: GPURequestAdapterOptions,
+): Promise<GPUAdapter | null> {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  const quiet = deno?.build.os === "linux" &&
+    deno.permissions.querySync?.({ name: "env", variable: "XDG_RUNTIME_DIR" }).state ===
+      "granted" &&
+    deno.env.get("XDG_RUNTIME_DIR") === undefined;
+  if (!quiet) return await gpu.requestAdapter(opts);
+  deno.env.set("XDG_RUNTIME_DIR", "/nonexistent/dezero-no-wayland");
+  try {
+    return await gpu.requestAdapter(opts);
+  } finally {
+    deno.env.delete("XDG_RUNTIME_DIR");
+  }
+}
+
 async function init(opts: InitGpuOptions): Promise<GpuInfo> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
@@ -112,7 +137,7 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
       "WebGPU is unavailable: navigator.gpu is undefined in this runtime (Deno exposes it natively; browsers need WebGPU support)",
     );
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  const adapter = await requestAdapter(gpu, { powerPreference: opts.powerPreference });
   if (!adapter) {
     throw new WebGpuUnavailableError(
       "WebGPU is unavailable: navigator.gpu.requestAdapter() found no adapter (no GPU driver; on Linux, Mesa's llvmpipe Vulkan driver provides a software one)",
@@ -186,7 +211,7 @@ export function gpuAvailable(): Promise<boolean> {
       try {
         const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
         if (!gpu) return false;
-        return (await gpu.requestAdapter()) !== null;
+        return (await requestAdapter(gpu)) !== null;
       } catch {
         return false;
       }
