@@ -59,6 +59,8 @@ const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
 /** Staging buffers up to 64 KiB are pooled 16 deep, up to this size 4, larger ones 2. */
 const STAGING_SMALL = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 256;
+/** A buffer's id in bind group cache keys (a property: cheaper than a WeakMap lookup). */
+const BUFFER_ID = Symbol("dezero.bufferId");
 /** Cached bind groups at most (the cache is cleared when full). */
 const BIND_GROUP_CACHE = 8192;
 const ARENA_BYTES = 256 * 1024;
@@ -104,7 +106,6 @@ export class GpuRuntime {
   readonly #pool = new Map<number, Pooled[]>();
   /** Bind groups by layout signature and buffer ids (see `#bindGroup`). */
   readonly #bindGroups = new Map<string, GPUBindGroup>();
-  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
   #nextBufferId = 1;
   readonly #stagingPool = new Map<number, GPUBuffer[]>();
   /** Staging buffers that completed an ordinary map (see `#mappedEarly`). */
@@ -397,9 +398,8 @@ export class GpuRuntime {
   #bindGroup(k: Kernel, buffers: readonly GPUBuffer[], paramBytes: number): GPUBindGroup {
     let key = k.signature;
     for (const b of buffers) {
-      let id = this.#bufferIds.get(b);
-      if (id === undefined) this.#bufferIds.set(b, id = this.#nextBufferId++);
-      key += `,${id}`;
+      const tagged = b as GPUBuffer & { [BUFFER_ID]?: number };
+      key += `,${tagged[BUFFER_ID] ??= this.#nextBufferId++}`;
     }
     const hit = this.#bindGroups.get(key);
     if (hit) return hit;
