@@ -234,9 +234,7 @@ export function runElementwise(
   const contigOut = out.strides === undefined && (out.offset ?? 0) === 0;
   // params: n, shape[rank], then per strided operand (and a strided output): offset, strides[rank]
   const params: number[] = [n, ...c.shape];
-  let decl = "";
-  let body = "";
-  const modes: string[] = [];
+  const modes: ("c" | "s" | "g")[] = [];
   /** The param index of each operand's offset (scalar and strided operands). */
   const slots: number[] = [];
   operands.forEach((o, k) => {
@@ -244,27 +242,17 @@ export function runElementwise(
     slots.push(params.length);
     const same = st.every((s, d) => s === c.strides[0][d]) && o.offset === 0 && contigOut;
     const scalar = st.every((s) => s === 0);
-    decl += storageDecl(k, `in${k}`, o.type, false);
-    if (same) {
-      modes.push("c");
-      body += `  let ${names[k]} = in${k}[i];\n`;
-    } else if (scalar) {
+    if (same) modes.push("c");
+    else if (scalar) {
       modes.push("s");
-      body += `  let ${names[k]} = in${k}[${P(params.length)}];\n`;
       params.push(o.offset);
     } else {
       modes.push("g");
-      const base = params.length;
       params.push(o.offset, ...st);
-      body += `  let ${names[k]} = in${k}[u32(${dot(rank, base + 1, `i32(${P(base)})`)})];\n`;
     }
   });
-  let store = "out[i]";
-  if (!contigOut) {
-    const base = params.length;
-    params.push(out.offset ?? 0, ...c.strides[0]);
-    store = `out[u32(${dot(rank, base + 1, `i32(${P(base)})`)})]`;
-  }
+  const outSlot = params.length;
+  if (!contigOut) params.push(out.offset ?? 0, ...c.strides[0]);
   const nb = operands.length;
   if (settings.vec4 && contigOut && n % 4 === 0) {
     // Four consecutive outputs per invocation when every operand reads them as one
@@ -283,11 +271,30 @@ export function runElementwise(
       return;
     }
   }
-  const needCoords = modes.includes("g") || !contigOut;
-  decl += storageDecl(nb, "out", out.type, true);
-  const wgsl = `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}${
-    udivHelper(fastDiv(n))
-  }
+  const rt = runtime();
+  // Everything the source depends on (sizes and strides are uniforms): built once per key.
+  const key = `ew/${op}/${expr}/${names.join(",")}/${operands.map((o) => o.type).join(",")}/${
+    modes.join("")
+  }/${rank}/${contigOut}/${fastDiv(n)}/${out.type}`;
+  const k = rt.kernelFor(key, op, [...operands.map(() => "r" as const), "w"], params.length, () => {
+    let decl = "";
+    let body = "";
+    operands.forEach((o, k) => {
+      decl += storageDecl(k, `in${k}`, o.type, false);
+      if (modes[k] === "c") body += `  let ${names[k]} = in${k}[i];\n`;
+      else if (modes[k] === "s") body += `  let ${names[k]} = in${k}[${P(slots[k])}];\n`;
+      else {
+        body += `  let ${names[k]} = in${k}[u32(${
+          dot(rank, slots[k] + 1, `i32(${P(slots[k])})`)
+        })];\n`;
+      }
+    });
+    const store = contigOut
+      ? "out[i]"
+      : `out[u32(${dot(rank, outSlot + 1, `i32(${P(outSlot)})`)})]`;
+    const needCoords = modes.includes("g") || !contigOut;
+    decl += storageDecl(nb, "out", out.type, true);
+    return `// ${op}\n${decl}${paramsDecl(nb + 1, params.length)}${HELPERS}${udivHelper(fastDiv(n))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -296,8 +303,7 @@ fn main(${ENTRY_ARGS}) {
 ${body}  ${store} = ${out.type}(${expr});
 }
 `;
-  const rt = runtime();
-  const k = rt.kernel(op, wgsl, [...operands.map(() => "r" as const), "w"], params.length);
+  });
   rt.dispatch(k, [...operands.map((o) => o.buffer), out.buffer], params, Math.ceil(n / WG));
 }
 
@@ -321,56 +327,60 @@ function runVec4(
   n: number,
 ): void {
   const nb = operands.length;
-  let decl = "";
-  let body = "";
-  const needCoords = kinds.some((k) => k === "vec" || k === "splat");
-  operands.forEach((o, k) => {
-    const vec = kinds[k] === "c" || kinds[k] === "vec";
-    decl += storageDecl(k, `in${k}`, vec ? `vec4<${o.type}>` : o.type, false);
-    const at = kinds[k] === "vec" || kinds[k] === "splat"
-      ? `u32(${dot(rank, slots[k] + 1, `i32(${P(slots[k])})`)})`
-      : "";
-    if (kinds[k] === "c") body += `  let v${k} = in${k}[i];\n`;
-    else if (kinds[k] === "vec") body += `  let v${k} = in${k}[${at} / 4u];\n`;
-    else if (kinds[k] === "splat") body += `  let ${names[k]} = in${k}[${at}];\n`;
-    else body += `  let ${names[k]} = in${k}[${P(slots[k])}];\n`;
-  });
-  const comps = ["x", "y", "z", "w"].map((c) => {
-    let e = expr;
-    operands.forEach((_, k) => {
-      if (kinds[k] === "c" || kinds[k] === "vec") {
-        e = e.replace(new RegExp(`\\b${names[k]}\\b`, "g"), `v${k}.${c}`);
-      }
-    });
-    return `${out.type}(${e})`;
-  });
-  decl += storageDecl(nb, "out", `vec4<${out.type}>`, true);
   // Large arrays: PER vec4s per invocation, `span` apart (fewer invocations and less
   // per-invocation overhead; ~25% faster per pass on llvmpipe for 4M elements).
   const per = n / 4 >= PER_MIN_VEC4 ? PER : 1;
-  const step = `${needCoords ? unravel("i * 4u", rank, 1) : ""}
+  const rt = runtime();
+  const key = `ew4/${op}/${expr}/${names.join(",")}/${operands.map((o) => o.type).join(",")}/${
+    kinds.join(",")
+  }/${rank}/${fastDiv(n)}/${out.type}/${per}`;
+  const k = rt.kernelFor(key, op, [...operands.map(() => "r" as const), "w"], params.length, () => {
+    let decl = "";
+    let body = "";
+    const needCoords = kinds.some((k) => k === "vec" || k === "splat");
+    operands.forEach((o, k) => {
+      const vec = kinds[k] === "c" || kinds[k] === "vec";
+      decl += storageDecl(k, `in${k}`, vec ? `vec4<${o.type}>` : o.type, false);
+      const at = kinds[k] === "vec" || kinds[k] === "splat"
+        ? `u32(${dot(rank, slots[k] + 1, `i32(${P(slots[k])})`)})`
+        : "";
+      if (kinds[k] === "c") body += `  let v${k} = in${k}[i];\n`;
+      else if (kinds[k] === "vec") body += `  let v${k} = in${k}[${at} / 4u];\n`;
+      else if (kinds[k] === "splat") body += `  let ${names[k]} = in${k}[${at}];\n`;
+      else body += `  let ${names[k]} = in${k}[${P(slots[k])}];\n`;
+    });
+    const comps = ["x", "y", "z", "w"].map((c) => {
+      let e = expr;
+      operands.forEach((_, k) => {
+        if (kinds[k] === "c" || kinds[k] === "vec") {
+          e = e.replace(new RegExp(`\\b${names[k]}\\b`, "g"), `v${k}.${c}`);
+        }
+      });
+      return `${out.type}(${e})`;
+    });
+    decl += storageDecl(nb, "out", `vec4<${out.type}>`, true);
+    const step = `${needCoords ? unravel("i * 4u", rank, 1) : ""}
 ${body}  out[i] = vec4<${out.type}>(${comps.join(", ")});`;
-  const main = per === 1
-    ? `  let i = ${linearIndex(WG)};
+    const main = per === 1
+      ? `  let i = ${linearIndex(WG)};
   if (i >= ${P(0)} / 4u) { return; }
   ${step}`
-    : `  let t = ${linearIndex(WG)};
+      : `  let t = ${linearIndex(WG)};
   let span = (${P(0)} / 4u + ${per - 1}u) / ${per}u;
   for (var j = 0u; j < ${per}u; j++) {
   let i = t + j * span;
   if (t >= span || i >= ${P(0)} / 4u) { break; }
   ${step}
   }`;
-  const wgsl = `// ${op} (vec4${per > 1 ? ` x${per}` : ""})\n${decl}${
-    paramsDecl(nb + 1, params.length)
-  }${HELPERS}${udivHelper(fastDiv(n))}
+    return `// ${op} (vec4${per > 1 ? ` x${per}` : ""})\n${decl}${
+      paramsDecl(nb + 1, params.length)
+    }${HELPERS}${udivHelper(fastDiv(n))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
 ${main}
 }
 `;
-  const rt = runtime();
-  const k = rt.kernel(op, wgsl, [...operands.map(() => "r" as const), "w"], params.length);
+  });
   rt.dispatch(
     k,
     [...operands.map((o) => o.buffer), out.buffer],
