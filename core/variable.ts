@@ -102,9 +102,8 @@ let backwardCount = 0;
  * Graph values computed from no Parameter (input preprocessing such as
  * `tensor(data).reshape(...)` on a tensor that requires grad, as tensors do by
  * default, or a Parameter-free graph as in the book's first stages) that a
- * backward() reached. Unlike activations, such a value is
- * often built once and reused by every step, so backward does not free it at
- * once: it is freed (with the graph that made it) when two backward() calls
+ * backward() reached. Unlike activations, such a value is often built once
+ * and reused by every step, so backward does not free it at once: it is freed (with the graph that made it) when two backward() calls
  * in a row have not reached it. Two, so that a loop alternating two graphs
  * (a GAN's discriminator and generator) keeps what only one of them uses.
  * Per-step values live two backward() calls longer; values reused by every
@@ -271,11 +270,6 @@ export class Variable {
     deferred.add(this);
   }
 
-  /** Whether the current backward() reached this deferred value. @internal */
-  get reachedNow(): boolean {
-    return this.#reachedAt === backwardCount;
-  }
-
   /** Whether neither this backward() nor the previous one reached this deferred value. @internal */
   get stale(): boolean {
     return backwardCount - this.#reachedAt >= 2;
@@ -350,9 +344,10 @@ export class Variable {
    * as soon as they are no longer needed, and so are results of inputs that
    * need no gradient (`requiresGrad: false`, as DataLoader batches); graph
    * values computed from no Parameter (input preprocessing such as
-   * `tensor(data).reshape(...)`, Parameter-free graphs) stay readable and are released once two such backward() calls in
-   * a row have not reached them, so inputs prepared once can be reused by
-   * every step, also when steps alternate two graphs;
+   * `tensor(data).reshape(...)`, Parameter-free graphs) stay readable and are
+   * released once two such backward() calls in a row have not reached them,
+   * so inputs prepared once can be reused by every step, also when steps
+   * alternate two graphs;
    * and the root of the previous such backward() (last step's loss) is released
    * when this one starts. A training loop's memory stays flat without waiting
    * for the garbage collector. `retainData()` exempts a variable from all three.
