@@ -125,19 +125,30 @@ function splitAt(shape: readonly number[], axis: number): [number, number, numbe
 }
 
 /**
- * The WGSL kernel of gather and scatterAdd, around `body`. Bindings: 0 `src`
- * (read), 1 `idx`, 2 `dst` (written), 3 the runtime's error record; params
- * `[total, m, inner, n, axis]`. Thread `i` is one element of the gathered
+ * Runs the kernel of gather and scatterAdd, around `body`, over `total`
+ * threads. Bindings: 0 `src` (read), 1 `idx`, 2 `dst` (written), 3 the
+ * runtime's error record; params `[total, m, inner, n, axis]`. Thread `i` is one element of the gathered
  * shape `[outer, m, inner]`, split into `(p, j, q)`; index `idx[j]` (negative
  * counts from the end) becomes `c`, and `body` gets `k`, the flat position of
  * `(p, c, q)` in the indexed shape `[outer, n, inner]`. An index out of range
  * is clamped and recorded (code `code`), so that the next readback throws a
  * RangeError naming it.
  */
-function indexedKernel(
-  opts: { op: string; src: string; dst: string; code: number; total: number; body: string },
-): string {
-  return `// ${opts.op}
+function runIndexed(opts: {
+  op: string;
+  src: string;
+  dst: string;
+  code: number;
+  body: string;
+  buffers: [src: GPUBuffer, idx: GPUBuffer, dst: GPUBuffer];
+  /** Threads: elements of the gathered shape `[outer, m, inner]`. */
+  total: number;
+  m: number;
+  inner: number;
+  n: number;
+  axis: number;
+}): void {
+  const wgsl = `// ${opts.op}
 ${opts.src}${storageDecl(1, "idx", "i32", false)}${opts.dst}${storageDecl(3, "errs", "i32", true)}${
     paramsDecl(4, 5)
   }${udivHelper(fastDiv(opts.total))}
@@ -164,6 +175,14 @@ fn main(${ENTRY_ARGS}) {
   ${opts.body}
 }
 `;
+  run1d(
+    opts.op,
+    wgsl,
+    ["r", "r", "w", "w"],
+    [...opts.buffers, runtime().errorBuffer],
+    [opts.total, opts.m, opts.inner, opts.n, opts.axis],
+    opts.total,
+  );
 }
 
 function checkIndices(op: string, indices: NDArray): void {
@@ -186,28 +205,19 @@ export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
   const out = newArray("gather", shape, x.dtype);
   const total = out.size;
   if (total === 0) return out;
-  const m = indices.size;
-  const wgsl = indexedKernel({
+  runIndexed({
     op: "gather",
     src: storageDecl(0, "x", t, false),
     dst: storageDecl(2, "out", t, true),
     code: 1,
-    total,
     body: "out[i] = x[k];",
-  });
-  run1d(
-    "gather",
-    wgsl,
-    ["r", "r", "w", "w"],
-    [
-      bufferOf("gather", x),
-      bufferOf("gather", indices),
-      bufferOf("gather", out),
-      runtime().errorBuffer,
-    ],
-    [total, m, inner, n, ax],
+    buffers: [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
     total,
-  );
+    m: indices.size,
+    inner,
+    n,
+    axis: ax,
+  });
   return out;
 }
 
@@ -236,7 +246,6 @@ export function scatterAdd(
   rt.clear(bufferOf("scatterAdd", out), out.size * 4);
   const total = updates.size;
   if (total === 0 || out.size === 0) return out;
-  const m = indices.size;
   const add = t === "i32" ? "atomicAdd(&out[k], u[i]);" : `var old = atomicLoad(&out[k]);
   loop {
     let nv = bitcast<u32>(bitcast<f32>(old) + u[i]);
@@ -244,27 +253,23 @@ export function scatterAdd(
     if (r.exchanged) { break; }
     old = r.old_value;
   }`;
-  const wgsl = indexedKernel({
+  runIndexed({
     op: "scatterAdd",
     src: storageDecl(0, "u", t, false),
     dst: storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true),
     code: 2,
-    total,
     body: add,
-  });
-  run1d(
-    "scatterAdd",
-    wgsl,
-    ["r", "r", "w", "w"],
-    [
+    buffers: [
       bufferOf("scatterAdd", updates),
       bufferOf("scatterAdd", indices),
       bufferOf("scatterAdd", out),
-      rt.errorBuffer,
     ],
-    [total, m, inner, n, ax],
     total,
-  );
+    m: indices.size,
+    inner,
+    n,
+    axis: ax,
+  });
   return out;
 }
 
