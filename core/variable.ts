@@ -220,13 +220,20 @@ export class Variable {
 
   /** Frees the value because backward no longer needs it. @internal */
   releaseByBackward(): void {
+    this.#release(
+      "was released by backward(): call backward({ retainGraph: true }) to keep intermediate values, or retainData() on this one",
+    );
+  }
+
+  /** Frees the value unless retained; reading it later throws, saying `why`. */
+  #release(why: string): void {
     if (this.#retain || this.#array === null) return;
     const shape = this.#array.shape;
     this.#array.dispose();
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
       fmtShape(shape)
-    } was released by backward(): call backward({ retainGraph: true }) to keep intermediate values, or retainData() on this one`;
+    } ${why}`;
   }
 
   /** Marks a function result that needs no gradient (freed by backward). @internal */
@@ -278,13 +285,9 @@ export class Variable {
   /** Frees the value of an earlier backward()'s root. @internal */
   releaseAsOldRoot(): void {
     this.#keptUpstream = [];
-    if (this.#retain || this.#array === null) return;
-    const shape = this.#array.shape;
-    this.#array.dispose();
-    this.#array = null;
-    this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
-      fmtShape(shape)
-    } was the root of an earlier backward() and was released by the next one: read it before then (await loss.item()) or call retainData() to keep it`;
+    this.#release(
+      "was the root of an earlier backward() and was released by the next one: read it before then (await loss.item()) or call retainData() to keep it",
+    );
   }
 
   /** Clears the gradient (releasing its memory). */

@@ -161,6 +161,21 @@ function batchBases(d: Dims): string {
   return s;
 }
 
+/**
+ * WGSL element indices of A(m, k) and B(k, n), transposed operands read in
+ * place (`aBase`/`bBase` from {@linkcode batchBases}, sizes from params 0–2).
+ */
+function operandIndex(d: Dims): {
+  aIdx: (m: string, k: string) => string;
+  bIdx: (k: string, n: string) => string;
+} {
+  const M = P(0), N = P(1), K = P(2);
+  return {
+    aIdx: (m, k) => d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`,
+    bIdx: (k, n) => d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`,
+  };
+}
+
 function blocked(
   t: "f32" | "i32",
   d: Dims,
@@ -189,10 +204,7 @@ function blocked(
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
     const M = P(0), N = P(1), K = P(2);
     // A(m, k) and B(k, n) addresses (scalar element index).
-    const aIdx = (m: string, k: string) =>
-      d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
-    const bIdx = (k: string, n: string) =>
-      d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+    const { aIdx, bIdx } = operandIndex(d);
     let s = "";
     // Row indices (clamped for loads) and column vectors.
     for (let i = 0; i < TM; i++) s += `  let m${i} = min(mS + ${i}u, ${M} - 1u);\n`;
@@ -314,10 +326,7 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
     const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
     const M = P(0), N = P(1), K = P(2);
-    const aIdx = (m: string, k: string) =>
-      d.transA ? `aBase + (${k}) * ${M} + (${m})` : `aBase + (${m}) * ${K} + (${k})`;
-    const bIdx = (k: string, n: string) =>
-      d.transB ? `bBase + (${n}) * ${K} + (${k})` : `bBase + (${k}) * ${N} + (${n})`;
+    const { aIdx, bIdx } = operandIndex(d);
     const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
 ${decl}${udivHelper(false)}
 var<workgroup> As: array<vec4<${t}>, ${(BM * BK) / 4}>; // [k][m / 4]
