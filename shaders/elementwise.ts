@@ -217,6 +217,25 @@ export function elementwise(
   return out;
 }
 
+/**
+ * The part of an elementwise kernel's cache key (see `runtime().kernelFor`)
+ * shared by both paths: sizes and strides are uniforms, everything else
+ * shaping the source is named here or by the caller.
+ */
+function exprKey(
+  op: string,
+  expr: string,
+  names: readonly string[],
+  operands: readonly EwOperand[],
+  rank: number,
+  n: number,
+  outType: string,
+): string {
+  return `${op}/${expr}/${names.join(",")}/${operands.map((o) => o.type).join(",")}/${rank}/${
+    fastDiv(n)
+  }/${outType}`;
+}
+
 /** Records the elementwise kernel writing `out` contiguously (or through `outView`). */
 export function runElementwise(
   op: string,
@@ -273,9 +292,9 @@ export function runElementwise(
   }
   const rt = runtime();
   // Everything the source depends on (sizes and strides are uniforms): built once per key.
-  const key = `ew/${op}/${expr}/${names.join(",")}/${operands.map((o) => o.type).join(",")}/${
+  const key = `ew/${exprKey(op, expr, names, operands, rank, n, out.type)}/${
     modes.join("")
-  }/${rank}/${contigOut}/${fastDiv(n)}/${out.type}`;
+  }/${contigOut}`;
   const k = rt.kernelFor(key, op, [...operands.map(() => "r" as const), "w"], params.length, () => {
     let decl = "";
     let body = "";
@@ -331,9 +350,9 @@ function runVec4(
   // per-invocation overhead; ~25% faster per pass on llvmpipe for 4M elements).
   const per = n / 4 >= PER_MIN_VEC4 ? PER : 1;
   const rt = runtime();
-  const key = `ew4/${op}/${expr}/${names.join(",")}/${operands.map((o) => o.type).join(",")}/${
+  const key = `ew4/${exprKey(op, expr, names, operands, rank, n, out.type)}/${
     kinds.join(",")
-  }/${rank}/${fastDiv(n)}/${out.type}/${per}`;
+  }/${per}`;
   const k = rt.kernelFor(key, op, [...operands.map(() => "r" as const), "w"], params.length, () => {
     let decl = "";
     let body = "";
