@@ -52,7 +52,8 @@ const settings: { variant: MatmulVariant; block: BlockShape | null } = {
  * Selects the matmul variant, and optionally a fixed block shape for
  * `blocked` (by default 16×16 blocks, 20×16 where M is a multiple of 20 but not of 16, for
  * products of ≥ 2²⁷ multiply-adds and for medium ones (≥ 2²²) from their second call with
- * the same shape; 8×16 otherwise; narrower for narrower outputs).
+ * the same shape, in workgroups of 16; 8×16 otherwise, in workgroups of 64; narrower for
+ * narrower outputs).
  */
 export function setMatmulVariant(variant: MatmulVariant, block?: BlockShape | null): void {
   settings.variant = variant;
@@ -86,7 +87,9 @@ function chooseBlock(d: Dims): BlockShape {
   // Big blocks: 20 rows where 16 would leave a ragged last block (M = 100, 1000 run ~30%
   // faster on llvmpipe with no wasted rows), 16 otherwise.
   const tmBig = d.M > 16 && d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
-  return { tm: fit(d.M, big ? tmBig : 8), tn: fit(d.N, 16) };
+  // Big blocks leave few invocations (315 for 100×1000 outputs): workgroups of 16 spread
+  // them evenly over llvmpipe's threads (5 groups of 64 split 3:2 over 2 threads).
+  return { tm: fit(d.M, big ? tmBig : 8), tn: fit(d.N, 16), wg: big ? 16 : 64 };
 }
 
 interface Dims {
