@@ -4,7 +4,7 @@
  * writes it to `bench/results.md` (and, with `--json`, the raw numbers).
  *
  * ```sh
- * deno run -A --no-lock bench/compare.ts            # the issue's sizes
+ * deno run -A --no-lock --v8-flags=--expose-gc bench/compare.ts   # the issue's sizes
  * deno run -A --no-lock bench/compare.ts --quick    # fewer repetitions
  * deno run -A --no-lock bench/compare.ts --small --only=mlp,matmul --no-tfjs
  * ```
@@ -16,7 +16,9 @@
  * `--step-timeout=s` (a step slower than this stops that implementation's
  * runs of the workload; 300 by default), `--shader-cache` (keep the driver's
  * on-disk shader cache, which is disabled by default so that first steps
- * include compiling).
+ * include compiling), `--settle=ms` (idle pause before each timed step; 200
+ * by default). With `--v8-flags=--expose-gc` every timed step also starts
+ * after a full garbage collection.
  *
  * Every step waits for its device (it reads back the loss or one element), so
  * the medians are wall-clock times of finished work. The first step is timed
@@ -69,6 +71,8 @@ interface Options {
   json: string | null;
   stepTimeoutMs: number;
   shaderCache: boolean;
+  /** Idle pause before each timed step, ms. */
+  settleMs: number;
 }
 
 function parseArgs(args: readonly string[]): Options {
@@ -81,6 +85,7 @@ function parseArgs(args: readonly string[]): Options {
     json: null,
     stepTimeoutMs: 300_000,
     shaderCache: false,
+    settleMs: 200,
   };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2);
@@ -93,6 +98,7 @@ function parseArgs(args: readonly string[]): Options {
     else if (key === "--json") opts.json = value;
     else if (key === "--step-timeout") opts.stepTimeoutMs = Number(value) * 1000;
     else if (key === "--shader-cache") opts.shaderCache = true;
+    else if (key === "--settle") opts.settleMs = nonNegative(value, "--settle");
     else {throw new TypeError(
         `compare: unknown argument ${arg} (see the header of bench/compare.ts)`,
       );}
@@ -112,6 +118,26 @@ function list<T extends string>(
     }
   }
   return items as T[];
+}
+
+function nonNegative(value: string | undefined, flag: string): number {
+  const n = Number(value);
+  if (value === undefined || value === "" || !Number.isFinite(n) || n < 0) {
+    throw new TypeError(`compare: ${flag} got ${value}: expected a number of ms, 0 or more`);
+  }
+  return n;
+}
+
+/**
+ * Lets the machine settle before a timed step: a full garbage collection where
+ * V8 exposes it (`--v8-flags=--expose-gc`), then an idle pause. On a small VM a
+ * step right after another implementation's CPU-heavy step runs ~50% slower
+ * (measured with a plain busy loop as the neighbour, so not a GC effect); the
+ * pause gives every implementation the same quiet start.
+ */
+async function settle(ms: number): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function median(xs: readonly number[]): number {
@@ -138,7 +164,8 @@ function errorLine(e: unknown): string {
  * Runs one workload on every implementation: each one's first step and
  * warm-up in turn, then timed rounds that step every implementation once, in
  * rotating order, so that a machine's changing load falls on all of them alike.
- * Rounds go on until the minimum count, then until the budget or the maximum.
+ * Rounds go on until the minimum count, then until the budget (time in timed
+ * steps) or the maximum. Each timed step starts after {@linkcode settle}.
  */
 async function measureRow(
   name: WorkloadName,
@@ -172,16 +199,19 @@ async function measureRow(
       fail(impl, e);
     }
   }
-  const start = performance.now();
+  let spent = 0; // in timed steps, pauses excluded
   for (let round = 0; runners.size > 0; round++) {
-    if (round >= maxReps || (round >= minReps && performance.now() - start > budgetMs)) break;
+    if (round >= maxReps || (round >= minReps && spent > budgetMs)) break;
     const order = [...runners.keys()];
     for (let k = 0; k < order.length; k++) {
       const impl = order[(k + round) % order.length];
       try {
+        await settle(opts.settleMs);
         const t0 = performance.now();
         await step(impl);
-        row[impl]!.stepsMs!.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        row[impl]!.stepsMs!.push(ms);
+        spent += ms;
       } catch (e) {
         fail(impl, e);
       }
@@ -307,6 +337,9 @@ function report(
     "",
     "Median wall-clock time per step, each waiting for its device (a loss or one element is read back);",
     "timed rounds step every implementation once, in rotating order, so load changes hit all alike.",
+    `Before each timed step: ${
+      (globalThis as { gc?: unknown }).gc ? "a full garbage collection and " : ""
+    }${opts.settleMs} ms idle, so no step inherits the previous one's load.`,
     "Ratios above 1 mean dezero is faster.",
     "",
   );

@@ -53,7 +53,7 @@ main() {
   [ -f .deno-carry/tfjs-4.22.0.bundle.js ] || { echo "no TF.js bundle: --no-tfjs"; tfjs=(--no-tfjs); }
 
   echo "== compare (full sizes) =="
-  timeout 270 "$DENO" run -A --no-lock --cached-only bench/compare.ts ${tfjs[@]+"${tfjs[@]}"} \
+  timeout 270 "$DENO" run -A --no-lock --cached-only --v8-flags=--expose-gc bench/compare.ts ${tfjs[@]+"${tfjs[@]}"} \
     --impls=gpu,tfjs --step-timeout=60 --out="$OUT/results.md" --json="$OUT/results.json" \
   ${DEVICE_RUN_ARGS:-}
   echo "compare exit: $?"
