@@ -282,6 +282,55 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
   });
 }
 
+for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+  gpuTest(`matmul() ${variant} splits a long K over few outputs and sums the chunks`, async () => {
+    const rt = runtime();
+    const seen: string[] = [];
+    const dispatch = rt.dispatch;
+    rt.dispatch = function (k, ...rest) {
+      seen.push(k.wgsl.split("\n")[0]);
+      return dispatch.call(this, k, ...rest);
+    };
+    try {
+      const cases: [number[], number[], number][] = [
+        // A conv's weight gradient (16 channels × 3·3 taps over 32·28·28 positions); atol:
+        // 25,088 float32 terms, where one term lost or counted twice moves an output by ~0.25.
+        [[16, 25_088], [25_088, 9], 1e-3],
+        // K = 1037: odd, so the last chunk is ragged and no vec4 path applies.
+        [[3, 1037], [1037, 5], 1e-4],
+        // Batched, K = 1100 (vec4 loads along K), broadcast B.
+        [[3, 2, 1100], [1100, 6], 1e-4],
+      ];
+      for (const [sa, sb, atol] of cases) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const ra = sa.length, rb = sb.length;
+            const shA = transA ? [...sa.slice(0, -2), sa[ra - 1], sa[ra - 2]] : sa;
+            const shB = transB ? [...sb.slice(0, -2), sb[rb - 1], sb[rb - 2]] : sb;
+            const a = rand(shA, { seed: 81 }), b = rand(shB, { seed: 82 });
+            seen.length = 0;
+            await same(
+              `split matmul ${JSON.stringify(shA)}${transA ? "ᵀ" : ""} @ ${JSON.stringify(shB)}${
+                transB ? "ᵀ" : ""
+              }`,
+              gpuMatmul(a.g, b.g, { transA, transB, variant }),
+              cpu.matmul(a.c, b.c, { transA, transB }),
+              { rtol: 1e-4, atol },
+            );
+            // The product ran split: its partial products were summed by a reduction.
+            assert.match(seen.join(" | "), /matmul .* \| \/\/ sum/, JSON.stringify(shA));
+          }
+        }
+      }
+      const ai = rand([2, 600], { dtype: "int32", lo: -9, hi: 9 });
+      const bi = rand([600, 3], { dtype: "int32", lo: -9, hi: 9 });
+      await same("split matmul int32", gpuMatmul(ai.g, bi.g, { variant }), cpu.matmul(ai.c, bi.c));
+    } finally {
+      rt.dispatch = dispatch;
+    }
+  });
+}
+
 gpuTest("elementwise kernels on large arrays (4 vec4s per invocation) match the CPU", async () => {
   // 65,537 and 65,543 vec4s: ragged last span; contiguous, scalar, row-broadcast and column operands.
   const x = rand([65_537 * 4], { seed: 61 });

@@ -13,6 +13,7 @@
 import type { NDArray } from "../core/ndarray.ts";
 import { matmulGeometry } from "../core/_validate.ts";
 import { broadcastStrides, sizeOf, stridesOf } from "../core/shape.ts";
+import { reduce } from "./reduce.ts";
 import {
   bufferOf,
   collapse,
@@ -103,6 +104,9 @@ interface Dims {
   sa: number[];
   sb: number[];
   nb: number;
+  /** Split-K: K is cut into `splits` chunks of `kc` (the last one shorter), summed afterwards. */
+  splits: number;
+  kc: number;
 }
 
 /** Batched `a @ b` (transposes read in place). */
@@ -115,12 +119,10 @@ export function matmul(
   const { M, N, K, batch } = matmulGeometry(a, b, transA, transB);
   const t = wgslType("matmul", a.dtype);
   const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
-  const out = newArray("matmul", [...batch, M, N], a.dtype);
   const nb = sizeOf(batch);
-  if (nb * M * N === 0) return out;
-  const rt = runtime();
-  if (K === 0) {
-    rt.clear(bufferOf("matmul", out), nb * M * N * 4);
+  if (nb * M * N === 0 || K === 0) {
+    const out = newArray("matmul", [...batch, M, N], a.dtype);
+    if (nb * M * N > 0) runtime().clear(bufferOf("matmul", out), nb * M * N * 4);
     return out;
   }
   const c = collapse(batch, [
@@ -138,17 +140,71 @@ export function matmul(
     sa: c.strides[1],
     sb: c.strides[2],
     nb,
+    splits: 1,
+    kc: K,
   };
   const variant = opts.variant ?? settings.variant;
-  const bufs = [bufferOf("matmul", a), bufferOf("matmul", b), bufferOf("matmul", out)];
-  if (variant === "tiled") tiled(t, d, bufs);
-  else blocked(t, d, bufs, opts.block ?? chooseBlock(d));
-  return out;
+  const block = variant === "tiled" ? null : opts.block ?? chooseBlock(d);
+  const operands = [bufferOf("matmul", a), bufferOf("matmul", b)];
+  const kc = splitK(d, block);
+  if (kc === K) {
+    const out = newArray("matmul", [...batch, M, N], a.dtype);
+    run(t, d, [...operands, bufferOf("matmul", out)], block);
+    return out;
+  }
+  // Few outputs over a long K (a conv's weight gradient: 16×9 outputs, K = 25,088): each
+  // chunk of K gets its own invocations and writes its partial products; a sum adds them.
+  d.kc = kc;
+  d.splits = Math.ceil(K / kc);
+  const partial = newArray("matmul", [d.splits, ...batch, M, N], a.dtype);
+  try {
+    run(t, d, [...operands, bufferOf("matmul", partial)], block);
+    return reduce("sum", partial, [0], false);
+  } finally {
+    partial.dispose();
+  }
 }
 
-/** Common params: M, N, K, nb, batch[r], sa[r], sb[r]. */
+function run(t: "f32" | "i32", d: Dims, bufs: GPUBuffer[], block: BlockShape | null): void {
+  if (block) blocked(t, d, bufs, block);
+  else tiled(t, d, bufs);
+}
+
+/** Invocations (blocked) and workgroups (tiled) below which a long K is split. */
+const SPLIT_BELOW = { blocked: 256, tiled: 128 };
+/** Shortest chunk of K a split leaves (blocked, tiled); chunks are multiples of 16. */
+const SPLIT_MIN_K = { blocked: 256, tiled: 512 };
+/** Most elements the partial products of a split may take. */
+const SPLIT_MAX_PARTIAL = 2 ** 22;
+
+/**
+ * The chunk of K each invocation sums when a product has too few outputs to
+ * fill the device and a long K (K itself when it is not worth splitting).
+ */
+function splitK(d: Dims, block: BlockShape | null): number {
+  const outputs = d.nb * d.M * d.N;
+  const parallel = block
+    ? Math.ceil(d.M / block.tm) * Math.ceil(d.N / block.tn) * d.nb
+    : Math.ceil(d.M / 64) * Math.ceil(d.N / 64) * d.nb;
+  const kind = block ? "blocked" : "tiled";
+  const splits = Math.min(
+    Math.floor(d.K / SPLIT_MIN_K[kind]),
+    Math.ceil(SPLIT_BELOW[kind] / parallel),
+    Math.floor(SPLIT_MAX_PARTIAL / outputs),
+  );
+  if (splits < 2) return d.K;
+  return Math.ceil(d.K / splits / 16) * 16;
+}
+
+/** Common params: M, N, K, nb, batch[r], sa[r], sb[r], splits, kc. */
 function commonParams(d: Dims): number[] {
-  return [d.M, d.N, d.K, d.nb, ...d.batch, ...d.sa, ...d.sb];
+  return [d.M, d.N, d.K, d.nb, ...d.batch, ...d.sa, ...d.sb, d.splits, d.kc];
+}
+
+/** WGSL of the split count and chunk length (params after the batch strides). */
+function splitParams(d: Dims): { S: string; KC: string } {
+  const r = d.batch.length;
+  return { S: P(4 + 3 * r), KC: P(5 + 3 * r) };
 }
 
 /** WGSL computing `aBase`, `bBase` (i32) from the batch index `bi`. */
@@ -206,6 +262,7 @@ function blocked(
       storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
     const M = P(0), N = P(1), K = P(2);
+    const { S, KC } = splitParams(d);
     // A(m, k) and B(k, n) addresses (scalar element index).
     const { aIdx, bIdx } = operandIndex(d);
     let s = "";
@@ -227,7 +284,7 @@ function blocked(
     const comp = ["x", "y", "z", "w"];
     if (aVec || bVecK) {
       // K % 4 == 0: 4 k per iteration; vec4 loads along K where an operand is K-contiguous.
-      s += `  for (var k = 0u; k < ${K}; k += 4u) {\n`;
+      s += `  for (var k = kBeg; k < kEnd; k += 4u) {\n`;
       for (let i = 0; i < TM; i++) {
         s += aVec
           ? `    let a${i} = A[(${aIdx(`m${i}`, "k")}) / 4u];\n`
@@ -263,7 +320,7 @@ function blocked(
       }
       s += "  }\n";
     } else {
-      s += `  for (var k = 0u; k < ${K}; k++) {\n`;
+      s += `  for (var k = kBeg; k < kEnd; k++) {\n`;
       if (aVecM) {
         for (let q = 0; q < TM / 4; q++) {
           s +=
@@ -280,7 +337,7 @@ function blocked(
       s += "  }\n";
     }
     // Stores, guarded at the edges.
-    s += `  let cBase = bi * ${M} * ${N};\n`;
+    s += `  let cBase = (sk * ${P(3)} + bi) * ${M} * ${N};\n`;
     for (let i = 0; i < TM; i++) {
       s += `  if (mS + ${i}u < ${M}) {\n    let row = cBase + (mS + ${i}u) * ${N};\n`;
       for (let j = 0; j < V; j++) {
@@ -305,16 +362,20 @@ fn main(${ENTRY_ARGS}) {
   let id = ${linearIndex(WG)};
   let tilesN = (${N} + ${TN - 1}u) / ${TN}u;
   let tilesM = (${M} + ${TM - 1}u) / ${TM}u;
-  if (id >= tilesN * tilesM * ${P(3)}) { return; }
-  let bi = id / (tilesN * tilesM);
+  let tiles = tilesN * tilesM * ${P(3)};
+  if (id >= tiles * ${S}) { return; }
+  let sk = id / tiles;
+  let bi = (id % tiles) / (tilesN * tilesM);
   let r = id % (tilesN * tilesM);
   let mS = (r / tilesN) * ${TM}u;
   let nS = (r % tilesN) * ${TN}u;
+  let kBeg = sk * ${KC};
+  let kEnd = min(${K}, kBeg + ${KC});
 ${batchBases(d)}${s}}
 `;
     return wgsl;
   });
-  const n = Math.ceil(d.M / TM) * Math.ceil(d.N / TN) * d.nb;
+  const n = Math.ceil(d.M / TM) * Math.ceil(d.N / TN) * d.nb * d.splits;
   rt.dispatch(k, [ab, bb, ob], params, Math.ceil(n / WG));
 }
 
@@ -329,6 +390,7 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
     const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
     const M = P(0), N = P(1), K = P(2);
+    const { S, KC } = splitParams(d);
     const { aIdx, bIdx } = operandIndex(d);
     const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
 ${decl}${udivHelper(false)}
@@ -339,9 +401,13 @@ fn main(${ENTRY_ARGS}) {
   let g = ${LINEAR_GROUP};
   let tilesN = (${N} + ${BN - 1}u) / ${BN}u;
   let tilesM = (${M} + ${BM - 1}u) / ${BM}u;
-  if (g >= tilesN * tilesM * ${P(3)}) { return; }
-  let bi = g / (tilesN * tilesM);
+  let tiles = tilesN * tilesM * ${P(3)};
+  if (g >= tiles * ${S}) { return; }
+  let sk = g / tiles;
+  let bi = (g % tiles) / (tilesN * tilesM);
   let r = g % (tilesN * tilesM);
+  let kBeg = sk * ${KC};
+  let kEnd = min(${K}, kBeg + ${KC});
   let m0 = (r / tilesN) * ${BM}u;
   let n0 = (r % tilesN) * ${BN}u;
 ${batchBases(d)}
@@ -351,7 +417,7 @@ ${batchBases(d)}
   var acc1 = vec4<${t}>(${zero});
   var acc2 = vec4<${t}>(${zero});
   var acc3 = vec4<${t}>(${zero});
-  for (var k0 = 0u; k0 < ${K}; k0 += ${BK}u) {
+  for (var k0 = kBeg; k0 < kEnd; k0 += ${BK}u) {
     // Global loads walk the contiguous axis of each operand across the workgroup.
     for (var e = lid; e < ${BM * BK}u; e += 256u) {
       ${
@@ -363,7 +429,7 @@ ${batchBases(d)}
       let ak = k0 + kk;
       As[kk * ${BM / 4}u + mm / 4u][mm % 4u] = select(${zero}, A[${
       aIdx("am", "ak")
-    }], am < ${M} && ak < ${K});
+    }], am < ${M} && ak < kEnd);
       ${
       d.transB
         ? `let nn = e / ${BK}u; let kb = e % ${BK}u;`
@@ -373,7 +439,7 @@ ${batchBases(d)}
       let bk = k0 + kb;
       Bs[kb * ${BN / 4}u + nn / 4u][nn % 4u] = select(${zero}, B[${
       bIdx("bk", "bn")
-    }], bn < ${N} && bk < ${K});
+    }], bn < ${N} && bk < kEnd);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
@@ -386,7 +452,7 @@ ${batchBases(d)}
     }
     workgroupBarrier();
   }
-  let cBase = bi * ${M} * ${N};
+  let cBase = (sk * ${P(3)} + bi) * ${M} * ${N};
   let n = n0 + tx * 4u;
   let accs = array<vec4<${t}>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
@@ -403,6 +469,6 @@ ${batchBases(d)}
 `;
     return wgsl;
   });
-  const groups = Math.ceil(d.M / BM) * Math.ceil(d.N / BN) * d.nb;
+  const groups = Math.ceil(d.M / BM) * Math.ceil(d.N / BN) * d.nb * d.splits;
   rt.dispatch(k, [ab, bb, ob], params, groups);
 }
