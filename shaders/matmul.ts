@@ -8,6 +8,10 @@
  * - `tiled`: classic shared-memory tiles (64×64 outputs per 256-invocation
  *   workgroup, 4×4 per invocation), the right shape for real GPUs.
  *
+ * Either splits K when a product has too few outputs to fill the device and a
+ * long K (a conv's weight gradient): chunks of K run in parallel, each writing
+ * its partial products, and a sum over the chunks gives the result.
+ *
  * @module
  */
 import type { NDArray } from "../core/ndarray.ts";
