@@ -58,6 +58,8 @@ function kernelError([code, value, size, axis]: Int32Array): RangeError {
 const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
 /** Staging buffers up to 64 KiB are pooled 16 deep, up to this size 4, larger ones 2. */
 const STAGING_SMALL = 1 << 20;
+/** Early reads in a row before `readBytes` gives the event loop a turn. */
+const EARLY_READS_PER_TURN = 16;
 const MAX_DISPATCHES_PER_SUBMIT = 256;
 /** A buffer's id in bind group cache keys (a property: cheaper than a WeakMap lookup). */
 const BUFFER_ID = Symbol("dezero.bufferId");
@@ -108,6 +110,8 @@ export class GpuRuntime {
   readonly #bindGroups = new Map<string, GPUBindGroup>();
   #nextBufferId = 1;
   readonly #stagingPool = new Map<number, GPUBuffer[]>();
+  /** Early reads since the event loop last had a turn in a read (see `readBytes`). */
+  #earlyRun = 0;
   /** Staging buffers that completed an ordinary map (see `#mappedEarly`). */
   readonly #primed = new WeakSet<GPUBuffer>();
   /** Staging sizes with a spare buffer being primed (see `#primeSpare`). */
@@ -499,14 +503,23 @@ export class GpuRuntime {
     const record = new Int32Array(mapped!.slice(at, at + 16));
     staging.unmap();
     if (early) {
-      // Deno resolves `mapping` ~10 ms after the data was readable; the buffer is reused
-      // only once it has settled, so no map of it is ever started while one is pending.
-      const back = () => this.#returnStaging(staging, size);
-      mapping.then(back, back);
-    } else this.#returnStaging(staging, size);
+      // Deno resolves `mapping` ~10 ms after the data was readable, and only in a turn of
+      // the event loop, which a loop of early reads (all microtasks) may not give it for
+      // many reads. The buffer is unmapped and free for the next map at once (wgpu holds no
+      // map of it; Deno's settling promise touches only its own state).
+      mapping.catch(() => {});
+    }
+    this.#returnStaging(staging, size);
     this.readsEarly += early ? 1 : 0;
     await this.checkErrors();
     if (record[0] !== 0) throw kernelError(record);
+    if (!early) this.#earlyRun = 0;
+    else if (++this.#earlyRun >= EARLY_READS_PER_TURN) {
+      // The settling promises of early reads pile up until the event loop gets a turn,
+      // which a loop of reads alone never gives it; one turn now and then lets them go.
+      this.#earlyRun = 0;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
     return out;
   }
 
