@@ -481,18 +481,20 @@ gpuTest("im2col() and col2im() match the CPU with stride and padding", async () 
     { kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 }, // pooling
     { kh: 5, kw: 4, sh: 2, sw: 3, ph: 2, pw: 1 }, // kernel larger than the stride
   ];
-  const shape = [2, 3, 7, 5];
-  const x = rand(shape, { seed: 3 });
-  for (const g of geoms) {
-    const cg = gpu.im2col(x.g, g), cc = cpu.im2col(x.c, g);
-    await same(`im2col ${JSON.stringify(g)}`, cg, cc);
-    const col = rand(cc.shape, { seed: 4 });
-    await same(
-      `col2im ${JSON.stringify(g)}`,
-      gpu.col2im(col.g, shape, g),
-      cpu.col2im(col.c, shape, g),
-      { rtol: 1e-5, atol: 1e-6 },
-    );
+  // W = 5: ragged rows (OW 5, 2, 3); W = 8: 4-aligned rows for 3×3, 1×1 and pooling (vec4 stores).
+  for (const shape of [[2, 3, 7, 5], [2, 3, 9, 8]]) {
+    const x = rand(shape, { seed: 3 });
+    for (const g of geoms) {
+      const cg = gpu.im2col(x.g, g), cc = cpu.im2col(x.c, g);
+      await same(`im2col ${JSON.stringify(g)}`, cg, cc);
+      const col = rand(cc.shape, { seed: 4 });
+      await same(
+        `col2im ${JSON.stringify(g)}`,
+        gpu.col2im(col.g, shape, g),
+        cpu.col2im(col.c, shape, g),
+        { rtol: 1e-5, atol: 1e-6 },
+      );
+    }
   }
 });
 

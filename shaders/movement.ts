@@ -284,29 +284,41 @@ export function im2col(x: NDArray, g: ConvGeometry): NDArray {
   const out = newArray("im2col", [N, C, g.kh, g.kw, OH, OW], x.dtype);
   const total = out.size;
   if (total === 0) return out;
+  // Each invocation fills 4 neighbours along OW (one vec4 store where rows are 4-aligned):
+  // on CPU-emulated adapters every scattered store and index division costs a lane loop.
+  const vec = OW % 4 === 0;
+  const quads = Math.ceil(OW / 4);
+  const n = (total / OW) * quads;
   const zero = t === "f32" ? "0.0" : "0";
-  const wgsl = `// im2col
-${storageDecl(0, "x", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}${
-    udivHelper(fastDiv(total))
-  }
+  const value = (e: number) => `
+  var v${e} = ${zero};
+  let xx${e} = i32((ow0 + ${e}u) * ${P(8)} + kw) - i32(${P(10)});
+  if (rowOk && ow0 + ${e}u < OW && xx${e} >= 0 && xx${e} < i32(W)) { v${e} = x[base + u32(xx${e})]; }`;
+  const store = vec
+    ? `  out[(row * OW + ow0) / 4u] = vec4<${t}>(v0, v1, v2, v3);`
+    : [0, 1, 2, 3].map((e) => `  if (ow0 + ${e}u < OW) { out[row * OW + ow0 + ${e}u] = v${e}; }`)
+      .join("\n");
+  const wgsl = `// im2col${vec ? " (vec4)" : ""}
+${storageDecl(0, "x", t, false)}${storageDecl(1, "out", vec ? `vec4<${t}>` : t, true)}${
+    paramsDecl(2, 12)
+  }${udivHelper(fastDiv(n))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
   if (i >= ${P(0)}) { return; }
   let OW = ${P(1)}; let OH = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
-  let H = ${P(5)}; let W = ${P(6)};
-  var r = i;
-  var q = udiv(r, OW); let ow = r - q * OW; r = q;
+  let H = ${P(5)}; let W = ${P(6)}; let quads = ${P(11)};
+  var q = udiv(i, quads);
+  let ow0 = (i - q * quads) * 4u;
+  let row = q;
+  var r = q;
   q = udiv(r, OH); let oh = r - q * OH; r = q;
   q = udiv(r, KW); let kw = r - q * KW; r = q;
   q = udiv(r, KH); let kh = r - q * KH; r = q;
   let y = i32(oh * ${P(7)} + kh) - i32(${P(9)});
-  let xx = i32(ow * ${P(8)} + kw) - i32(${P(10)});
-  var v = ${zero};
-  if (y >= 0 && y < i32(H) && xx >= 0 && xx < i32(W)) {
-    v = x[(r * H + u32(y)) * W + u32(xx)];
-  }
-  out[i] = v;
+  let rowOk = y >= 0 && y < i32(H);
+  let base = (r * H + u32(max(y, 0))) * W;${[0, 1, 2, 3].map(value).join("")}
+${store}
 }
 `;
   run1d(
@@ -314,8 +326,8 @@ fn main(${ENTRY_ARGS}) {
     wgsl,
     ["r", "w"],
     [bufferOf("im2col", x), bufferOf("im2col", out)],
-    [total, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw],
-    total,
+    [n, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw, quads],
+    n,
   );
   return out;
 }
