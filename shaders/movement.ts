@@ -352,40 +352,52 @@ export function col2im(col: NDArray, shape: readonly number[], g: ConvGeometry):
   const out = newArray("col2im", shape, col.dtype);
   const total = out.size;
   if (total === 0) return out;
+  // As im2col: each invocation sums the patches of 4 neighbours along W (one vec4 store
+  // where rows are 4-aligned); they share the loop over KH.
+  const vec = W % 4 === 0;
+  const quads = Math.ceil(W / 4);
+  const n = (total / W) * quads;
   const zero = t === "f32" ? "0.0" : "0";
-  const wgsl = `// col2im
-${storageDecl(0, "col", t, false)}${storageDecl(1, "out", t, true)}${paramsDecl(2, 11)}${
-    udivHelper(fastDiv(Math.max(total, H + g.ph, W + g.pw)))
-  }
+  const lanes = [0, 1, 2, 3];
+  const perLane = lanes.map((e) => `
+  let wp${e} = w0 + ${e}u + ${P(10)};
+  let qw${e} = udiv(wp${e}, sw);
+  var acc${e} = ${zero};`).join("");
+  const sumLane = (e: number) => `
+      var ow${e} = qw${e};
+      for (var kw = wp${e} - qw${e} * sw; kw < KW && kw <= wp${e}; kw += sw) {
+        if (ow${e} < OW && w0 + ${e}u < W) { acc${e} += col[rowBase + kw * OH * OW + ow${e}]; }
+        ow${e} -= 1u;
+      }`;
+  const store = vec
+    ? `  out[(q * W + w0) / 4u] = vec4<${t}>(acc0, acc1, acc2, acc3);`
+    : lanes.map((e) => `  if (w0 + ${e}u < W) { out[q * W + w0 + ${e}u] = acc${e}; }`).join("\n");
+  const wgsl = `// col2im${vec ? " (vec4)" : ""}
+${storageDecl(0, "col", t, false)}${storageDecl(1, "out", vec ? `vec4<${t}>` : t, true)}${
+    paramsDecl(2, 12)
+  }${udivHelper(fastDiv(Math.max(n, H + g.ph, W + g.pw + 3)))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
   if (i >= ${P(0)}) { return; }
   let W = ${P(1)}; let H = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
   let OW = ${P(5)}; let OH = ${P(6)};
-  let sh = ${P(7)}; let sw = ${P(8)};
-  var q = udiv(i, W);
-  let w = i - q * W;
+  let sh = ${P(7)}; let sw = ${P(8)}; let quads = ${P(11)};
+  var q = udiv(i, quads);
+  let w0 = (i - q * quads) * 4u;
   let nc = udiv(q, H);
   let h = q - nc * H;
   // Patches covering (h, w): kh ≡ h + ph (mod sh) with oh = (h + ph - kh) / sh < OH.
   let hp = h + ${P(9)};
-  let wp = w + ${P(10)};
-  let qh = udiv(hp, sh);
-  let qw = udiv(wp, sw);
-  var acc = ${zero};
+  let qh = udiv(hp, sh);${perLane}
   var oh = qh;
   for (var kh = hp - qh * sh; kh < KH && kh <= hp; kh += sh) {
     if (oh < OH) {
-      var ow = qw;
-      for (var kw = wp - qw * sw; kw < KW && kw <= wp; kw += sw) {
-        if (ow < OW) { acc += col[(((nc * KH + kh) * KW + kw) * OH + oh) * OW + ow]; }
-        ow -= 1u;
-      }
+      let rowBase = ((nc * KH + kh) * KW * OH + oh) * OW;${lanes.map(sumLane).join("")}
     }
     oh -= 1u;
   }
-  out[i] = acc;
+${store}
 }
 `;
   run1d(
@@ -393,8 +405,8 @@ fn main(${ENTRY_ARGS}) {
     wgsl,
     ["r", "w"],
     [bufferOf("col2im", col), bufferOf("col2im", out)],
-    [total, W, H, g.kw, g.kh, OW, OH, g.sh, g.sw, g.ph, g.pw],
-    total,
+    [n, W, H, g.kw, g.kh, OW, OH, g.sh, g.sw, g.ph, g.pw, quads],
+    n,
   );
   return out;
 }
