@@ -577,6 +577,19 @@ gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
   y.dispose();
 });
 
+gpuTest("im2col() and col2im() beyond 65,535 workgroups match the CPU", async () => {
+  // 4 outputs per invocation, 64 invocations per workgroup: im2col of a 2050² image with a 2×2
+  // kernel has 2049 rows × 4 taps × 513 quads = 4,204,548 invocations (65,697 workgroups);
+  // col2im of 4×2048² pixels with a 1×1 kernel has 8192 rows × 512 quads (65,536 workgroups).
+  const g2 = { kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
+  const x = rand([1, 1, 2050, 2050], { seed: 91 });
+  await same("im2col 2050²", gpu.im2col(x.g, g2), cpu.im2col(x.c, g2));
+  const g1 = { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 };
+  const shape = [4, 1, 2048, 2048];
+  const col = rand([4, 1, 1, 1, 2048, 2048], { seed: 92 });
+  await same("col2im 4×2048²", gpu.col2im(col.g, shape, g1), cpu.col2im(col.c, shape, g1));
+});
+
 gpuTest("zero-size arrays work in every kernel family", async () => {
   const z = gpu.full([0, 3], 1, "float32");
   assert.deepEqual(gpu.unary("exp", z).shape, [0, 3]);
