@@ -298,6 +298,8 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
         [[16, 25_088], [25_088, 9], 1e-3],
         // K = 1037: odd, so the last chunk is ragged and no vec4 path applies.
         [[3, 1037], [1037, 5], 1e-4],
+        // A dot product: size-1 outputs, K = 2001.
+        [[1, 2001], [2001, 1], 1e-4],
         // Batched, K = 1100 (vec4 loads along K), broadcast B.
         [[3, 2, 1100], [1100, 6], 1e-4],
       ];
