@@ -37,6 +37,32 @@ async function same(
   assertAllClose(await gpu.read(g), await cpu.read(c), { ...tol, what });
 }
 
+/**
+ * Runs `fn` with the title (first WGSL line) of every kernel dispatched meanwhile logged
+ * into `titles`, which it may clear; returns them.
+ */
+async function logKernels(fn: (titles: string[]) => Promise<void>): Promise<string[]> {
+  const rt = runtime();
+  const titles: string[] = [];
+  const dispatch = rt.dispatch;
+  rt.dispatch = function (k, ...rest) {
+    titles.push(k.wgsl.split("\n")[0]);
+    return dispatch.call(this, k, ...rest);
+  };
+  try {
+    await fn(titles);
+  } finally {
+    rt.dispatch = dispatch;
+  }
+  return titles;
+}
+
+/** How a matmul operand of logical shape `shape` is stored: last two axes swapped if `trans`. */
+function stored(shape: readonly number[], trans: boolean): number[] {
+  const r = shape.length;
+  return trans ? [...shape.slice(0, -2), shape[r - 1], shape[r - 2]] : [...shape];
+}
+
 const SHAPES = [[], [1], [7], [3, 5, 17], [2, 1, 3, 4, 5]];
 
 gpuTest("unary() matches the CPU for every op on awkward shapes", async () => {
@@ -246,9 +272,7 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
     for (const [sa, sb] of cases) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          const ra = sa.length, rb = sb.length;
-          const shA = transA ? [...sa.slice(0, -2), sa[ra - 1], sa[ra - 2]] : sa;
-          const shB = transB ? [...sb.slice(0, -2), sb[rb - 1], sb[rb - 2]] : sb;
+          const shA = stored(sa, transA), shB = stored(sb, transB);
           const a = rand(shA, { seed: 21 });
           const b = rand(shB, { seed: 22 });
           await same(
@@ -261,7 +285,7 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
           );
           if (variant === "blocked") {
             const blocks = [{ tm: 16, tn: 16 }];
-            if (sa[ra - 2] % 4 === 0) blocks.push({ tm: 20, tn: 16 }, { tm: 4, tn: 4 });
+            if (sa[sa.length - 2] % 4 === 0) blocks.push({ tm: 20, tn: 16 }, { tm: 4, tn: 4 });
             for (const block of blocks) {
               await same(
                 `matmul ${JSON.stringify(shA)} ${
@@ -284,14 +308,7 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
 
 for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
   gpuTest(`matmul() ${variant} splits a long K over few outputs and sums the chunks`, async () => {
-    const rt = runtime();
-    const seen: string[] = [];
-    const dispatch = rt.dispatch;
-    rt.dispatch = function (k, ...rest) {
-      seen.push(k.wgsl.split("\n")[0]);
-      return dispatch.call(this, k, ...rest);
-    };
-    try {
+    await logKernels(async (seen) => {
       const cases: [number[], number[], number][] = [
         // A conv's weight gradient (16 channels × 3·3 taps over 32·28·28 positions); atol:
         // 25,088 float32 terms, where one term lost or counted twice moves an output by ~0.25.
@@ -306,9 +323,7 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
       for (const [sa, sb, atol] of cases) {
         for (const transA of [false, true]) {
           for (const transB of [false, true]) {
-            const ra = sa.length, rb = sb.length;
-            const shA = transA ? [...sa.slice(0, -2), sa[ra - 1], sa[ra - 2]] : sa;
-            const shB = transB ? [...sb.slice(0, -2), sb[rb - 1], sb[rb - 2]] : sb;
+            const shA = stored(sa, transA), shB = stored(sb, transB);
             const a = rand(shA, { seed: 81 }), b = rand(shB, { seed: 82 });
             seen.length = 0;
             await same(
@@ -329,9 +344,7 @@ for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
       seen.length = 0;
       await same("split matmul int32", gpuMatmul(ai.g, bi.g, { variant }), cpu.matmul(ai.c, bi.c));
       assert.match(seen.join(" | "), /matmul .* \| \/\/ sum/, "int32");
-    } finally {
-      rt.dispatch = dispatch;
-    }
+    });
   });
 }
 
@@ -370,14 +383,7 @@ gpuTest("axpby() matches a·x + b·y on the CPU on awkward shapes, vec4 and scal
 });
 
 gpuTest("blocked matmul tiers a medium product up to big blocks at its second call", async () => {
-  const rt = runtime();
-  const seen: string[] = [];
-  const dispatch = rt.dispatch;
-  rt.dispatch = function (k, ...rest) {
-    seen.push(k.wgsl.split("\n")[0]);
-    return dispatch.call(this, k, ...rest);
-  };
-  try {
+  const seen = await logKernels(async () => {
     // 100·256·164 multiply-adds (≥ 2²²): 8-row blocks first, then 20-row blocks (M = 100).
     const a = rand([100, 164], { seed: 71 }), b = rand([164, 256], { seed: 72 });
     for (let call = 0; call < 2; call++) {
@@ -388,9 +394,7 @@ gpuTest("blocked matmul tiers a medium product up to big blocks at its second ca
         { rtol: 1e-4, atol: 1e-5 },
       );
     }
-  } finally {
-    rt.dispatch = dispatch;
-  }
+  });
   const blocks = seen.filter((l) => l.includes("matmul")).map((l) => l.match(/\d+x\d+/)?.[0]);
   assert.deepEqual(blocks, ["8x16", "20x16"]);
 });
