@@ -211,10 +211,26 @@ function commonParams(d: Dims): number[] {
   return [d.M, d.N, d.K, d.nb, ...d.batch, ...d.sa, ...d.sb, d.splits, d.kc];
 }
 
-/** WGSL of the split count and chunk length (params after the batch strides). */
-function splitParams(d: Dims): { S: string; KC: string } {
+/**
+ * WGSL placing the linear index `id` (returning past the last): its K chunk `sk` with the
+ * range [kBeg, kEnd), batch `bi` and output tile (rows from `m`, columns from `n`) of
+ * `bm`×`bn` outputs. The split count and chunk length follow the batch strides in params.
+ */
+function tilePlacement(d: Dims, id: string, bm: number, bn: number, m: string, n: string): string {
   const r = d.batch.length;
-  return { S: P(4 + 3 * r), KC: P(5 + 3 * r) };
+  const S = P(4 + 3 * r), KC = P(5 + 3 * r);
+  return `  let tilesN = (${P(1)} + ${bn - 1}u) / ${bn}u;
+  let tilesM = (${P(0)} + ${bm - 1}u) / ${bm}u;
+  let tiles = tilesN * tilesM * ${P(3)};
+  if (${id} >= tiles * ${S}) { return; }
+  let sk = ${id} / tiles;
+  let bi = (${id} % tiles) / (tilesN * tilesM);
+  let r = ${id} % (tilesN * tilesM);
+  let ${m} = (r / tilesN) * ${bm}u;
+  let ${n} = (r % tilesN) * ${bn}u;
+  let kBeg = sk * ${KC};
+  let kEnd = min(${P(2)}, kBeg + ${KC});
+`;
 }
 
 /** WGSL computing `aBase`, `bBase` (i32) from the batch index `bi`. */
@@ -271,8 +287,7 @@ function blocked(
     const decl = storageDecl(0, "A", aVec || aVecM ? v4 : t, false) +
       storageDecl(1, "B", bVec || bVecK ? v4 : t, false) +
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
-    const M = P(0), N = P(1), K = P(2);
-    const { S, KC } = splitParams(d);
+    const M = P(0), N = P(1);
     // A(m, k) and B(k, n) addresses (scalar element index).
     const { aIdx, bIdx } = operandIndex(d);
     let s = "";
@@ -370,18 +385,7 @@ ${udivHelper(false)}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let id = ${linearIndex(WG)};
-  let tilesN = (${N} + ${TN - 1}u) / ${TN}u;
-  let tilesM = (${M} + ${TM - 1}u) / ${TM}u;
-  let tiles = tilesN * tilesM * ${P(3)};
-  if (id >= tiles * ${S}) { return; }
-  let sk = id / tiles;
-  let bi = (id % tiles) / (tilesN * tilesM);
-  let r = id % (tilesN * tilesM);
-  let mS = (r / tilesN) * ${TM}u;
-  let nS = (r % tilesN) * ${TN}u;
-  let kBeg = sk * ${KC};
-  let kEnd = min(${K}, kBeg + ${KC});
-${batchBases(d)}${s}}
+${tilePlacement(d, "id", TM, TN, "mS", "nS")}${batchBases(d)}${s}}
 `;
     return wgsl;
   });
@@ -399,8 +403,7 @@ function tiled(t: "f32" | "i32", d: Dims, [ab, bb, ob]: GPUBuffer[]): void {
     const zero = t === "f32" ? "0.0" : "0";
     const decl = storageDecl(0, "A", t, false) + storageDecl(1, "B", t, false) +
       storageDecl(2, "C", t, true) + paramsDecl(3, params.length);
-    const M = P(0), N = P(1), K = P(2);
-    const { S, KC } = splitParams(d);
+    const M = P(0), N = P(1);
     const { aIdx, bIdx } = operandIndex(d);
     const wgsl = `// matmul (tiled ${BM}x${BN}x${BK}, transA=${d.transA}, transB=${d.transB})
 ${decl}${udivHelper(false)}
@@ -409,18 +412,7 @@ var<workgroup> Bs: array<vec4<${t}>, ${(BN * BK) / 4}>; // [k][n / 4]
 @compute @workgroup_size(256)
 fn main(${ENTRY_ARGS}) {
   let g = ${LINEAR_GROUP};
-  let tilesN = (${N} + ${BN - 1}u) / ${BN}u;
-  let tilesM = (${M} + ${BM - 1}u) / ${BM}u;
-  let tiles = tilesN * tilesM * ${P(3)};
-  if (g >= tiles * ${S}) { return; }
-  let sk = g / tiles;
-  let bi = (g % tiles) / (tilesN * tilesM);
-  let r = g % (tilesN * tilesM);
-  let kBeg = sk * ${KC};
-  let kEnd = min(${K}, kBeg + ${KC});
-  let m0 = (r / tilesN) * ${BM}u;
-  let n0 = (r % tilesN) * ${BN}u;
-${batchBases(d)}
+${tilePlacement(d, "g", BM, BN, "m0", "n0")}${batchBases(d)}
   let tx = lid % 16u;
   let ty = lid / 16u;
   var acc0 = vec4<${t}>(${zero});
