@@ -96,3 +96,17 @@ export function convOut(op: string, h: number, w: number, g: ConvGeometry): [num
   }
   return [oh, ow];
 }
+
+/**
+ * Checks a max-pooling geometry (PyTorch's rule: padding at most half the
+ * kernel, so that every window holds an input element) and returns `[OH, OW]`.
+ */
+export function poolOut(op: string, h: number, w: number, g: ConvGeometry): [number, number] {
+  const out = convOut(op, h, w, g);
+  if (2 * g.ph > g.kh || 2 * g.pw > g.kw) {
+    throw new RangeError(
+      `${op}: pad ${g.ph},${g.pw} must be at most half the kernel size ${g.kh}x${g.kw}`,
+    );
+  }
+  return out;
+}

@@ -162,6 +162,14 @@ export interface Backend {
   im2col(x: NDArray, g: ConvGeometry): NDArray;
   /** The adjoint of `im2col`: patches back to `[N,C,H,W]`, overlaps summed. */
   col2im(col: NDArray, shape: readonly number[], g: ConvGeometry): NDArray;
+  /**
+   * Max pooling of `x: [N,C,H,W]` over the windows of `g` (padded positions
+   * never win; the padding is at most half the kernel, so every window holds an
+   * input element). Returns the maxima `[N,C,OH,OW]` and, int32 of the same
+   * shape, the flat index into `x` of each: the first in window order on ties,
+   * the first NaN where there is one (a NaN wins, as in PyTorch).
+   */
+  maxPool2d(x: NDArray, g: ConvGeometry): [NDArray, NDArray];
 
   // -- optional fused kernels (the core falls back to compositions)
   /** Softmax along `axis`, fused. */

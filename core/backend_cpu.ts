@@ -23,7 +23,7 @@ import {
 } from "./backend.ts";
 import { allocTyped, assertDType, type DType, dtypeOfTyped, type TypedArray } from "./dtype.ts";
 import { NDArray, type Storage } from "./ndarray.ts";
-import { checkView, convOut, matmulGeometry } from "./_validate.ts";
+import { checkView, convOut, matmulGeometry, poolOut } from "./_validate.ts";
 import {
   assertShape,
   broadcastShapes,
@@ -940,6 +940,49 @@ export const cpuBackend: Backend = {
       }
     }
     return wrap(o, [N, C, KH, KW, OH, OW]);
+  },
+
+  maxPool2d(x: NDArray, g: ConvGeometry): [NDArray, NDArray] {
+    if (x.ndim !== 4) {
+      throw new TypeError(
+        `maxPool2d: expected an NCHW input of rank 4, got shape ${fmtShape(x.shape)}`,
+      );
+    }
+    const [N, C, H, W] = x.shape;
+    const [OH, OW] = poolOut("maxPool2d", H, W, g);
+    const { kh: KH, kw: KW, sh, sw, ph, pw } = g;
+    const s = dataOf("maxPool2d", x);
+    const y = allocTyped(x.dtype, N * C * OH * OW);
+    const index = new Int32Array(y.length);
+    let o = 0;
+    for (let nc = 0; nc < N * C; nc++) {
+      const base = nc * H * W;
+      for (let oy = 0; oy < OH; oy++) {
+        const y0 = oy * sh - ph;
+        const [ky0, ky1] = [Math.max(0, -y0), Math.min(KH, H - y0)];
+        for (let ox = 0; ox < OW; ox++, o++) {
+          const x0 = ox * sw - pw;
+          const [kx0, kx1] = [Math.max(0, -x0), Math.min(KW, W - x0)];
+          let at = base + (y0 + ky0) * W + x0 + kx0;
+          let best = s[at];
+          // A NaN wins and, once found, nothing beats it.
+          search: for (let ky = ky0; ky < ky1 && best === best; ky++) {
+            for (let kx = ky === ky0 ? kx0 + 1 : kx0; kx < kx1; kx++) {
+              const k = base + (y0 + ky) * W + x0 + kx;
+              const v = s[k];
+              if (v > best || v !== v) {
+                best = v;
+                at = k;
+                if (v !== v) break search;
+              }
+            }
+          }
+          y[o] = best;
+          index[o] = at;
+        }
+      }
+    }
+    return [wrap(y, [N, C, OH, OW]), wrap(index, [N, C, OH, OW])];
   },
 
   col2im(col: NDArray, shape: readonly number[], g: ConvGeometry): NDArray {

@@ -868,6 +868,69 @@ Deno.test("im2col() / col2im() by hand on a 3x3 image", () => {
   });
 });
 
+Deno.test("maxPool2d() matches a naive window scan: maxima, first-maximum indices, NaN", () => {
+  const rand = rng(11);
+  let checked = 0;
+  for (let trial = 0; trial < 120; trial++) {
+    const N = 1 + Math.floor(rand() * 2), C = 1 + Math.floor(rand() * 3);
+    const H = 1 + Math.floor(rand() * 6), W = 1 + Math.floor(rand() * 6);
+    const kh = 1 + Math.floor(rand() * 3), kw = 1 + Math.floor(rand() * 3);
+    const g = {
+      kh,
+      kw,
+      sh: 1 + Math.floor(rand() * 3),
+      sw: 1 + Math.floor(rand() * 3),
+      ph: Math.floor(rand() * (Math.floor(kh / 2) + 1)),
+      pw: Math.floor(rand() * (Math.floor(kw / 2) + 1)),
+    };
+    if (H + 2 * g.ph < g.kh || W + 2 * g.pw < g.kw) continue;
+    // Small integers make ties common; some trials add NaNs.
+    const data = Array.from({ length: N * C * H * W }, () => Math.floor(rand() * 3));
+    if (trial % 3 === 0) { for (let i = 0; i < data.length; i += 5) data[i] = NaN; }
+    const x = arr(data, [N, C, H, W]);
+    const OH = Math.floor((H + 2 * g.ph - g.kh) / g.sh) + 1;
+    const OW = Math.floor((W + 2 * g.pw - g.kw) / g.sw) + 1;
+    const wantY: number[] = [], wantI: number[] = [];
+    for (let nc = 0; nc < N * C; nc++) {
+      for (let oy = 0; oy < OH; oy++) {
+        for (let ox = 0; ox < OW; ox++) {
+          let best = -Infinity, at = -1;
+          for (let ky = 0; ky < g.kh; ky++) {
+            for (let kx = 0; kx < g.kw; kx++) {
+              const y = oy * g.sh - g.ph + ky, xx = ox * g.sw - g.pw + kx;
+              if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+              const k = (nc * H + y) * W + xx;
+              const v = data[k];
+              if (at < 0 || (!Number.isNaN(best) && (v > best || Number.isNaN(v)))) {
+                best = v;
+                at = k;
+              }
+            }
+          }
+          wantY.push(best);
+          wantI.push(at);
+        }
+      }
+    }
+    const [y, index] = B.maxPool2d(x, g);
+    assert.deepEqual(y.shape, [N, C, OH, OW]);
+    assert.equal(index.dtype, "int32");
+    assert.deepEqual(read(y), wantY);
+    assert.deepEqual(read(index), wantI);
+    checked++;
+  }
+  assert.ok(checked > 60);
+  const x = arr([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]);
+  assert.throws(() => B.maxPool2d(x, { kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 2 }), {
+    name: "RangeError",
+    message: "maxPool2d: pad 0,2 must be at most half the kernel size 2x2",
+  });
+  assert.throws(
+    () => B.maxPool2d(arr([1], [1, 1, 1]), { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 }),
+    TypeError,
+  );
+});
+
 // ---------------------------------------------------------------- fused softmax
 
 Deno.test("softmax() / logSoftmax() match the composition along any axis", () => {

@@ -17,7 +17,8 @@ import { type NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
-import { broadcastShapes, fmtShape, normAxis } from "../core/shape.ts";
+import { broadcastShapes, fmtShape, normAxis, sizeOf } from "../core/shape.ts";
+import { poolOut } from "../core/_validate.ts";
 import { asVariable, Function, type Operand, rand, Variable } from "../core/variable.ts";
 
 // ------------------------------------------------------------ helpers
@@ -978,9 +979,31 @@ function windows(op: string, x: Operand, kernelSize: Pair, options: PoolingOptio
   return { xv, g, col: col.reshape(n, c, kh * kw, oh, ow) };
 }
 
+class MaxPool2d extends Function {
+  #index: NDArray | null = null;
+  constructor(readonly g: Geometry) {
+    super();
+  }
+  forward(x: NDArray): NDArray {
+    const [y, index] = x.backend.maxPool2d(x, this.g);
+    this.#index = this.save(index);
+    return y;
+  }
+  backward(gy: Variable): Variable {
+    // The gradient goes to the one element each maximum came from (PyTorch's and
+    // DeZero's argmax routing: on ties, the first in the window), and a scatter's
+    // own gradient is a gather: differentiable again.
+    const shape = this.inputs[0].shape;
+    const flat = [sizeOf(shape)];
+    return new ScatterAdd(flat, 0, this.#index!.share()).apply(gy).reshape(...shape);
+  }
+}
+
 /**
  * Max pooling over `kernelSize` windows of `x: [N, C, H, W]` (stride = kernel
- * size by default; padded positions never win). Differentiable twice.
+ * size by default; padding, at most half the kernel, never wins). The gradient
+ * flows to the first maximum of each window, as in PyTorch. Differentiable
+ * twice.
  *
  * @example
  * ```ts
@@ -990,16 +1013,11 @@ function windows(op: string, x: Operand, kernelSize: Pair, options: PoolingOptio
  * ```
  */
 export function pooling(x: Operand, kernelSize: Pair, options: PoolingOptions = {}): Variable {
-  const { xv, g, col } = windows("pooling", x, kernelSize, options);
-  if (g.ph === 0 && g.pw === 0) return col.max(2);
-  // im2col pads with zeros; push padded positions far below any value so they never win.
-  const pen = arrays(() => {
-    const ones = ops.fullLike(xv.array, 1);
-    const inside = ones.backend.im2col(ones, g); // 1 inside the image, 0 in the padding
-    const big = xv.dtype === "float64" ? 1e300 : 1e30;
-    return ops.mul(ops.sub(inside, 1), big).reshape(col.shape);
-  });
-  return constantOp("add", col, pen).max(2);
+  const xv = v(x);
+  const g = geometry("pooling", kernelSize, options.stride ?? kernelSize, options.pad ?? 0);
+  assertNCHW("pooling", xv, g);
+  poolOut("pooling", xv.shape[2], xv.shape[3], g);
+  return new MaxPool2d(g).apply(xv);
 }
 
 /**

@@ -290,6 +290,30 @@ Deno.test("pooling() defaults stride to the kernel, ignores padding and differen
   await check2((v) => N.pooling(v, 3, { stride: 2, pad: 1 }), [spread([1, 1, 5, 5], 1)]);
 });
 
+Deno.test("pooling() routes each gradient to the first maximum of its window, as PyTorch", async () => {
+  // Every window has ties: [1 1; 1 0], [0 2; 2 2], [5 5; 5 5], [3 3; 3 3].
+  const x = tensor([[[[1, 1, 0, 2], [1, 0, 2, 2], [5, 5, 3, 3], [5, 5, 3, 3]]]]);
+  const y = N.pooling(x, 2);
+  await close(y, [[[[1, 2], [5, 3]]]] as unknown as number[][]);
+  y.mul(tensor([[[[1, 2], [3, 4]]]])).sum().backward();
+  await close(
+    x.grad!,
+    [[[[1, 0, 0, 2], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]]] as unknown as number[][],
+  );
+  // Overlapping windows add up at a shared maximum.
+  const z = tensor([[[[0, 9, 0]]]]);
+  N.pooling(z, [1, 2], { stride: 1 }).sum().backward();
+  await close(z.grad!, [[[[0, 2, 0]]]] as unknown as number[][]);
+  // A NaN wins its window.
+  const nan = await N.pooling(tensor([[[[1, NaN, 3, 4]]]]), [1, 2]).toArray() as number[][][][];
+  ok(Number.isNaN(nan[0][0][0][0]));
+  equal(nan[0][0][0][1], 4);
+  throws(() => N.pooling(x, 2, { pad: 2 }), {
+    name: "RangeError",
+    message: "pooling: pad 2,2 must be at most half the kernel size 2x2",
+  });
+});
+
 Deno.test("averagePooling() averages windows and differentiates twice", async () => {
   const x = tensor([[[[1, 2, 3, 4], [5, 6, 7, 8]]]], f64);
   await close(N.averagePooling(x, 2), [[[[3.5, 5.5]]]] as unknown as number[][]);

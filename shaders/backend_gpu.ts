@@ -21,7 +21,16 @@ import { bufferOf, maybeRuntime, newArray, runtime } from "./_context.ts";
 import { axpby, binary, cast, unary, where } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
 import { adadeltaUpdate, adagradUpdate, adamUpdate } from "./optimizers.ts";
-import { assign, asStrided, col2im, full, gather, im2col, scatterAdd } from "./movement.ts";
+import {
+  assign,
+  asStrided,
+  col2im,
+  full,
+  gather,
+  im2col,
+  maxPool2d,
+  scatterAdd,
+} from "./movement.ts";
 import { argReduce, reduce, softmax } from "./reduce.ts";
 
 /**
@@ -133,6 +142,10 @@ export const gpuBackend: Backend = {
 
   col2im(col: NDArray, shape: readonly number[], g: ConvGeometry): NDArray {
     return col2im(col, shape, g);
+  },
+
+  maxPool2d(x: NDArray, g: ConvGeometry): [NDArray, NDArray] {
+    return maxPool2d(x, g);
   },
 
   softmax(x: NDArray, axis: number): NDArray {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BINARY_OPS, UNARY_OPS } from "../core/backend.ts";
+import { BINARY_OPS, type ConvGeometry, UNARY_OPS } from "../core/backend.ts";
 import { cpuBackend } from "../core/backend_cpu.ts";
 import type { DType, TypedArray } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
@@ -581,6 +581,63 @@ gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
   z.dispose();
   big.dispose();
   y.dispose();
+});
+
+/** Asserts that the GPU and CPU max-pool results (maxima and flat argmax indices) are equal. */
+async function samePool(what: string, x: { c: NDArray; g: NDArray }, g: ConvGeometry) {
+  const [yg, ig] = gpu.maxPool2d(x.g, g);
+  const [yc, ic] = cpu.maxPool2d(x.c, g);
+  await same(`${what} maxima`, yg, yc, { rtol: 0, atol: 0 });
+  assert.equal(ig.dtype, "int32");
+  assert.deepEqual(ig.shape, ic.shape);
+  assert.deepEqual(Array.from(await gpu.read(ig)), Array.from(await cpu.read(ic)), `${what} index`);
+}
+
+gpuTest(
+  "maxPool2d() matches the CPU: maxima, first-maximum indices, ties, NaN, padding",
+  async () => {
+    const geoms = [
+      { kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 },
+      { kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
+      { kh: 3, kw: 2, sh: 1, sw: 3, ph: 1, pw: 0 }, // overlapping rows, strided columns
+      { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 },
+      { kh: 5, kw: 4, sh: 2, sw: 3, ph: 2, pw: 2 }, // windows clipped on every side
+    ];
+    for (const shape of [[2, 3, 7, 5], [3, 2, 9, 8]]) {
+      const n = sizeOf(shape);
+      // Integers in [0, 3): most windows hold ties, and the first maximum must win on both.
+      const ties = Float32Array.from(randomTyped(n, { seed: 61, lo: 0, hi: 3 }), Math.floor);
+      const withNaN = Float32Array.from(randomTyped(n, { seed: 62, lo: -1, hi: 1 }));
+      for (let i = 0; i < n; i += 7) withNaN[i] = NaN;
+      const ints = randomTyped(n, { seed: 63, dtype: "int32", lo: -3, hi: 3 });
+      for (const g of geoms) {
+        const what = `${JSON.stringify(shape)} ${JSON.stringify(g)}`;
+        await samePool(`${what} random`, rand(shape, { seed: 60 }), g);
+        await samePool(`${what} ties`, both(ties, shape), g);
+        await samePool(`${what} NaN`, both(withNaN, shape), g);
+        await samePool(`${what} int32`, both(ints, shape), g);
+      }
+    }
+    // Size 1 and an empty batch.
+    const one = { kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 };
+    await samePool("1x1x1x1", rand([1, 1, 1, 1], { seed: 64 }), one);
+    const [y0, i0] = gpu.maxPool2d(gpu.full([0, 2, 4, 4], 0, "float32"), geoms[0]);
+    assert.deepEqual([y0.shape, i0.shape], [[0, 2, 2, 2], [0, 2, 2, 2]]);
+    // Padding beyond half the kernel would leave windows without an image element.
+    const x = rand([1, 1, 4, 4]);
+    for (const b of [gpu, cpu]) {
+      assert.throws(
+        () => b.maxPool2d(b === gpu ? x.g : x.c, { ...geoms[1], ph: 2 }),
+        /maxPool2d: pad 2,1 must be at most half the kernel size 3x3/,
+      );
+    }
+  },
+);
+
+gpuTest("maxPool2d() beyond 65,535 workgroups matches the CPU", async () => {
+  // 2049² = 4,198,401 outputs, one per invocation in workgroups of 64: 65,601 workgroups.
+  const g = { kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
+  await samePool("2050²", rand([1, 1, 2050, 2050], { seed: 65 }), g);
 });
 
 gpuTest("im2col() and col2im() beyond 65,535 workgroups match the CPU", async () => {

@@ -2,14 +2,15 @@
  * Movement kernels: fill, strided copies (asStrided / assign), gather,
  * scatter-add (a compare-and-swap loop on atomic<u32> for float32, since WGSL
  * has no float atomics), and the convolution helpers im2col / col2im (col2im
- * as a gather: each output pixel sums the patches that cover it).
+ * as a gather: each output pixel sums the patches that cover it), and max
+ * pooling straight from the image, with the index of each maximum.
  *
  * @module
  */
 import type { ConvGeometry, StridedView } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
-import { checkView, convOut } from "../core/_validate.ts";
+import { checkView, convOut, poolOut } from "../core/_validate.ts";
 import { assertShape, fmtShape, normAxis, sizeOf, stridesOf } from "../core/shape.ts";
 import {
   bufferOf,
@@ -37,9 +38,21 @@ function run1d(
   params: number[],
   n: number,
 ): void {
+  run1dWith(op, wgsl, access, buffers, params, n, WG);
+}
+
+function run1dWith(
+  op: string,
+  wgsl: string,
+  access: ("r" | "w")[],
+  buffers: GPUBuffer[],
+  params: number[],
+  n: number,
+  wg: number,
+): void {
   const rt = runtime();
   const k = rt.kernel(op, wgsl, access, params.length);
-  rt.dispatch(k, buffers, params, Math.ceil(n / WG));
+  rt.dispatch(k, buffers, params, Math.ceil(n / wg));
 }
 
 /** A new array with every element `value`. */
@@ -409,4 +422,79 @@ ${store}
     n,
   );
   return out;
+}
+
+/** Workgroup size of maxPool2d: one output per invocation, a few loads each. */
+const POOL_WG = 64;
+
+/**
+ * Max pooling of `x: [N,C,H,W]`: the maxima `[N,C,OH,OW]` and their flat
+ * indices into `x` (int32; the first in window order on ties, a NaN wins).
+ * Each invocation scans one window of the image: no patches are materialised.
+ */
+export function maxPool2d(x: NDArray, g: ConvGeometry): [NDArray, NDArray] {
+  if (x.ndim !== 4) {
+    throw new TypeError(
+      `maxPool2d: expected an NCHW input of rank 4, got shape ${fmtShape(x.shape)}`,
+    );
+  }
+  const t = wgslType("maxPool2d", x.dtype);
+  const [N, C, H, W] = x.shape;
+  const [OH, OW] = poolOut("maxPool2d", H, W, g);
+  const y = newArray("maxPool2d", [N, C, OH, OW], x.dtype);
+  const index = newArray("maxPool2d", [N, C, OH, OW], "int32");
+  const n = y.size;
+  if (n === 0) return [y, index];
+  // Once `best` is a NaN nothing replaces it; before that a NaN replaces anything.
+  const wins = t === "f32" ? "!isnan_f32(best) && (v > best || isnan_f32(v))" : "v > best";
+  const wgsl = `// maxPool2d
+${storageDecl(0, "x", t, false)}${storageDecl(1, "y", t, true)}${
+    storageDecl(2, "index", "i32", true)
+  }${paramsDecl(3, 11)}${udivHelper(fastDiv(n))}${
+    t === "f32"
+      ? "fn isnan_f32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }\n"
+      : ""
+  }
+@compute @workgroup_size(${POOL_WG})
+fn main(${ENTRY_ARGS}) {
+  let i = ${linearIndex(POOL_WG)};
+  if (i >= ${P(0)}) { return; }
+  let OW = ${P(1)}; let OH = ${P(2)}; let KW = ${P(3)}; let KH = ${P(4)};
+  let H = i32(${P(5)}); let W = i32(${P(6)});
+  var q = udiv(i, OW);
+  let ow = i - q * OW;
+  let nc = udiv(q, OH);
+  let oh = q - nc * OH;
+  let y0 = i32(oh * ${P(7)}) - i32(${P(9)});
+  let x0 = i32(ow * ${P(8)}) - i32(${P(10)});
+  let base = i32(nc) * H * W;
+  // Every window holds an image element (padding at most half the kernel).
+  let ky0 = u32(max(-y0, 0));
+  let ky1 = u32(min(i32(KH), H - y0));
+  let kx0 = u32(max(-x0, 0));
+  let kx1 = u32(min(i32(KW), W - x0));
+  var at = base + (y0 + i32(ky0)) * W + x0 + i32(kx0);
+  var best = x[at];
+  for (var ky = ky0; ky < ky1; ky++) {
+    let row = base + (y0 + i32(ky)) * W + x0;
+    for (var kx = kx0; kx < kx1; kx++) {
+      let k = row + i32(kx);
+      let v = x[k];
+      if (${wins}) { best = v; at = k; }
+    }
+  }
+  y[i] = best;
+  index[i] = at;
+}
+`;
+  run1dWith(
+    "maxPool2d",
+    wgsl,
+    ["r", "w", "w"],
+    [bufferOf("maxPool2d", x), bufferOf("maxPool2d", y), bufferOf("maxPool2d", index)],
+    [n, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw],
+    n,
+    POOL_WG,
+  );
+  return [y, index];
 }
