@@ -132,6 +132,30 @@ gpuTest("binary() pow handles negative bases and integer exponents like the CPU"
   await same("pow", gpu.binary("pow", a.g, b.g), cpu.binary("pow", a.c, b.c));
 });
 
+gpuTest(
+  "binary() pow of zero gives 0 or a signed infinity like the CPU, for tensor and scalar exponents",
+  async () => {
+    const zeros = both(new Float32Array([0, -0, 0, -0, 0, -0, 0, -0]), [8]);
+    const b = both(new Float32Array([-1, -1, -2, -3, 0.5, -0.5, 3, 3]), [8]);
+    await same("pow 0^b", gpu.binary("pow", zeros.g, b.g), cpu.binary("pow", zeros.c, b.c));
+    const got = await gpu.read(gpu.binary("pow", zeros.g, b.g));
+    assert.deepEqual(Array.from(got), [
+      Infinity,
+      -Infinity,
+      Infinity,
+      -Infinity,
+      0,
+      Infinity,
+      0,
+      -0,
+    ]);
+    for (const c of [-1, -0.5, 0.5, 2, 3]) {
+      const e = both(new Float32Array([c]), []);
+      await same(`pow 0^${c}`, gpu.binary("pow", zeros.g, e.g), cpu.binary("pow", zeros.c, e.c));
+    }
+  },
+);
+
 gpuTest("binary() on int32 wraps and divides like the CPU", async () => {
   const a = both(new Int32Array([7, -7, 7, -7, 5, 0, 2147483647, 3, -2, 2, 100000]), [11]);
   const b = both(new Int32Array([2, 2, -2, -2, 0, 0, 2, 31, 3, -1, 100000]), [11]);

@@ -83,6 +83,14 @@ fn pow_f32(a: f32, b: f32) -> f32 {
   if (b == 1.0) { return a; }
   if (b == 2.0) { return a * a; }
   if (isnan_f32(a) || isnan_f32(b)) { return nan_f32(); }
+  if (a == 0.0) {
+    // WGSL leaves pow(0, b) undefined; IEEE (and the CPU) give 0 for b > 0 and infinity for b < 0,
+    // signed like a when b is an odd integer.
+    let odd = fract(b) == 0.0 && abs(b) % 2.0 == 1.0;
+    let neg = odd && (bitcast<u32>(a) & 0x80000000u) != 0u;
+    let m = select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
+    return select(m, -m, neg);
+  }
   let r = pow(abs(a), b);
   if (a < 0.0) {
     if (fract(b) != 0.0) { return nan_f32(); }
