@@ -90,7 +90,14 @@ class Mul extends Function {
 
 class Div extends Function {
   forward(a: NDArray, b: NDArray): NDArray {
-    return ops.div(a, b);
+    if (a.dtype !== "int32" || b.dtype !== "int32") return ops.div(a, b);
+    // True division, as `/` in NumPy and PyTorch: int32 operands give float32.
+    const fa = ops.cast(a, "float32");
+    const fb = ops.cast(b, "float32");
+    const out = ops.div(fa, fb);
+    fa.dispose();
+    fb.dispose();
+    return out;
   }
   backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;

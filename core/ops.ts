@@ -47,8 +47,22 @@ export function promoteTypes(a: DType, b: DType): DType {
   return "float32";
 }
 
-/** A scalar array on the device of `like`. */
-export function scalar(like: NDArray, value: number, dtype: DType = like.dtype): NDArray {
+/**
+ * The dtype a number takes beside an array of `dtype`: that dtype, except that a number int32
+ * cannot hold exactly (a fraction, NaN, an infinity, out of range) makes float32, so that
+ * `int32 * 0.5` promotes as in NumPy and PyTorch instead of truncating the number.
+ */
+export function scalarDType(dtype: DType, value: number): DType {
+  const exactInt = Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
+  return dtype === "int32" && !exactInt ? "float32" : dtype;
+}
+
+/** A scalar array on the device of `like` (dtype: {@linkcode scalarDType} unless given). */
+export function scalar(
+  like: NDArray,
+  value: number,
+  dtype: DType = scalarDType(like.dtype, value),
+): NDArray {
   return like.backend.full([], value, dtype);
 }
 

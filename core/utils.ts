@@ -7,16 +7,19 @@
 import { usingConfig } from "./config.ts";
 import type { TypedArray } from "./dtype.ts";
 import { Generator } from "./random.ts";
-import { fmtShape } from "./shape.ts";
+import { broadcastShapes, broadcastStrides, fmtShape, sizeOf } from "./shape.ts";
 import { type Function, type NestedArray, tensor, Variable } from "./variable.ts";
 import * as F from "./functions.ts";
 
 /** Something `allclose` can compare. */
 export type Comparable = Variable | TypedArray | NestedArray;
 
-async function flat(x: Comparable): Promise<{ data: ArrayLike<number>; shape: readonly number[] }> {
+/** Values and shape; a TypedArray is flat and takes the shape of what it meets (`null`). */
+async function flat(
+  x: Comparable,
+): Promise<{ data: ArrayLike<number>; shape: readonly number[] | null }> {
   if (x instanceof Variable) return { data: await x.data(), shape: x.shape };
-  if (ArrayBuffer.isView(x)) return { data: x, shape: [x.length] };
+  if (ArrayBuffer.isView(x)) return { data: x, shape: null };
   if (typeof x === "number") return { data: [x], shape: [] };
   const shape: number[] = [];
   let d: NestedArray = x;
@@ -33,16 +36,21 @@ export interface Tolerance {
   rtol?: number;
   /** Absolute tolerance (default 1e-8). */
   atol?: number;
+  /** Whether NaN equals NaN (default false, as in NumPy). */
+  equalNan?: boolean;
 }
 
 /**
- * Whether two tensors (or arrays) have equal shapes (after broadcasting a
- * scalar) and close values; NaNs never compare equal.
+ * Whether two tensors (or arrays) have close values and shapes that broadcast
+ * together, as NumPy's `allclose`. A TypedArray is read as a flat view of the
+ * other operand's shape (its length must match); NaNs are unequal unless
+ * `equalNan`.
  *
  * @example
  * ```ts
  * import { tensor, utils } from "../mod.ts";
  * console.log(await utils.allclose(tensor([1, 2]), [1, 2.0000001])); // true
+ * console.log(await utils.allclose(tensor([[1, 2]]), [[1], [2]])); // false: [[1,2],[1,2]] vs [[1,1],[2,2]]
  * ```
  */
 export async function allclose(
@@ -53,44 +61,69 @@ export async function allclose(
   return (await compare(a, b, tol)).ok;
 }
 
-/** Like {@linkcode allclose}, but reports the worst element. */
+/** Like {@linkcode allclose}, but reports the worst element (a flat index of the broadcast). */
 export async function compare(
   a: Comparable,
   b: Comparable,
-  { rtol = 1e-5, atol = 1e-8 }: Tolerance = {},
+  { rtol = 1e-5, atol = 1e-8, equalNan = false }: Tolerance = {},
 ): Promise<{ ok: boolean; maxError: number; at: number; message: string }> {
   const x = await flat(a);
   const y = await flat(b);
-  if (x.data.length !== y.data.length && y.data.length !== 1 && x.data.length !== 1) {
-    return {
-      ok: false,
-      maxError: Infinity,
-      at: -1,
-      message: `shapes differ: ${fmtShape(x.shape)} vs ${fmtShape(y.shape)}`,
-    };
+  const xShape = x.shape ??
+    (y.shape && sizeOf(y.shape) === x.data.length ? y.shape : [x.data.length]);
+  const yShape = y.shape ?? (sizeOf(xShape) === y.data.length ? xShape : [y.data.length]);
+  let shape: number[];
+  try {
+    shape = broadcastShapes("allclose", xShape, yShape);
+  } catch {
+    const message = `shapes differ: ${fmtShape(xShape)} vs ${fmtShape(yShape)}`;
+    return { ok: false, maxError: Infinity, at: -1, message };
   }
-  const n = Math.max(x.data.length, y.data.length);
+  const xs = broadcastStrides(xShape, shape);
+  const ys = broadcastStrides(yShape, shape);
+  const n = sizeOf(shape);
+  const index = new Array<number>(shape.length).fill(0);
   let worst = 0;
   let at = -1;
+  let worstPair = [0, 0];
   let ok = true;
-  for (let i = 0; i < n; i++) {
-    const p = x.data[x.data.length === 1 ? 0 : i];
-    const q = y.data[y.data.length === 1 ? 0 : i];
-    const err = Math.abs(p - q);
-    const bad = !(err <= atol + rtol * Math.abs(q));
-    if (bad || Number.isNaN(err)) ok = false;
-    const excess = Number.isNaN(err) ? Infinity : err - (atol + rtol * Math.abs(q));
+  for (let i = 0, p = 0, q = 0; i < n; i++) {
+    const u = x.data[p];
+    const v = y.data[q];
+    const err = Math.abs(u - v);
+    const nanOk = equalNan && Number.isNaN(u) && Number.isNaN(v);
+    const bad = !nanOk && !(err <= atol + rtol * Math.abs(v));
+    if (bad) ok = false;
+    const excess = nanOk
+      ? -Infinity
+      : Number.isNaN(err)
+      ? Infinity
+      : err - (atol + rtol * Math.abs(v));
     if (at === -1 || excess > worst) {
       worst = excess;
       at = i;
+      worstPair = [u, v];
+    }
+    // Next index of the broadcast, odometer style.
+    for (let d = shape.length - 1; d >= 0; d--) {
+      p += xs[d];
+      q += ys[d];
+      if (++index[d] < shape[d]) break;
+      p -= xs[d] * shape[d];
+      q -= ys[d] * shape[d];
+      index[d] = 0;
     }
   }
+  const [u, v] = worstPair;
   const message = ok
     ? "ok"
-    : `element ${at}: ${x.data[at]} vs ${y.data[at]} (|diff| ${
-      Math.abs(x.data[at] - y.data[at])
-    }, rtol ${rtol}, atol ${atol})`;
-  return { ok, maxError: n === 0 ? 0 : Math.abs(x.data[at] - y.data[at]), at, message };
+    : `element ${at}: ${u} vs ${v} (|diff| ${Math.abs(u - v)}, rtol ${rtol}, atol ${atol})`;
+  return {
+    ok,
+    maxError: n === 0 || (equalNan && Number.isNaN(u)) ? 0 : Math.abs(u - v),
+    at,
+    message,
+  };
 }
 
 /**

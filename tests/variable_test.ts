@@ -308,6 +308,31 @@ Deno.test("numbers take the dtype of the other operand; mixed dtypes promote", (
   assert.equal(F.add(tensor([1], f64), tensor([1])).dtype, "float64");
 });
 
+Deno.test("int32 meets a fraction or `/` as in NumPy and PyTorch: float32, not truncation", async () => {
+  const i = (a: number[]) => tensor(new Int32Array(a));
+  const cases: [Variable, number[]][] = [
+    [i([0, 128, 255]).div(255), [0, 128 / 255, 1]],
+    [i([7]).mul(0.5), [3.5]],
+    [i([1, 2]).add(1.5), [2.5, 3.5]],
+    [i([1]).sub(NaN), [NaN]],
+    [i([1]).add(2 ** 31), [2 ** 31 + 1]],
+    [i([7, -7]).div(2), [3.5, -3.5]],
+    [i([7, -7]).div(i([2, 2])), [3.5, -3.5]],
+    [F.div(6, i([4])), [1.5]],
+    [i([2, 3]).mean().reshape(1), [2.5]],
+    [i([-2, -3]).gt(-2.5), [1, 0]],
+    [i([0, 1]).eq(0.5), [0, 0]],
+  ];
+  for (const [y, want] of cases) {
+    assert.equal(y.dtype, "float32");
+    assert.ok(await utils.allclose(y, want, { equalNan: true }), `${await y.data()}`);
+  }
+  // Integers int32 holds keep int32, and so does `+ - *` between int32 tensors.
+  assert.equal(i([1]).add(-3).dtype, "int32");
+  assert.equal(i([5]).mul(i([3])).dtype, "int32");
+  assert.deepEqual(await i([5]).mul(i([3])).toArray(), [15]);
+});
+
 Deno.test("creation functions: full, ones, arange, randn seeded", async () => {
   assert.deepEqual(await full([2], 7).toArray(), [7, 7]);
   assert.deepEqual(await ones([2, 1]).toArray(), [[1], [1]]);
@@ -391,6 +416,23 @@ Deno.test("allclose() compares values and shapes", async () => {
   assert.equal(await utils.allclose(tensor([1, 2]), [1, 2.1]), false);
   assert.equal(await utils.allclose(tensor([1, 2]), [1, 2, 3]), false);
   assert.equal(await utils.allclose(tensor([NaN]), [NaN]), false);
+  assert.ok(await utils.allclose(tensor([NaN, 1]), [NaN, 1], { equalNan: true }));
+  assert.equal(await utils.allclose(tensor([NaN, 1]), [1, 1], { equalNan: true }), false);
+  // Shapes broadcast as in NumPy; a TypedArray is a flat view of the other operand.
+  const a23 = tensor([[1, 2, 3], [4, 5, 6]]);
+  assert.equal(await utils.allclose(a23, tensor([[1, 2], [3, 4], [5, 6]])), false);
+  assert.equal(await utils.allclose(a23, [1, 2, 3, 4, 5, 6]), false);
+  assert.ok(await utils.allclose(a23, new Float32Array([1, 2, 3, 4, 5, 6])));
+  assert.equal(await utils.allclose(a23, new Float32Array([1, 2, 3])), false);
+  assert.equal(await utils.allclose(tensor([[1], [2]]), tensor([1, 2])), false);
+  assert.ok(await utils.allclose(tensor([[1], [1]]), tensor([1, 1, 1])));
+  assert.ok(await utils.allclose(tensor([[1, 2], [1, 2]]), [1, 2]));
+  assert.equal(await utils.allclose(tensor([[1, 2], [1, 3]]), [1, 2]), false);
+  assert.ok(await utils.allclose(a23.sub(a23), 0));
+  const r = await utils.compare(tensor([[0, 0], [0, 5]]), [0, 0]);
+  assert.equal(r.at, 3);
+  assert.match(r.message, /element 3: 5 vs 0/);
+  assert.match((await utils.compare(a23, [1, 2])).message, /shapes differ: \[2,3\] vs \[2\]/);
 });
 
 Deno.test("numbers and arrays passed to functions are constants freed with the graph", () => {
