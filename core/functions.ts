@@ -675,7 +675,12 @@ export function logsumexp(x: Input, axis: Axis = null, keepdims = false): Variab
   const xv = v(x);
   const axes = normAxes("logsumexp", axis, xv.ndim);
   // The shift is a constant: the result does not depend on it, so no gradient flows through it.
-  const m = constant(ops.reduceExtreme("max", xv.array, axes, true));
+  // An infinite max shifts by 0 instead (as SciPy), so a row of -Infinity gives -Infinity, not NaN.
+  const max = ops.reduceExtreme("max", xv.array, axes, true);
+  const absMax = ops.unary("abs", max);
+  const finite = ops.binary("lt", absMax, Infinity);
+  const m = constant(ops.where(finite, max, 0));
+  for (const a of [max, absMax, finite]) a.dispose();
   const s = log(sum(exp(sub(xv, m)), axes, true));
   const y = add(s, m);
   return keepdims ? y : reshape(y, reducedShape(xv.shape, axes, false));

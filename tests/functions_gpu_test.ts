@@ -39,3 +39,17 @@ gpuTest("mixing devices in one op names both devices", () => {
     throw new Error(`unexpected message: ${message}`);
   }
 });
+
+gpuTest("logsumexp() of infinite rows gives the infinity, not NaN, on both devices", async () => {
+  const rows = [[-Infinity, -Infinity], [0, -Infinity], [Infinity, 1], [1000, 1000]];
+  for (const device of ["cpu", "gpu"] as const) {
+    const y = await F.logsumexp(tensor(rows, { device }), 1).data();
+    assertAllClose(
+      new Float64Array(y),
+      new Float64Array([-Infinity, 0, Infinity, 1000 + Math.LN2]),
+      {
+        what: `logsumexp on ${device}`,
+      },
+    );
+  }
+});
