@@ -460,6 +460,21 @@ class SoftmaxCrossEntropy extends Function {
 }
 
 /**
+ * Binary targets as a Variable of `x`'s dtype and device: a number, or an array of `x`'s
+ * shape (no silent broadcast of `[N]` targets against `[N, 1]` inputs into `[N, N]`).
+ */
+function binaryTargets(op: string, t: Operand, x: Variable): Variable {
+  if (typeof t === "number") return asVariable(t, x);
+  const tv = v(t);
+  if (tv.ndim !== 0 && fmtShape(tv.shape) !== fmtShape(x.shape)) {
+    throw new TypeError(
+      `${op}: targets ${fmtShape(tv.shape)} must have the shape of the input ${fmtShape(x.shape)}`,
+    );
+  }
+  return tv.dtype === x.dtype ? tv : tv.astype(x.dtype);
+}
+
+/**
  * The mean binary cross entropy of `sigmoid(x)` against targets `t` (0 or 1),
  * in the stable form `max(x, 0) - x·t + log(1 + exp(-|x|))`, summed and divided by `len(x)`.
  *
@@ -472,7 +487,7 @@ class SoftmaxCrossEntropy extends Function {
  */
 export function sigmoidCrossEntropy(x: Operand, t: Operand): Variable {
   const xv = v(x);
-  const tv = t instanceof Variable && t.dtype !== xv.dtype ? t.astype(xv.dtype) : t;
+  const tv = binaryTargets("sigmoidCrossEntropy", t, xv);
   const loss = relu(xv).sub(xv.mul(tv)).add(shift(xv.abs().neg().exp(), 1).log());
   return scale(loss.sum(), 1 / (xv.ndim === 0 ? 1 : xv.length));
 }
@@ -495,7 +510,7 @@ export function binaryCrossEntropy(
   { eps = 1e-7 }: { eps?: number } = {},
 ): Variable {
   const pv = v(p).clip(eps, 1 - eps);
-  const tv = t instanceof Variable && t.dtype !== pv.dtype ? t.astype(pv.dtype) : v(t);
+  const tv = binaryTargets("binaryCrossEntropy", t, pv);
   // t·log p + (1 - t)·log(1 - p)
   const oneMinus = (a: Variable) => shift(scale(a, -1), 1);
   const ll = tv.mul(pv.log()).add(oneMinus(tv).mul(oneMinus(pv).log()));

@@ -109,6 +109,22 @@ Deno.test("sigmoidCrossEntropy() and binaryCrossEntropy() agree and differentiat
     tensor([0.2, 0.7, 0.9], f64),
     tensor([0, 1, 1], f64),
   ]);
+  // A number target is a scalar of the input's dtype; array targets must match the shape.
+  await close(N.binaryCrossEntropy(tensor([0.9, 0.8], f64), 1), [
+    -(Math.log(0.9) + Math.log(0.8)) / 2,
+  ]);
+  await close(
+    N.sigmoidCrossEntropy(x, 1),
+    N.sigmoidCrossEntropy(x, tensor([[1], [1], [1], [1]], f64)),
+  );
+  throws(
+    () => N.binaryCrossEntropy(p, tensor([1, 0, 1, 0], f64)),
+    /binaryCrossEntropy: targets \[4\] must have the shape of the input \[4,1\]/,
+  );
+  throws(
+    () => N.sigmoidCrossEntropy(x, tensor([1, 0, 1, 0], f64)),
+    /sigmoidCrossEntropy: targets \[4\] must have the shape of the input \[4,1\]/,
+  );
 });
 
 Deno.test("meanSquaredError() divides by the batch size and differentiates twice", async () => {

@@ -153,6 +153,19 @@ gpuTest("nn functions on the GPU match the CPU in values and gradients", async (
   ok(failures.length === 0, failures.join("\n"));
 });
 
+gpuTest("binary cross entropies take a number target on the GPU", async () => {
+  for (const device of ["cpu", "gpu"] as const) {
+    const p = tensor([0.9, 0.8], { device });
+    const bce = await N.binaryCrossEntropy(p, 1).item();
+    ok(Math.abs(bce + (Math.log(0.9) + Math.log(0.8)) / 2) < 1e-6, `${device}: ${bce}`);
+    const sce = await N.sigmoidCrossEntropy(p, 0).item();
+    ok(
+      Math.abs(sce - (Math.log1p(Math.exp(0.9)) + Math.log1p(Math.exp(0.8))) / 2) < 1e-6,
+      `${device}: ${sce}`,
+    );
+  }
+});
+
 gpuTest("accuracy() on the GPU matches the CPU", async () => {
   const y = randomTyped(7 * 4, { seed: 8 });
   const t = new Int32Array([0, 1, 2, 3, 0, 1, 2]);
