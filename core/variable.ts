@@ -362,12 +362,15 @@ export class Variable {
     const createGraph = opts.createGraph ?? false;
     const retainGraph = opts.retainGraph ?? createGraph;
     if (!retainGraph) backwardCount++;
+    // The root of the previous backward() (a training loop's last loss) is released
+    // when this one ends: its graph is gone and a loop must not grow while it waits
+    // for the garbage collector. Not before the end, since it may be an input of this
+    // graph (DeZero's truncated BPTT carries `loss = loss + ...` across backward() and
+    // unchainBackward() calls). retainData() keeps it.
+    let previousRoot: Variable | undefined;
     if (!retainGraph && this.creator !== null) {
-      // The root of the previous backward() (a training loop's last loss) is
-      // released now: its graph is gone and a loop must not grow while it
-      // waits for the garbage collector. retainData() keeps it.
-      const previous = lastRoot?.deref();
-      if (previous !== undefined && previous !== this) previous.releaseAsOldRoot();
+      previousRoot = lastRoot?.deref();
+      if (previousRoot === this) previousRoot = undefined;
       lastRoot = new WeakRef(this);
     }
     if (this.grad === null) {
@@ -499,6 +502,7 @@ export class Variable {
         v.releaseDeferred();
       }
     }
+    previousRoot?.releaseAsOldRoot();
     hold.length = 0;
   }
 

@@ -506,6 +506,31 @@ Deno.test("the previous backward()'s root is released by the next one unless ret
   assert.equal(await kept.item(), 14);
 });
 
+Deno.test("a loss carried across backward() and unchainBackward() (DeZero's truncated BPTT) stays usable", async () => {
+  // DeZero step 59: `loss += ...; if (...) { loss.backward(); loss.unchainBackward(); }`. The
+  // earlier root is an input of the next graph; here it also enters a product whose backward
+  // reads it. d(loss6)/dW must be what the same sums give without the carried loss.
+  const W = tensor([2], f64);
+  let loss: Variable = tensor(0, f64);
+  const grads: number[] = [];
+  for (let step = 1; step <= 6; step++) {
+    loss = F.add(F.mul(loss, 0.5), F.mul(loss, loss).mul(0.1)).add(F.mul(W, step).sum());
+    if (step % 2 === 0) {
+      W.cleargrad();
+      loss.backward();
+      loss.unchainBackward();
+      grads.push((await W.grad!.data())[0]);
+    }
+  }
+  // c_k = 0.5·c_{k-1} + 0.1·c_{k-1}² + W·k; each truncation treats c_{k-2} as a constant, so
+  // dc_k/dW = (0.5 + 0.2·c_{k-1})·(k - 1) + k.
+  const c = [0];
+  for (let k = 1; k <= 6; k++) c.push(0.5 * c[k - 1] + 0.1 * c[k - 1] ** 2 + 2 * k);
+  const expected = [2, 4, 6].map((k) => (0.5 + 0.2 * c[k - 1]) * (k - 1) + k);
+  assert.ok(await utils.allclose(new Float64Array(grads), expected), `${grads} vs ${expected}`);
+  assert.ok(await utils.allclose(loss, c[6]));
+});
+
 Deno.test("backward() frees results computed only from inputs that need no gradient", () => {
   const W = tensor([[1], [2], [3]]);
   const step = () => {
