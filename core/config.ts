@@ -26,26 +26,52 @@ export const Config: ConfigFlags = { enableBackprop: true, train: true };
 
 /**
  * Runs `fn` with some flags changed, restoring them afterwards even when `fn` throws.
- * Returns `fn`'s result.
+ * Returns `fn`'s result. An async `fn` keeps the flags until its promise settles, so an
+ * evaluation loop that awaits readbacks stays in the mode it asked for; code that runs
+ * concurrently meanwhile (another un-awaited task) sees the same flags, as with
+ * PyTorch's `no_grad` around `await`.
  *
  * @example
  * ```ts
  * import { Config, usingConfig } from "./config.ts";
  * usingConfig({ train: false }, () => console.log(Config.train)); // false
+ * await usingConfig({ train: false }, async () => {
+ *   await Promise.resolve();
+ *   console.log(Config.train); // false
+ * });
  * ```
  */
 export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
   const saved = { ...Config };
   Object.assign(Config, flags);
+  let result: T;
   try {
-    return fn();
-  } finally {
+    result = fn();
+  } catch (e) {
     Object.assign(Config, saved);
+    throw e;
   }
+  if (!isPromiseLike(result)) {
+    Object.assign(Config, saved);
+    return result;
+  }
+  const settled = (async () => {
+    try {
+      return await result;
+    } finally {
+      Object.assign(Config, saved);
+    }
+  })();
+  return settled as T;
+}
+
+function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
+  return typeof (x as PromiseLike<unknown> | null)?.then === "function";
 }
 
 /**
- * Runs `fn` without recording the graph (inference, parameter updates).
+ * Runs `fn` without recording the graph (inference, parameter updates); an async `fn`
+ * keeps it off until its promise settles.
  *
  * @example
  * ```ts
@@ -59,7 +85,8 @@ export function noGrad<T>(fn: () => T): T {
 
 /**
  * Runs `fn` in test mode (`Config.train = false`): dropout is the identity and
- * batch norm uses its running statistics.
+ * batch norm uses its running statistics. An async `fn` stays in test mode until its
+ * promise settles.
  *
  * @example
  * ```ts

@@ -245,6 +245,40 @@ Deno.test("noGrad records nothing and usingConfig restores flags when fn throws"
   assert.equal(Config.train, true);
 });
 
+Deno.test("noGrad, testMode and usingConfig hold across the awaits of an async fn", async () => {
+  const x = tensor([1, 2]);
+  const seen: boolean[] = [];
+  const y = await noGrad(async () => {
+    await x.data();
+    const y = x.mul(2);
+    seen.push(Config.enableBackprop);
+    await new Promise((r) => setTimeout(r, 1));
+    return y.mul(3);
+  });
+  assert.equal(y.creator, null);
+  assert.deepEqual(await y.toArray(), [6, 12]);
+  assert.equal(
+    await testMode(async () => {
+      await x.data();
+      return F.dropout(ones([64]), 0.5).min().item();
+    }),
+    1,
+  );
+  assert.deepEqual(seen, [false]);
+  assert.equal(Config.enableBackprop, true);
+  assert.equal(Config.train, true);
+  // A rejection restores the flags too.
+  await assert.rejects(
+    usingConfig({ enableBackprop: false, train: false }, async () => {
+      await x.data();
+      throw new Error("boom");
+    }),
+    /boom/,
+  );
+  assert.equal(Config.enableBackprop, true);
+  assert.equal(Config.train, true);
+});
+
 Deno.test("custom Functions: forward on arrays, backward on Variables, multiple outputs", async () => {
   class SplitHalves extends Function {
     forward(x: NDArray): NDArray[] {
