@@ -49,10 +49,13 @@ function unbroadcast(gx: Variable, shape: readonly number[]): Variable {
   return shapesEqual(gx.shape, shape) ? gx : sumTo(gx, shape);
 }
 
-class Add extends Function {
+/** `a + b` as a Function (see {@linkcode add}). */
+export class Add extends Function {
+  /** The values, on backend arrays. */
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.add(a, b);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
     return [
@@ -62,10 +65,13 @@ class Add extends Function {
   }
 }
 
-class Sub extends Function {
+/** `a - b` as a Function (see {@linkcode sub}). */
+export class Sub extends Function {
+  /** The values, on backend arrays. */
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.sub(a, b);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
     return [
@@ -75,10 +81,13 @@ class Sub extends Function {
   }
 }
 
-class Mul extends Function {
+/** `a * b` as a Function (see {@linkcode mul}). */
+export class Mul extends Function {
+  /** The values, on backend arrays. */
   forward(a: NDArray, b: NDArray): NDArray {
     return ops.mul(a, b);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
     return [
@@ -88,7 +97,9 @@ class Mul extends Function {
   }
 }
 
-class Div extends Function {
+/** `a / b` as a Function (see {@linkcode div}). */
+export class Div extends Function {
+  /** The values, on backend arrays. */
   forward(a: NDArray, b: NDArray): NDArray {
     if (a.dtype !== "int32" || b.dtype !== "int32") return ops.div(a, b);
     // True division, as `/` in NumPy and PyTorch: int32 operands give float32.
@@ -99,6 +110,7 @@ class Div extends Function {
     fb.dispose();
     return out;
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): (Variable | null)[] {
     const [a, b] = this.inputs;
     const ga = this.needsInputGrad(0) ? unbroadcast(div(gy, b), a.shape) : null;
@@ -109,22 +121,29 @@ class Div extends Function {
   }
 }
 
-class Neg extends Function {
+/** `-x` as a Function (see {@linkcode neg}). */
+export class Neg extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("neg", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return neg(gy);
   }
 }
 
-class Pow extends Function {
+/** `x ** c` for a number `c`, as a Function (see {@linkcode pow}). */
+export class Pow extends Function {
+  /** The Function with its fixed arguments. */
   constructor(readonly c: number) {
     super();
   }
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.pow(x, this.c);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     const x = this.inputs[0];
     if (this.c === 0) return mul(gy, 0);
@@ -208,65 +227,86 @@ export function pow(x: Input, c: number): Variable {
 
 // ------------------------------------------------------------ elementwise
 
-class Sin extends Function {
+/** Elementwise sine as a Function, as DeZero's `Sin()(x)`: `new Sin().apply(x)`. */
+export class Sin extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("sin", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return mul(gy, cos(this.inputs[0]));
   }
 }
 
-class Cos extends Function {
+/** Elementwise cosine as a Function (see {@linkcode cos}). */
+export class Cos extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("cos", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return mul(gy, neg(sin(this.inputs[0])));
   }
 }
 
-class Tanh extends Function {
+/** Elementwise tanh as a Function (see {@linkcode tanh}). */
+export class Tanh extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("tanh", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     const y = this.output();
     return mul(gy, sub(1, mul(y, y)));
   }
 }
 
-class Exp extends Function {
+/** Elementwise exp as a Function (see {@linkcode exp}). */
+export class Exp extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("exp", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return mul(gy, this.output());
   }
 }
 
-class Log extends Function {
+/** Elementwise natural log as a Function (see {@linkcode log}). */
+export class Log extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("log", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return div(gy, this.inputs[0]);
   }
 }
 
-class Sqrt extends Function {
+/** Elementwise square root as a Function (see {@linkcode sqrt}). */
+export class Sqrt extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("sqrt", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return div(gy, mul(this.output(), 2));
   }
 }
 
-class Abs extends Function {
+/** Elementwise absolute value as a Function (see {@linkcode abs}). */
+export class Abs extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("abs", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     return mul(gy, constant(ops.unary("sign", this.inputs[0].array)));
   }
@@ -357,13 +397,17 @@ export function abs(x: Input): Variable {
   return new Abs().apply(x);
 }
 
-class Clip extends Function {
+/** Clipping to [lo, hi] as a Function (see {@linkcode clip}). */
+export class Clip extends Function {
+  /** The Function with its fixed arguments. */
   constructor(readonly lo: number, readonly hi: number) {
     super();
   }
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.minimum(ops.maximum(x, this.lo), this.hi);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     const x = this.inputs[0].array;
     const mask = ops.mul(ops.binary("ge", x, this.lo), ops.binary("le", x, this.hi));

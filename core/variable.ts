@@ -92,6 +92,25 @@ function F(): FnTable {
   return fns;
 }
 
+// The activations of nn/functions.ts, which installs them (core does not import nn).
+interface NnFnTable {
+  sigmoid(x: Variable): Variable;
+  relu(x: Variable): Variable;
+  leakyRelu(x: Variable, slope?: number): Variable;
+  gelu(x: Variable): Variable;
+  softmax(x: Variable, axis?: number): Variable;
+  logSoftmax(x: Variable, axis?: number): Variable;
+}
+let nnFns: NnFnTable | null = null;
+/** Called once by nn/functions.ts. @internal */
+export function installNnFunctions(table: NnFnTable): void {
+  nnFns = table;
+}
+function N(): NnFnTable {
+  if (nnFns === null) throw new Error("dezero nn functions are not loaded: import from mod.ts");
+  return nnFns;
+}
+
 // ------------------------------------------------------------------ Variable
 
 // The root of the last backward() without retainGraph (see Variable.backward).
@@ -674,6 +693,34 @@ export class Variable {
   /** Elementwise absolute value. */
   abs(): Variable {
     return F().abs(this);
+  }
+  /** `log(sum(exp(x)))` over `axis` (all by default), computed stably (see `F.logsumexp`). */
+  logsumexp(axis: number | readonly number[] | null = null, keepdims = false): Variable {
+    return F().logsumexp(this, axis, keepdims);
+  }
+  /** Elementwise logistic sigmoid. */
+  sigmoid(): Variable {
+    return N().sigmoid(this);
+  }
+  /** Elementwise `max(x, 0)`. */
+  relu(): Variable {
+    return N().relu(this);
+  }
+  /** Elementwise leaky ReLU: negative values times `slope` (default 0.2, as DeZero). */
+  leakyRelu(slope?: number): Variable {
+    return N().leakyRelu(this, slope);
+  }
+  /** Elementwise GELU (the erf form). */
+  gelu(): Variable {
+    return N().gelu(this);
+  }
+  /** Softmax along `axis` (default 1, as DeZero). */
+  softmax(axis?: number): Variable {
+    return N().softmax(this, axis);
+  }
+  /** Log-softmax along `axis` (default 1, as DeZero). */
+  logSoftmax(axis?: number): Variable {
+    return N().logSoftmax(this, axis);
   }
   /** Clips values to [lo, hi]. */
   clip(lo: number, hi: number): Variable {

@@ -19,7 +19,14 @@ import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
 import { broadcastShapes, fmtShape, normAxis, sizeOf } from "../core/shape.ts";
 import { poolOut } from "../core/_validate.ts";
-import { asVariable, Function, type Operand, rand, Variable } from "../core/variable.ts";
+import {
+  asVariable,
+  Function,
+  installNnFunctions,
+  type Operand,
+  rand,
+  Variable,
+} from "../core/variable.ts";
 
 // ------------------------------------------------------------ helpers
 
@@ -112,10 +119,13 @@ export function deconvOutSize(size: number, kernel: number, stride: number, pad:
 
 // ------------------------------------------------------------ activations
 
-class Sigmoid extends Function {
+/** The logistic sigmoid as a Function (see {@linkcode sigmoid}). */
+export class Sigmoid extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("sigmoid", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     // Recomputed from the input rather than kept from the output, so that the
     // gradient stays a function of x (differentiable again).
@@ -138,10 +148,13 @@ export function sigmoid(x: Operand): Variable {
   return new Sigmoid().apply(v(x));
 }
 
-class ReLU extends Function {
+/** `max(x, 0)` as a Function (see {@linkcode relu}). */
+export class ReLU extends Function {
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     return ops.unary("relu", x);
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     // The mask is a constant: relu's second derivative is zero almost everywhere.
     return gy.mul(this.inputs[0].gt(0));
@@ -162,14 +175,18 @@ export function relu(x: Operand): Variable {
   return new ReLU().apply(v(x));
 }
 
-class LeakyReLU extends Function {
-  constructor(readonly slope: number) {
+/** Leaky ReLU as a Function (see {@linkcode leakyRelu}). */
+export class LeakyReLU extends Function {
+  /** Negative inputs are multiplied by `slope` (default 0.2, as {@linkcode leakyRelu}). */
+  constructor(readonly slope = 0.2) {
     super();
   }
+  /** The values, on backend arrays. */
   forward(x: NDArray): NDArray {
     const pos = ops.binary("gt", x, 0);
     return ops.where(pos, x, ops.mul(x, this.slope));
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable {
     const x = this.inputs[0].array;
     // 1 where x > 0, slope elsewhere: a constant, as for relu.
@@ -341,11 +358,14 @@ export function meanSquaredError(x0: Operand, x1: Operand): Variable {
  * A Function (as DeZero's) rather than a composition so that training loops
  * hold no constant operands: only the inputs are kept for backward.
  */
-class MeanSquaredError extends Function {
+/** The mean squared error as a Function (see {@linkcode meanSquaredError}). */
+export class MeanSquaredError extends Function {
+  /** The values, on backend arrays. */
   forward(x0: NDArray, x1: NDArray): NDArray {
     const diff = ops.sub(x0, x1);
     return ops.div(ops.sum(ops.mul(diff, diff)), batchSize(x0));
   }
+  /** The input gradients, from the output gradient `gy`. */
   backward(gy: Variable): Variable[] {
     const [x0, x1] = this.inputs;
     const gx0 = x0.sub(x1).mul(gy.mul(2 / batchSize(x0.array)));
@@ -1053,3 +1073,5 @@ export function averagePooling(
 ): Variable {
   return windows("averagePooling", x, kernelSize, options).col.mean(2);
 }
+
+installNnFunctions({ sigmoid, relu, leakyRelu, gelu, softmax, logSoftmax });

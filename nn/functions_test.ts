@@ -12,6 +12,7 @@ import {
   zeros,
 } from "../mod.ts";
 import * as N from "./functions.ts";
+import * as F from "./f.ts";
 import { fusedKernels } from "./_fused.ts";
 
 const f64 = { dtype: "float64" as const };
@@ -334,4 +335,37 @@ Deno.test("averagePooling() averages windows and differentiates twice", async ()
   const x = tensor([[[[1, 2, 3, 4], [5, 6, 7, 8]]]], f64);
   await close(N.averagePooling(x, 2), [[[[3.5, 5.5]]]] as unknown as number[][]);
   await check2((v) => N.averagePooling(v, 2, { stride: 1, pad: 1 }), [rnd([1, 2, 3, 3])]);
+});
+
+Deno.test("Variable methods mirror the activations of F, and F exports DeZero's Function classes", async () => {
+  const x = rnd([3, 4], 5);
+  const pairs: [Variable, Variable][] = [
+    [x.relu(), N.relu(x)],
+    [x.sigmoid(), N.sigmoid(x)],
+    [x.leakyRelu(), N.leakyRelu(x)],
+    [x.leakyRelu(0.1), N.leakyRelu(x, 0.1)],
+    [x.gelu(), N.gelu(x)],
+    [x.softmax(), N.softmax(x)],
+    [x.softmax(0), N.softmax(x, 0)],
+    [x.logSoftmax(), N.logSoftmax(x)],
+    [x.logSoftmax(-1), N.logSoftmax(x, -1)],
+    [x.logsumexp(), F.logsumexp(x)],
+    [x.logsumexp(1, true), F.logsumexp(x, 1, true)],
+  ];
+  for (const [a, b] of pairs) {
+    deepStrictEqual(a.shape, b.shape);
+    await close(a, b, 0);
+  }
+  // DeZero's `Sin()(x)` is `new F.Sin().apply(x)`, differentiable twice like F.sin.
+  const y = new F.Sin().apply(x);
+  await close(y, x.sin(), 0);
+  await check2((x) => new F.Sin().apply(x), [rnd([2, 3], 6)]);
+  await check2((x) => new F.Pow(3).apply(x), [rnd([2, 3], 7)]);
+  await check2((x) => new F.LeakyReLU().apply(x), [spread([2, 3], 8)]);
+  await close(new F.Clip(-0.5, 0.5).apply(x), x.clip(-0.5, 0.5), 0);
+  await close(
+    new F.MeanSquaredError().apply(x, zeros([3, 4], f64)),
+    N.meanSquaredError(x, zeros([3, 4], f64)),
+    0,
+  );
 });
