@@ -122,7 +122,15 @@ export class Indexer {
     this.linear?.dispose();
   }
 
-  /** Parses `index` for an input of `shape` on the device of `like`. */
+  /**
+   * Parses `index` for an input of `shape` on the device of `like`.
+   *
+   * NumPy's rule: once the index holds an integer array, its integers count as
+   * advanced indices too (0-d arrays). The advanced indices broadcast to one
+   * shape, which replaces their axes in place when they stand next to each
+   * other in the index, and goes to the front when a slice, `null` or `"..."`
+   * stands between them.
+   */
   static parse(index: Index, like: NDArray): Indexer {
     const shape = like.shape;
     const items: (IndexItem | readonly number[])[] = Array.isArray(index)
@@ -139,11 +147,14 @@ export class Indexer {
         }: ${used} indices for ${shape.length} axes`,
       );
     }
+    // The "..." stays in the list (consuming no axis): even when it stands for
+    // no axes, it separates advanced indices, as in NumPy.
     if (ellipsis === 1) {
       const at = items.indexOf("...");
-      items.splice(at, 1, ...Array(shape.length - used).fill(":"));
+      items.splice(at + 1, 0, ...Array(shape.length - used).fill(":"));
     }
     while (items.filter(consumes).length < shape.length) items.push(":");
+    const hasArray = items.some(isIndexArray);
 
     const strides = stridesOf(shape);
     const vShape: number[] = [];
@@ -151,8 +162,12 @@ export class Indexer {
     let offset = 0;
     let d = 0;
     const advanced: { dim: number; index: NDArray; size: number }[] = [];
-    const temps: NDArray[] = [];
-    for (const it of items) {
+    /** Positions in `items` of the advanced indices (integer arrays, and integers beside one). */
+    const advancedAt: number[] = [];
+    /** How many view axes precede the first advanced index. */
+    let firstDim = 0;
+    for (const [k, it] of items.entries()) {
+      if (it === "...") continue;
       if (it === null) {
         vShape.push(1);
         vStrides.push(0);
@@ -160,19 +175,18 @@ export class Indexer {
       }
       const size = shape[d];
       if (typeof it === "number") {
-        if (!Number.isInteger(it) || it < -size || it >= size) {
-          throw new RangeError(
-            `getItem: index ${it} is out of bounds for axis ${d} with size ${size}`,
-          );
+        offset += checkIndex(it, d, size) * strides[d];
+        if (hasArray) {
+          if (advancedAt.length === 0) firstDim = vShape.length;
+          advancedAt.push(k);
         }
-        offset += (it < 0 ? it + size : it) * strides[d];
       } else if (it === ":") {
         vShape.push(size);
         vStrides.push(strides[d]);
       } else if (isIndexArray(it)) {
-        const idx = toIndexArray(it, like);
-        temps.push(idx);
-        advanced.push({ dim: vShape.length, index: idx, size });
+        if (advancedAt.length === 0) firstDim = vShape.length;
+        advancedAt.push(k);
+        advanced.push({ dim: vShape.length, index: toIndexArray(it, like, d, size), size });
         vShape.push(size);
         vStrides.push(strides[d]);
       } else if (typeof it === "object") {
@@ -197,26 +211,26 @@ export class Indexer {
         linear: null,
       });
     }
-    // NumPy: adjacent advanced axes stay in place, otherwise they move to the front.
+    // Adjacent advanced indices keep their place; the arrays' view axes then
+    // stand together at `firstDim` (integers take no view axis).
     const dims = advanced.map((a) => a.dim);
-    const adjacent = dims.every((x, i) => i === 0 || x === dims[i - 1] + 1);
+    const adjacent = advancedAt.every((x, i) => i === 0 || x === advancedAt[i - 1] + 1);
     const perm = adjacent
       ? null
       : [...dims, ...vShape.map((_, i) => i).filter((i) => !dims.includes(i))];
-    const pos = adjacent ? dims[0] : 0;
+    const pos = adjacent ? firstDim : 0;
     let bshape: number[] = [];
     for (const a of advanced) bshape = broadcastShapes("getItem", bshape, a.index.shape);
     let linear: NDArray | null = null;
     let scale = 1;
     for (let j = advanced.length - 1; j >= 0; j--) {
       const a = advanced[j];
-      const wrapped = ops.where(ops.binary("lt", a.index, 0), ops.add(a.index, a.size), a.index);
-      const b = ops.broadcastTo(wrapped, bshape);
+      const b = ops.broadcastTo(a.index, bshape);
       const term = scale === 1 ? b : ops.mul(b, scale);
       linear = linear === null ? term : ops.add(linear, term);
       scale *= a.size;
     }
-    for (const t of temps) t.dispose();
+    for (const a of advanced) a.index.dispose();
     keepArrays(linear!);
     const pvs = perm ? perm.map((p) => vShape[p]) : vShape;
     const outShape = [...pvs.slice(0, pos), ...bshape, ...pvs.slice(pos + advanced.length)];
@@ -276,27 +290,87 @@ function isIndexArray(it: unknown): boolean {
     (typeof it === "object" && it !== null && "backend" in it && "shape" in it);
 }
 
-function toIndexArray(it: unknown, like: NDArray): NDArray {
+/** An integer index on `axis` of `size`, checked (negative counts from the end, down to -size). */
+function checkIndex(i: number, axis: number, size: number): number {
+  if (!Number.isInteger(i)) {
+    throw new TypeError(`getItem: index ${i} on axis ${axis} is not an integer`);
+  }
+  if (i < -size || i >= size) {
+    throw new RangeError(`getItem: index ${i} is out of bounds for axis ${axis} with size ${size}`);
+  }
+  return i < 0 ? i + size : i;
+}
+
+/** The shape of a nested list of integers; throws on ragged lists and non-integers. */
+function nestedShape(list: readonly unknown[]): number[] {
+  const shape: number[] = [];
+  for (let d: unknown = list; Array.isArray(d); d = d[0]) shape.push(d.length);
+  const ragged = () =>
+    new TypeError(`getItem: index lists must not be ragged: expected shape ${fmtShape(shape)}`);
+  const check = (it: unknown, depth: number): void => {
+    if (depth < shape.length) {
+      if (!Array.isArray(it) || it.length !== shape[depth]) throw ragged();
+      for (const e of it) check(e, depth + 1);
+    } else if (Array.isArray(it)) {
+      throw ragged();
+    } else if (!Number.isInteger(it)) {
+      throw new TypeError(`getItem: index arrays must hold integers, got ${JSON.stringify(it)}`);
+    }
+  };
+  check(list, 0);
+  return shape;
+}
+
+/**
+ * The integer-array index `it` for `axis` of `size`, on the device of `like`,
+ * with every entry checked and negative entries wrapped. Host values (lists,
+ * Int32Arrays, CPU arrays) are checked here and throw at once. A GPU array
+ * cannot be read back synchronously: it goes through a gather from
+ * `0..size-1` along `axis`, which clamps an entry out of range and has the next
+ * readback throw a RangeError naming its value, the axis and its size.
+ */
+function toIndexArray(it: unknown, like: NDArray, axis: number, size: number): NDArray {
+  let host: ArrayLike<number> | undefined;
+  let shape: readonly number[];
+  let device: NDArray | undefined;
   if (Array.isArray(it)) {
-    const flat = (it as unknown[]).flat(Infinity) as number[];
-    if (!flat.every(Number.isInteger)) {
-      throw new TypeError("getItem: index arrays must hold integers");
+    shape = nestedShape(it);
+    host = it.flat(Infinity) as number[];
+  } else if (it instanceof Int32Array) {
+    host = it;
+    shape = [it.length];
+  } else {
+    const arr = "array" in (it as object) ? (it as { array: NDArray }).array : it as NDArray;
+    ops.assertSameDevice("getItem", [like, arr]);
+    if (arr.dtype !== "int32") {
+      throw new TypeError(`getItem: index arrays must be int32, got ${arr.dtype}`);
     }
-    const shape: number[] = [];
-    let d: unknown = it;
-    while (Array.isArray(d)) {
-      shape.push(d.length);
-      d = d[0];
-    }
-    return like.backend.fromTyped(Int32Array.from(flat), shape);
+    shape = arr.shape;
+    host = arr.backend.readSync?.(arr);
+    if (host === undefined) device = arr;
   }
-  if (it instanceof Int32Array) return like.backend.fromTyped(it, [it.length]);
-  const arr = "array" in (it as object) ? (it as { array: NDArray }).array : it as NDArray;
-  ops.assertSameDevice("getItem", [like, arr]);
-  if (arr.dtype !== "int32") {
-    throw new TypeError(`getItem: index arrays must be int32, got ${arr.dtype}`);
+  if (host !== undefined) {
+    const out = new Int32Array(host.length);
+    for (let i = 0; i < host.length; i++) out[i] = checkIndex(host[i], axis, size);
+    return like.backend.fromTyped(out, shape);
   }
-  return arr.share();
+  const arr = device!;
+  if (arr.size === 0) return arr.share();
+  if (size === 0) {
+    throw new RangeError(
+      `getItem: index array of shape ${fmtShape(arr.shape)} is out of bounds for axis ${axis} ` +
+        `with size 0`,
+    );
+  }
+  const positions = like.backend.fromTyped(
+    Int32Array.from({ length: size }, (_, i) => i),
+    [...Array(axis).fill(1), size],
+  );
+  const gathered = like.backend.gather(positions, axis, arr);
+  positions.dispose();
+  const out = gathered.reshape(arr.shape);
+  gathered.dispose();
+  return out;
 }
 
 function sliceIndices(s: Slice, size: number, axis: number): [number, number, number] {
