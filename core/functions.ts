@@ -20,7 +20,7 @@ import {
 } from "./shape.ts";
 import { Function, installFunctions, type Operand, Variable } from "./variable.ts";
 
-export type { Index, IndexItem, Slice } from "./indexing.ts";
+export type { Index, IndexItem, IndexList, Slice } from "./indexing.ts";
 export { slice } from "./indexing.ts";
 
 /** A Variable, backend array or number. */

@@ -51,7 +51,10 @@ export type IndexItem =
  * index is a Variable, an Int32Array, or a nested list: `[[0, 2]]` means
  * NumPy's `x[[0, 2]]`.
  */
-export type Index = IndexItem | readonly (IndexItem | readonly number[])[];
+export type Index = IndexItem | readonly (IndexItem | IndexList)[];
+
+/** An integer index array as nested lists (`[[0, 1], [1, 0]]`), as NumPy takes them. */
+export type IndexList = readonly (number | IndexList)[];
 
 interface IndexerFields {
   view: StridedView;

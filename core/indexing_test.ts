@@ -153,7 +153,7 @@ Deno.test("getItem() with an integer and index arrays passes gradient checks", a
   });
   const indices: Index[] = [
     [1, ":", [0, 2, 0]],
-    [":", -1, [[3, 0], [1, 3]] as unknown as number[]],
+    [":", -1, [[3, 0], [1, 3]]],
     [[1, 0], ":", -1],
     [[0, 1, 1], "...", [2, 2, -4]],
   ];
@@ -181,7 +181,7 @@ function checkOutOfBounds(device: Device): void {
     [[[2]], "index 2 is out of bounds for axis 0 with size 2"],
     [[[-3], 0], "index -3 is out of bounds for axis 0 with size 2"],
     [
-      [null, ":", [[0], [7]] as unknown as number[]],
+      [null, ":", [[0], [7]]],
       "index 7 is out of bounds for axis 1 with size 3",
     ],
     [["...", [3]], "index 3 is out of bounds for axis 1 with size 3"],
@@ -253,7 +253,7 @@ Deno.test("getItem() rejects non-integer and ragged indices with a TypeError", (
     message: "getItem: index arrays must hold integers, got 1.5",
   });
   for (const ragged of [[[0], [1, 0]], [0, [1]], [[0], 1], [[], [0]]]) {
-    assert.throws(() => x.getItem([ragged as unknown as number[]]), {
+    assert.throws(() => x.getItem([ragged]), {
       name: "TypeError",
       message: /getItem: index lists must not be ragged/,
     });

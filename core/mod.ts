@@ -18,7 +18,7 @@ export type {
   StridedView,
   UnaryOp,
 } from "./backend.ts";
-export { type Index, type IndexItem, type Slice, slice } from "./indexing.ts";
+export { type Index, type IndexItem, type IndexList, type Slice, slice } from "./indexing.ts";
 export { type MemoryStats, memoryStats } from "./memory.ts";
 export { NDArray, type Storage } from "./ndarray.ts";
 export * as ops from "./ops.ts";
