@@ -288,7 +288,7 @@ export interface RandomHorizontalFlipOptions {
  * @example
  * ```ts
  * import { RandomHorizontalFlip } from "./transforms.ts";
- * const flip = new RandomHorizontalFlip({ p: 1 });
+ * const flip = new RandomHorizontalFlip(1); // or { p: 1, seed: 0 }
  * const y = flip.apply({ data: new Uint8Array([1, 2, 3, 4]), shape: [2, 2] });
  * console.log(Array.from(y.data)); // [2, 1, 4, 3]
  * ```
@@ -298,8 +298,14 @@ export class RandomHorizontalFlip implements Transform {
   readonly p: number;
   #rng: Generator;
 
-  /** A flip with probability `p` (default 0.5). */
-  constructor(options: RandomHorizontalFlipOptions = {}) {
+  /** A flip with probability `p` (default 0.5), given as a number (as torchvision) or in the options. */
+  constructor(options: number | RandomHorizontalFlipOptions = {}) {
+    if (typeof options === "number") options = { p: options };
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `RandomHorizontalFlip: expected a probability or options, got ${typeof options}`,
+      );
+    }
     this.p = options.p ?? 0.5;
     if (!(this.p >= 0 && this.p <= 1)) {
       throw new RangeError(`RandomHorizontalFlip: p must be in [0, 1], got ${this.p}`);

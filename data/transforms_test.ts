@@ -83,6 +83,10 @@ Deno.test("RandomHorizontalFlip() mirrors CHW images, seeded, and never modifies
   assertEquals(Array.from(always.data), [3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10]);
   assertEquals(Array.from(x.data), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   assertEquals(Array.from(new RandomHorizontalFlip({ p: 0 }).apply(x).data), Array.from(x.data));
+  // p as a positional number, as torchvision's RandomHorizontalFlip(p).
+  assertEquals(new RandomHorizontalFlip(1).p, 1);
+  assertEquals(Array.from(new RandomHorizontalFlip(1).apply(x).data), Array.from(always.data));
+  assertThrows(() => new RandomHorizontalFlip(1.5), RangeError, "p must be in [0, 1]");
   // With p = 0.5 and a seed: reproducible, and both outcomes occur.
   const flips = (seed: number) => {
     const t = new RandomHorizontalFlip({ seed });
