@@ -150,8 +150,8 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
 
   #disposeCurrent(): void {
     if (this.autoDispose && this.#current !== null) {
-      this.#current[0].dispose();
-      this.#current[1].dispose();
+      disposeBatch(this.#current[0], "x");
+      disposeBatch(this.#current[1], "t");
     }
     this.#current = null;
   }
@@ -163,6 +163,16 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
       requiresGrad: false,
     });
   }
+}
+
+/**
+ * Disposes a batch Variable, renamed so that a later use (a `backward()` through
+ * a graph kept past its loop iteration) says why it is gone: the name is in the error.
+ */
+function disposeBatch(v: Variable, which: string): void {
+  v.name = `${which} (a batch the DataLoader disposed when it produced the next one: ` +
+    `pass autoDispose: false to keep batches in a graph across iterations)`;
+  v.dispose();
 }
 
 /** Uint8 inputs become float32, uint8 targets int32; the tensor dtypes pass through. */
@@ -180,7 +190,12 @@ function toTensorArray(
 export interface SeqDataLoaderOptions {
   /** Where batches are created (default `"cpu"`). */
   device?: Device;
-  /** Dispose each batch when the next is produced (default true); see {@linkcode DataLoader}. */
+  /**
+   * Dispose each batch when the next is produced (default false, unlike
+   * {@linkcode DataLoader}: truncated BPTT keeps the batches of several steps in
+   * one graph until `backward()`). Unreferenced batches are freed by the garbage
+   * collector; pass true when each step's graph ends with its own `backward()`.
+   */
   autoDispose?: boolean;
 }
 
@@ -189,6 +204,8 @@ export interface SeqDataLoaderOptions {
  * sequence is cut into `batchSize` streams `jump = ⌊N / batchSize⌋` apart, and batch `k`
  * holds element `k` of every stream (`(i·jump + k) mod N` for stream `i`), so consecutive
  * batches continue each stream. Never shuffled; `length` is `⌈N / batchSize⌉` as in DeZero.
+ * Batches are not disposed by default (see {@linkcode SeqDataLoaderOptions.autoDispose}), so
+ * a loss summed over `bptt` steps can be backpropagated, as in DeZero's step 60.
  *
  * @example
  * ```ts
@@ -202,7 +219,12 @@ export interface SeqDataLoaderOptions {
 export class SeqDataLoader extends DataLoader {
   /** A sequential loader of `batchSize` parallel streams. */
   constructor(dataset: Dataset, batchSize: number, options: SeqDataLoaderOptions = {}) {
-    super(dataset, batchSize, { ...options, shuffle: false, dropLast: false });
+    super(dataset, batchSize, {
+      ...options,
+      shuffle: false,
+      dropLast: false,
+      autoDispose: options.autoDispose ?? false,
+    });
   }
 
   /** Element `iteration` of each of the `batchSize` streams. */

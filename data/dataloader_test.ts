@@ -3,6 +3,7 @@ import { DataLoader, SeqDataLoader } from "./dataloader.ts";
 import { ArrayDataset } from "./dataset.ts";
 import { Shakespeare, SinCurve, Spiral } from "./datasets.ts";
 import { manualSeed } from "../core/random.ts";
+import { Parameter, type Variable } from "../core/variable.ts";
 
 /** 10 samples: x = [i, 10 + i] (uint8), t = i % 3. */
 function tenSamples(): ArrayDataset {
@@ -116,6 +117,31 @@ Deno.test("DataLoader disposes the previous batch when the next one is produced"
     x.dispose();
     t.dispose();
   }
+});
+
+Deno.test("DataLoader names autoDispose when a disposed batch is used later", () => {
+  const loader = new DataLoader(tenSamples(), 4, { shuffle: false });
+  const w = new Parameter(new Float32Array([2]));
+  const [x] = loader.next()!;
+  const kept = x.mul(w).sum(); // a graph that outlives the iteration (its backward reads x)
+  loader.next();
+  assertThrows(() => kept.backward(), ReferenceError, "pass autoDispose: false");
+});
+
+Deno.test("SeqDataLoader keeps its batches by default for truncated BPTT", () => {
+  const loader = new SeqDataLoader(new SinCurve(), 3);
+  assertEquals(loader.autoDispose, false);
+  // DeZero step 60: a loss summed over several batches, then one backward.
+  const w = new Parameter(new Float32Array([0.5]), { name: "w" });
+  let loss: Variable | null = null;
+  for (let i = 0; i < 4; i++) {
+    const [x, t] = loader.next()!;
+    const term = x.mul(w).sub(t).pow(2).sum();
+    loss = loss === null ? term : loss.add(term);
+  }
+  loss!.backward();
+  assert(w.grad !== null);
+  assertEquals(new SeqDataLoader(new SinCurve(), 3, { autoDispose: true }).autoDispose, true);
 });
 
 Deno.test("DataLoader samples() yields TypedArray batches without Variables", () => {
