@@ -3,7 +3,7 @@
  * gradients match the CPU reference on awkward shapes, first- and second-order
  * gradient checks pass with float32 tolerances, and training steps agree.
  */
-import { ok } from "node:assert/strict";
+import { deepStrictEqual, ok } from "node:assert/strict";
 import { F, Generator, manualSeed, randn, tensor, utils, type Variable } from "../mod.ts";
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
 import { L, MLP, optimizers } from "./mod.ts";
@@ -237,6 +237,33 @@ gpuTest("MLP training steps on the GPU match the CPU, and weights save from the 
   assertAllClose(gpu.w, cpu.w, { rtol: 1e-3, atol: 1e-5, what: "trained weights" });
   ok(gpu.losses[9] < gpu.losses[0]);
 });
+
+gpuTest(
+  "loadWeights() into a never-called model after toGpu() puts every weight on the GPU",
+  async () => {
+    manualSeed(5);
+    const src = new MLP([10, 3]);
+    const x = tensor(randomTyped(8, { seed: 5 }), { shape: [2, 4] });
+    const y = await src.apply(x).data();
+    const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+    try {
+      await src.saveWeights(path);
+      // PyTorch's model.to(device); model.load_state_dict(...): the lazy weights follow the model.
+      const model = new MLP([10, 3]).toGpu();
+      await model.loadWeights(path);
+      const devices = [...model.namedState()].map(([name, p]) => `${name} ${p.device}`);
+      deepStrictEqual(devices, ["l0.W gpu", "l0.b gpu", "l1.W gpu", "l1.b gpu"]);
+      const xg = tensor(await x.data(), { shape: [2, 4], device: "gpu" });
+      assertAllClose(await model.apply(xg).data(), y, { what: "outputs of the loaded model" });
+      // Moved back to the CPU before loading: the weights stay on the CPU.
+      const back = await new MLP([10, 3]).toGpu().toCpu();
+      await back.loadWeights(path);
+      ok([...back.namedState()].every(([, p]) => p.device === "cpu"));
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+);
 
 gpuTest("MLP learns the spiral on the GPU to DeZero's ~97% train accuracy", async () => {
   const acc = await trainSpiral(300, "gpu");

@@ -6,9 +6,9 @@
  * @module
  */
 import "../core/backend_cpu.ts"; // the CPU backend registers itself
-import { usingConfig } from "../core/config.ts";
+import { Config, usingConfig } from "../core/config.ts";
 import { getBackend } from "../core/backend.ts";
-import type { DType, TypedArray } from "../core/dtype.ts";
+import { allocTyped, type DType, isFloat, type TypedArray } from "../core/dtype.ts";
 import { fmtShape } from "../core/shape.ts";
 import { getDotGraph, plotDotGraph } from "../core/utils.ts";
 import {
@@ -33,29 +33,44 @@ import { loadSafetensors, type SafetensorsTensor, saveSafetensors } from "./io.t
  */
 export class Buffer extends Parameter {}
 
-/** Expected shapes of parameters whose size is only known at the first call (null = unknown). */
-const pendingShapes = new WeakMap<Parameter, readonly (number | null)[]>();
+/**
+ * What is known of a parameter whose size is only known at the first call: its
+ * expected shape (null = unknown) and whether its layer fixed its dtype.
+ */
+interface Pending {
+  shape: readonly (number | null)[];
+  dtypeFixed: boolean;
+}
+const pendingParams = new WeakMap<Parameter, Pending>();
 
 /**
  * A parameter whose shape is only partly known until the layer first sees its
- * input (as `Linear`'s input size): it holds an empty array until
- * {@linkcode initParameter} fills it, or `loadWeights` gives it the file's values.
+ * input (as `Linear`'s input size): it holds an empty array, of `opts.dtype` and
+ * on `opts.device`, until {@linkcode initParameter} fills it, or `loadWeights`
+ * gives it the file's values. It is the same object before and after, so it is
+ * listed by `params()` from the start and an optimizer set up before the first
+ * call trains it (as PyTorch's lazy modules).
+ *
+ * Without `opts.dtype` the layer leaves the float type open: it comes from the
+ * first input or from the loaded file.
  *
  * @example
  * ```ts
  * import { isInitialized, lazyParameter } from "./layer.ts";
  * const W = lazyParameter([null, 10], { name: "W" });
- * console.log(isInitialized(W)); // false
+ * console.log(isInitialized(W), W.shape); // false [0]
  * ```
  */
 export function lazyParameter(
   shape: readonly (number | null)[],
   opts: TensorOptions & { name?: string; buffer?: boolean } = {},
 ): Parameter {
+  const empty = allocTyped(opts.dtype ?? "float32", 0);
   const p = opts.buffer
-    ? new Buffer(new Float32Array(0), { name: opts.name })
-    : new Parameter(new Float32Array(0), { name: opts.name });
-  pendingShapes.set(p, [...shape]);
+    ? new Buffer(empty, { name: opts.name })
+    : new Parameter(empty, { name: opts.name });
+  if (opts.device === "gpu") p.toGpu();
+  pendingParams.set(p, { shape: [...shape], dtypeFixed: opts.dtype !== undefined });
   return p;
 }
 
@@ -70,7 +85,7 @@ export function lazyParameter(
  * ```
  */
 export function isInitialized(p: Parameter): boolean {
-  return !pendingShapes.has(p);
+  return !pendingParams.has(p);
 }
 
 /**
@@ -88,12 +103,29 @@ export function isInitialized(p: Parameter): boolean {
 export function initParameter(p: Parameter, value: Variable): void {
   p.array = value.array.share();
   value.dispose();
-  pendingShapes.delete(p);
+  pendingParams.delete(p);
+}
+
+/**
+ * The dtype a parameter takes from a file holding `fileDtype`: its own, except
+ * that a lazy parameter whose layer left the float type open takes the file's
+ * float type. An int32 tensor never fits a float parameter (nor the reverse).
+ */
+function loadDtype(p: Parameter, fileDtype: DType): DType {
+  const pending = pendingParams.get(p);
+  if (pending === undefined || pending.dtypeFixed || !isFloat(fileDtype)) return p.dtype;
+  return fileDtype;
 }
 
 function shapeFits(pattern: readonly (number | null)[], shape: readonly number[]): boolean {
   return pattern.length === shape.length && pattern.every((d, i) => d === null || d === shape[i]);
 }
+
+/**
+ * The innermost running {@linkcode Layer.apply}: the `Config.train` the user set
+ * and the one the call set for its forward (null outside any layer call).
+ */
+let activeCall: { user: boolean; train: boolean } | null = null;
 
 /**
  * The base of layers and models: holds Parameters, Buffers and sublayers as
@@ -123,11 +155,31 @@ export abstract class Layer {
   /** Computes the output from the inputs. */
   abstract forward(...inputs: Variable[]): Variable;
 
-  /** Applies the layer (DeZero's `layer(x)`); numbers and arrays become Variables. */
+  /**
+   * Applies the layer (DeZero's `layer(x)`); numbers and arrays become Variables.
+   * `forward` runs with `Config.train` set from this layer's own mode (as each
+   * PyTorch module's `training` flag), so a sublayer switched back with `train()`
+   * inside an `eval()` model trains; under a `testMode` block every layer runs in
+   * test mode.
+   */
   apply(...inputs: Operand[]): Variable {
     const xs = inputs.map((x) => asVariable(x));
-    if (this.#training) return this.forward(...xs);
-    return usingConfig({ train: false }, () => this.forward(...xs));
+    // Inside an enclosing layer's forward, Config.train holds that layer's mode, not
+    // the user's: the user's flag is the one the enclosing call saw, unless code in
+    // its forward changed Config.train since (a testMode block around a sublayer of a
+    // training layer; under an eval layer such a block cannot be told apart and the
+    // sublayer's own mode decides).
+    const user = activeCall !== null && Config.train === activeCall.train
+      ? activeCall.user
+      : Config.train;
+    const call = { user, train: user && this.#training };
+    const enclosing = activeCall;
+    activeCall = call;
+    try {
+      return usingConfig({ train: call.train }, () => this.forward(...xs));
+    } finally {
+      activeCall = enclosing;
+    }
   }
 
   /** Whether the layer is in training mode (see {@linkcode Layer.train}). */
@@ -187,11 +239,13 @@ export abstract class Layer {
 
   /**
    * The learnable parameters with dotted names (`l1.W`), recursively, in
-   * declaration order. Buffers and not-yet-initialised lazy parameters are left out.
+   * declaration order; buffers are left out. A lazy parameter is listed before
+   * the first call too (empty until then, see {@linkcode lazyParameter}), so
+   * `optimizer.setup(model.params())` before the first call covers it.
    */
   *namedParams(): Generator<[string, Parameter]> {
     for (const [name, p] of this.namedState()) {
-      if (!(p instanceof Buffer) && isInitialized(p)) yield [name, p];
+      if (!(p instanceof Buffer)) yield [name, p];
     }
   }
 
@@ -205,15 +259,19 @@ export abstract class Layer {
     for (const p of this.params()) p.cleargrad();
   }
 
-  /** Moves every parameter and buffer to the GPU (needs `await initGpu()` first). */
+  /**
+   * Moves every parameter and buffer to the GPU (needs `await initGpu()` first).
+   * A lazy parameter moves its empty placeholder, so that weights loaded or
+   * created later land on the GPU too.
+   */
   toGpu(): this {
-    for (const [, p] of this.namedState()) if (isInitialized(p)) p.toGpu();
+    for (const [, p] of this.namedState()) p.toGpu();
     return this;
   }
 
   /** Moves every parameter and buffer to the CPU. */
   async toCpu(): Promise<this> {
-    for (const [, p] of this.namedState()) if (isInitialized(p)) await p.toCpu();
+    for (const [, p] of this.namedState()) await p.toCpu();
     return this;
   }
 
@@ -258,7 +316,7 @@ export abstract class Layer {
         problems.push(`"${name}" is missing from the file`);
         continue;
       }
-      const pending = pendingShapes.get(p);
+      const pending = pendingParams.get(p)?.shape;
       const fits = pending ? shapeFits(pending, t.shape) : fmtShape(p.shape) === fmtShape(t.shape);
       if (!fits) {
         const want = pending ? `[${pending.map((d) => d ?? "?").join(",")}]` : fmtShape(p.shape);
@@ -266,9 +324,9 @@ export abstract class Layer {
           `"${name}" has shape ${fmtShape(t.shape)} in the file but ${want} in the model`,
         );
       }
-      const want = pending ? t.dtype : p.dtype;
+      const want = loadDtype(p, t.dtype);
       if ((want === "int32") !== (t.dtype === "int32")) {
-        problems.push(`"${name}" is ${t.dtype} in the file but ${p.dtype} in the model`);
+        problems.push(`"${name}" is ${t.dtype} in the file but ${want} in the model`);
       }
     }
     for (const name of Object.keys(tensors)) {
@@ -279,11 +337,10 @@ export abstract class Layer {
     }
     for (const [name, p] of state) {
       const t = tensors[name];
-      const dtype: DType = pendingShapes.has(p) ? t.dtype : p.dtype;
-      const device = pendingShapes.has(p) ? "cpu" : p.device;
-      const data = convert(t.data, dtype);
-      p.array = getBackend(device).fromTyped(data, t.shape);
-      pendingShapes.delete(p);
+      // A lazy parameter's placeholder sits on the device the layer was moved to.
+      const data = convert(t.data, loadDtype(p, t.dtype));
+      p.array = getBackend(p.device).fromTyped(data, t.shape);
+      pendingParams.delete(p);
     }
   }
 }

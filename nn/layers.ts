@@ -80,7 +80,11 @@ export class Linear extends Layer {
     this.#outSize = outSize;
     this.#dtype = options.dtype;
     const dtype = options.dtype ?? "float32";
-    this.W = lazyParameter([options.inSize ?? null, outSize], { name: "W" });
+    // With a bias, W takes the bias's dtype; without one, the first input's float type.
+    this.W = lazyParameter([options.inSize ?? null, outSize], {
+      name: "W",
+      dtype: options.nobias ? options.dtype : dtype,
+    });
     if (options.inSize !== undefined) {
       initParameter(this.W, scaledNormal([options.inSize, outSize], options.inSize, dtype, "cpu"));
     }
@@ -149,7 +153,10 @@ abstract class ConvLayer extends Layer {
     this.#oc = outChannels;
     const [kh, kw] = this.#k;
     const c = options.inChannels;
-    this.W = lazyParameter(kind.weightShape(c ?? null, outChannels, kh, kw), { name: "W" });
+    this.W = lazyParameter(kind.weightShape(c ?? null, outChannels, kh, kw), {
+      name: "W",
+      dtype: options.nobias ? options.dtype : options.dtype ?? "float32",
+    });
     this.b = options.nobias
       ? null
       : constantParam([outChannels], 0, "b", options.dtype ?? "float32");
@@ -236,13 +243,13 @@ export class Deconv2d extends ConvLayer {
  */
 export class BatchNorm extends Layer {
   /** Running mean (a buffer). */
-  avgMean: Parameter = lazyParameter([null], { name: "avgMean", buffer: true });
+  avgMean: Parameter;
   /** Running variance (a buffer). */
-  avgVar: Parameter = lazyParameter([null], { name: "avgVar", buffer: true });
+  avgVar: Parameter;
   /** Scale. */
-  gamma: Parameter = lazyParameter([null], { name: "gamma" });
+  gamma: Parameter;
   /** Shift. */
-  beta: Parameter = lazyParameter([null], { name: "beta" });
+  beta: Parameter;
   readonly #opts: N.BatchNormOptions & WeightOptions;
 
   /**
@@ -252,6 +259,11 @@ export class BatchNorm extends Layer {
   constructor(options: N.BatchNormOptions & WeightOptions & { size?: number } = {}) {
     super();
     this.#opts = options;
+    const dtype = options.dtype;
+    this.avgMean = lazyParameter([null], { name: "avgMean", buffer: true, dtype });
+    this.avgVar = lazyParameter([null], { name: "avgVar", buffer: true, dtype });
+    this.gamma = lazyParameter([null], { name: "gamma", dtype });
+    this.beta = lazyParameter([null], { name: "beta", dtype });
     if (options.size !== undefined) this.#init(options.size, options.dtype ?? "float32", "cpu");
   }
 

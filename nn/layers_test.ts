@@ -15,10 +15,12 @@ import {
   Parameter,
   randn,
   tensor,
+  testMode,
   utils,
   type Variable,
 } from "../mod.ts";
-import { encodeSafetensors } from "./io.ts";
+import { encodeSafetensors, saveSafetensors } from "./io.ts";
+import { isInitialized } from "./layer.ts";
 import { L, type Layer, MLP, Model, ResNet, Sequential, VGG16 } from "./mod.ts";
 
 const f64 = { dtype: "float64" as const };
@@ -58,9 +60,14 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 Deno.test("Layer.namedParams() lists parameters recursively in declaration order", () => {
   const net = new TwoLayerNet();
-  deepStrictEqual([...net.namedParams()].map(([n]) => n), ["l1.b", "l2.b"]); // W not sized yet
+  // The lazily sized weights are listed before the first call too, empty until then.
+  const before = [...net.namedParams()];
+  deepStrictEqual(before.map(([n]) => n), ["l1.W", "l1.b", "l2.W", "l2.b"]);
+  deepStrictEqual([isInitialized(net.l1.W), net.l1.W.shape], [false, [0]]);
   net.apply(randn([3, 4]));
-  deepStrictEqual([...net.namedParams()].map(([n]) => n), ["l1.W", "l1.b", "l2.W", "l2.b"]);
+  const after = [...net.namedParams()];
+  deepStrictEqual(after.map(([n]) => n), ["l1.W", "l1.b", "l2.W", "l2.b"]);
+  ok(after.every(([, p], i) => p === before[i][1]), "the same Parameter objects, filled in place");
   deepStrictEqual(net.l1.W.shape, [4, 5]);
   const seq = new Sequential(new L.Linear(3), F.relu, new L.Linear(1, { nobias: true }));
   seq.apply(randn([2, 2]));
@@ -126,6 +133,64 @@ Deno.test("train() / eval() switch dropout and batch norm for the whole tree", a
   }
   net.train();
   ok(net.layers[0].training);
+});
+
+Deno.test("Layer.apply() runs each layer in its own mode: train() inside an eval() model wins", async () => {
+  // Monte-Carlo dropout (PyTorch): the model in eval mode, its dropout switched back on.
+  const net = new Sequential(new L.BatchNorm(), new L.Dropout(0.5));
+  const x = randn([8, 16]);
+  net.apply(x);
+  net.eval();
+  net.layers[1].train();
+  const bn = net.layers[0] as L.BatchNorm;
+  const mean = [...await bn.avgMean.data()];
+  const y = await net.apply(x).data();
+  const yBn = await bn.apply(x).data(); // batch norm alone, in eval mode
+  const dropped = y.filter((v) => v === 0).length;
+  ok(dropped > 20 && dropped < 108, `dropout in training mode drops about half: ${dropped} of 128`);
+  ok(y.every((v, i) => v === 0 || Math.abs(v - 2 * yBn[i]) < 1e-5), "kept values are scaled by 2");
+  deepStrictEqual([...await bn.avgMean.data()], mean, "batch norm stays in eval mode");
+  ok(Config.train, "the global flag is restored");
+  // testMode() is the global switch: every layer runs in test mode under it.
+  const yTest = await testMode(() => net.apply(x)).data();
+  deepStrictEqual([...yTest], [...yBn]);
+  // A testMode() block inside a training layer's forward holds for its sublayers.
+  class Inner extends Model {
+    drop = new L.Dropout(0.5);
+    forward(x: Variable): Variable {
+      return testMode(() => this.drop.apply(x));
+    }
+  }
+  deepStrictEqual([...await new Inner().apply(ones([64])).data()], new Array(64).fill(1));
+});
+
+Deno.test("loadWeights() gives lazy weights the layer's dtype and rejects int32 as eager ones do", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/int.safetensors`;
+    await saveSafetensors(path, {
+      W: { dtype: "int32", shape: [3, 2], data: new Int32Array([1, 2, 3, 4, 5, 6]) },
+      b: { dtype: "float32", shape: [2], data: new Float32Array(2) },
+    });
+    for (const layer of [new L.Linear(2), new L.Linear(2, { inSize: 3 })]) {
+      await rejects(layer.loadWeights(path), /"W" is int32 in the file but float32 in the model/);
+    }
+    const lazy = new L.Linear(2);
+    ok(!isInitialized(lazy.W), "a rejected file leaves the layer untouched");
+    // float64 values convert to a float32 layer's dtype, as for eager weights.
+    await saveSafetensors(path, {
+      W: { dtype: "float64", shape: [3, 2], data: new Float64Array([1, 2, 3, 4, 5, 6]) },
+      b: { dtype: "float64", shape: [2], data: new Float64Array(2) },
+    });
+    await lazy.loadWeights(path);
+    deepStrictEqual([lazy.W.dtype, lazy.W.shape, lazy.b!.dtype], ["float32", [3, 2], "float32"]);
+    // Without a bias, a lazy weight's float type is open: it takes the file's.
+    const open = new L.Linear(2, { nobias: true });
+    await saveSafetensors(`${dir}/w.safetensors`, {
+      W: { dtype: "float64", shape: [3, 2], data: new Float64Array(6) },
+    });
+    await open.loadWeights(`${dir}/w.safetensors`);
+    equal(open.W.dtype, "float64");
+  });
 });
 
 Deno.test("saveWeights() / loadWeights() round trip gives identical outputs", async () => {

@@ -17,7 +17,7 @@ import * as ops from "../core/ops.ts";
 import { fmtShape } from "../core/shape.ts";
 import type { Parameter } from "../core/variable.ts";
 import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
-import { Layer } from "./layer.ts";
+import { isInitialized, Layer } from "./layer.ts";
 
 /** A gradient hook: called with the parameters that have gradients, before the update. */
 export type HookFunction = (params: Parameter[]) => void;
@@ -72,7 +72,12 @@ export abstract class Optimizer {
     return {};
   }
 
-  /** Sets the parameters to optimize: a layer's (looked up at each update) or a fixed list. */
+  /**
+   * Sets the parameters to optimize: a layer's (looked up at each update) or a
+   * fixed list. `setup(model.params())` before the first call works with lazily
+   * sized layers: their parameters are listed (empty) from construction and
+   * filled in place at the first call.
+   */
   setup(target: Layer | Iterable<Parameter>): this {
     this.#target = target instanceof Layer ? target : [...target];
     return this;
@@ -175,6 +180,12 @@ export abstract class Optimizer {
       const p = byName.get(key.slice(0, cut));
       if (cut < 0 || p === undefined) {
         throw new TypeError(`${op}: state "${key}" names no parameter of the model`);
+      }
+      if (!isInitialized(p)) {
+        throw new TypeError(
+          `${op}: state "${key}" is for a parameter that is not initialised yet: call the ` +
+            `model once (its size is inferred from the first input) before loading the state`,
+        );
       }
       if (fmtShape(t.shape) !== fmtShape(p.shape) || t.dtype !== p.dtype) {
         throw new TypeError(

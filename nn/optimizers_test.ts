@@ -114,6 +114,25 @@ Deno.test("update() skips parameters without gradients and frees what it replace
   throws(() => new SGD().update(), /call setup\(model\) before update\(\)/);
 });
 
+Deno.test("setup(model.params()) before the first call trains lazily sized weights", async () => {
+  manualSeed(0);
+  const model = new MLP([4, 2]);
+  const opt = new MomentumSGD({ lr: 0.1 }).setup(model.params()); // before W is sized
+  equal(opt.namedParams().length, 4);
+  const loss = F.sum(model.apply(randn([3, 5])));
+  const W = (model.l0 as L.Linear).W;
+  const w0 = [...await W.data()];
+  model.cleargrads();
+  loss.backward();
+  const g = [...await W.grad!.data()];
+  opt.update();
+  close(await W.data(), w0.map((w, i) => w - 0.1 * g[i]), 1e-6);
+  // Its state does not load into a model whose weights are not sized yet.
+  const state = await opt.stateDict();
+  const fresh = new MomentumSGD().setup(new MLP([4, 2]).params());
+  throws(() => fresh.loadStateDict(state), /"0\/v" is for a parameter that is not initialised yet/);
+});
+
 Deno.test("WeightDecay, ClipGrad and FreezeParam hooks adjust gradients before the update", async () => {
   const p = new Parameter([1, 2], f64);
   const opt = new SGD({ lr: 1 }).setup([p]).addHook(new WeightDecay(0.5));
