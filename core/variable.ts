@@ -910,6 +910,7 @@ export abstract class Function {
     const outputs = ys.map((y) => new Variable(y));
     const anyGrad = inputs.some((x) => x.requiresGrad && !this.#constants.has(x));
     if (Config.enableBackprop && anyGrad) {
+      graphScopes.at(-1)?.add(this);
       this.generation = Math.max(0, ...inputs.map((x) => x.generation));
       const fromParameter = inputs.some((x) => x.fromParameter);
       for (const y of outputs) {
@@ -1365,7 +1366,10 @@ function collectArrays(value: unknown, out: NDArray[], depth = 0): void {
  * Runs `fn` and releases every tensor it created except those it returns
  * (Variables, arrays, or arrays/objects of them). Use it around inference or
  * evaluation loops so GPU memory is freed deterministically. Parameters and
- * optimizer state are never released by it.
+ * optimizer state are never released by it. It returns values, not graphs: the
+ * graphs recorded inside are freed (what they saved for backward too) and a
+ * Variable it returns is a leaf, so call `backward()` inside, as a training
+ * step does.
  *
  * @example
  * ```ts
@@ -1377,9 +1381,26 @@ function collectArrays(value: unknown, out: NDArray[], depth = 0): void {
  * ```
  */
 export function tidy<T>(fn: () => T): T {
-  return withScope(fn, (result) => {
-    const keep: NDArray[] = [];
-    collectArrays(result, keep);
-    return keep;
-  });
+  const recorded = new Set<Function>();
+  graphScopes.push(recorded);
+  let result: T;
+  try {
+    result = withScope(fn, (result) => {
+      const keep: NDArray[] = [];
+      collectArrays(result, keep);
+      return keep;
+    });
+  } catch (e) {
+    graphScopes.splice(graphScopes.lastIndexOf(recorded), 1);
+    for (const f of recorded) f.releaseGraph();
+    throw e;
+  }
+  graphScopes.splice(graphScopes.lastIndexOf(recorded), 1);
+  // The graphs recorded inside go too, with what they saved for backward (a
+  // dropout mask, pooling indices), which escapes array scopes.
+  for (const f of recorded) f.releaseGraph();
+  return result;
 }
+
+/** Functions that recorded a graph inside each open {@linkcode tidy} (innermost last). */
+const graphScopes: Set<Function>[] = [];

@@ -400,6 +400,28 @@ Deno.test("getItem() follows NumPy for slices, steps and index arrays", async ()
   assert.deepEqual(await F.getItem(x, [0, 0, { start: 3, stop: 1 }]).toArray(), []);
 });
 
+Deno.test("tidy() frees the graphs recorded inside, with what they saved for backward", () => {
+  const W = new Parameter(randn([1, 1, 6, 6]).array);
+  // Dropout keeps its mask and max pooling its indices for backward.
+  const step = () => F.pooling(F.dropout(W.mul(2), 0.5), 2).sum();
+  tidy(step).dispose();
+  const before = memoryStats().liveTensors;
+  for (let i = 0; i < 20; i++) tidy(step).dispose();
+  assert.equal(memoryStats().liveTensors, before);
+  // It returns values: the result is a leaf, and a backward inside works as usual.
+  const y = tidy(step);
+  assert.equal(y.creator, null);
+  const grad = tidy(() => {
+    W.cleargrad();
+    step().backward();
+    return W.grad!;
+  });
+  assert.deepEqual(grad.shape, [1, 1, 6, 6]);
+  y.dispose();
+  grad.dispose();
+  W.cleargrad();
+});
+
 Deno.test("a training-style loop does not grow memory", () => {
   const W = new Variable(randn([20, 10]).array);
   const forward = () => {
