@@ -148,14 +148,22 @@ export interface Backend {
   assign(dst: NDArray, src: NDArray, view: StridedView): void;
   /**
    * `take` along `axis` with int32 `indices` of any shape: the result has shape
-   * `x.shape[:axis] + indices.shape + x.shape[axis+1:]`.
+   * `x.shape[:axis] + indices.shape + x.shape[axis+1:]`. An index out of range is
+   * a RangeError naming `op` (default "gather"): at once on the CPU, at the next
+   * readback on the GPU.
    */
-  gather(x: NDArray, axis: number, indices: NDArray): NDArray;
+  gather(x: NDArray, axis: number, indices: NDArray, op?: string): NDArray;
   /**
    * The adjoint of `gather`: zeros of `shape`, then `updates` added at the
-   * gathered positions (repeated indices accumulate).
+   * gathered positions (repeated indices accumulate). Index errors name `op`, as in `gather`.
    */
-  scatterAdd(shape: readonly number[], axis: number, indices: NDArray, updates: NDArray): NDArray;
+  scatterAdd(
+    shape: readonly number[],
+    axis: number,
+    indices: NDArray,
+    updates: NDArray,
+    op?: string,
+  ): NDArray;
 
   // -- convolution helpers
   /** `x: [N,C,H,W]` to patches `[N,C,KH,KW,OH,OW]` (zero padding). */

@@ -855,11 +855,11 @@ export const cpuBackend: Backend = {
     });
   },
 
-  gather(x: NDArray, axis: number, indices: NDArray): NDArray {
-    const ax = normAxis("gather", axis, x.ndim);
-    const s = dataOf("gather", x);
+  gather(x: NDArray, axis: number, indices: NDArray, op = "gather"): NDArray {
+    const ax = normAxis(op, axis, x.ndim);
+    const s = dataOf(op, x);
     const [outer, n, inner] = splitAt(x.shape, ax);
-    const idx = normIndices("gather", indices, ax, n);
+    const idx = normIndices(op, indices, ax, n);
     const m = idx.length;
     const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
     const o = allocTyped(x.dtype, outer * m * inner);
@@ -879,6 +879,7 @@ export const cpuBackend: Backend = {
     axis: number,
     indices: NDArray,
     updates: NDArray,
+    op = "scatterAdd",
   ): NDArray {
     assertShape("scatterAdd", shape);
     const ax = normAxis("scatterAdd", axis, shape.length);
@@ -891,7 +892,7 @@ export const cpuBackend: Backend = {
         } (shape ${fmtShape(shape)}, axis ${ax}, indices ${fmtShape(indices.shape)})`,
       );
     }
-    const idx = normIndices("scatterAdd", indices, ax, n);
+    const idx = normIndices(op, indices, ax, n);
     const u = dataOf("scatterAdd", updates);
     const m = idx.length;
     const o = allocTyped(updates.dtype, sizeOf(shape));

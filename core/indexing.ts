@@ -369,7 +369,7 @@ function toIndexArray(it: unknown, like: NDArray, axis: number, size: number): N
     Int32Array.from({ length: size }, (_, i) => i),
     [...Array(axis).fill(1), size],
   );
-  const gathered = like.backend.gather(positions, axis, arr);
+  const gathered = like.backend.gather(positions, axis, arr, "getItem");
   positions.dispose();
   const out = gathered.reshape(arr.shape);
   gathered.dispose();

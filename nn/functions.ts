@@ -408,7 +408,7 @@ function checkLabels(op: string, t: NDArray, classes: number): void {
   }
   const range = t.backend.full([classes], 0, "int32");
   const flat = t.reshape([t.size]);
-  t.backend.gather(range, 0, flat).dispose();
+  t.backend.gather(range, 0, flat, op).dispose();
   flat.dispose();
   range.dispose();
 }
@@ -720,15 +720,17 @@ export function layerNorm(
 // ------------------------------------------------------------ gather / embedding
 
 class Gather extends Function {
-  constructor(readonly axis: number, readonly indices: NDArray) {
+  /** `op` is the name index errors give (the public function using it). */
+  constructor(readonly axis: number, readonly indices: NDArray, readonly op = "gather") {
     super();
   }
   forward(x: NDArray): NDArray {
     this.save(this.indices);
-    return x.backend.gather(x, this.axis, this.indices);
+    return x.backend.gather(x, this.axis, this.indices, this.op);
   }
   backward(gy: Variable): Variable {
-    return new ScatterAdd(this.inputs[0].shape, this.axis, this.indices.share()).apply(gy);
+    const { axis, op } = this;
+    return new ScatterAdd(this.inputs[0].shape, axis, this.indices.share(), op).apply(gy);
   }
 }
 
@@ -737,15 +739,16 @@ class ScatterAdd extends Function {
     readonly shape: readonly number[],
     readonly axis: number,
     readonly indices: NDArray,
+    readonly op = "scatterAdd",
   ) {
     super();
   }
   forward(updates: NDArray): NDArray {
     this.save(this.indices);
-    return updates.backend.scatterAdd(this.shape, this.axis, this.indices, updates);
+    return updates.backend.scatterAdd(this.shape, this.axis, this.indices, updates, this.op);
   }
   backward(gx: Variable): Variable {
-    return new Gather(this.axis, this.indices.share()).apply(gx);
+    return new Gather(this.axis, this.indices.share(), this.op).apply(gx);
   }
 }
 
@@ -765,7 +768,7 @@ export function embedId(x: Operand, W: Operand): Variable {
   const w = v(W);
   const ids = labelsArray("embedId", x, w);
   // The Function holds its own handle on the ids (released with the graph).
-  return new Gather(0, ids.share()).apply(w);
+  return new Gather(0, ids.share(), "embedId").apply(w);
 }
 
 // ------------------------------------------------------------ im2col / col2im

@@ -3,7 +3,7 @@
  * gradients match the CPU reference on awkward shapes, first- and second-order
  * gradient checks pass with float32 tolerances, and training steps agree.
  */
-import { deepStrictEqual, ok } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects } from "node:assert/strict";
 import { F, Generator, manualSeed, randn, tensor, utils, type Variable } from "../mod.ts";
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
 import { L, MLP, optimizers } from "./mod.ts";
@@ -295,3 +295,23 @@ gpuTest("lazily sized Linear and Conv2d put every parameter on the input's devic
   const z = conv.apply(randn([1, 1, 5, 5], { device: "gpu" }));
   ok(z.device === "gpu" && conv.b!.device === "gpu", `${z.device} ${conv.b!.device}`);
 });
+
+gpuTest(
+  "an out-of-range id or label on the GPU is reported at readback, naming the op",
+  async () => {
+    const W = randn([3, 2], { device: "gpu" });
+    const ids = tensor(new Int32Array([0, 5]), { device: "gpu" });
+    const y = N.embedId(ids, W);
+    await rejects(() => y.data(), {
+      name: "RangeError",
+      message: /^embedId: index 5 is out of range for axis 0 of size 3/,
+    });
+    const x = randn([2, 3], { device: "gpu" });
+    const t = tensor(new Int32Array([1, 3]), { device: "gpu" });
+    const loss = N.softmaxCrossEntropy(x, t);
+    await rejects(() => loss.item(), {
+      name: "RangeError",
+      message: /^softmaxCrossEntropy: index 3 is out of range for axis 0 of size 3/,
+    });
+  },
+);

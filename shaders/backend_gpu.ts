@@ -128,12 +128,18 @@ export const gpuBackend: Backend = {
     assign(dst, src, view);
   },
 
-  gather(x: NDArray, axis: number, indices: NDArray): NDArray {
-    return gather(x, axis, indices);
+  gather(x: NDArray, axis: number, indices: NDArray, op?: string): NDArray {
+    return gather(x, axis, indices, op);
   },
 
-  scatterAdd(shape: readonly number[], axis: number, indices: NDArray, updates: NDArray): NDArray {
-    return scatterAdd(shape, axis, indices, updates);
+  scatterAdd(
+    shape: readonly number[],
+    axis: number,
+    indices: NDArray,
+    updates: NDArray,
+    op?: string,
+  ): NDArray {
+    return scatterAdd(shape, axis, indices, updates, op);
   },
 
   im2col(x: NDArray, g: ConvGeometry): NDArray {

@@ -839,6 +839,14 @@ gpuTest("gather() and scatterAdd() report out-of-range indices at the next readb
   );
   // The record is cleared: the next read succeeds.
   assertAllClose(await gpu.read(x), [1, 2, 3, 4, 5, 6]);
+  // The error names the op a caller gives, with one pipeline for every name.
+  for (const op of ["embedId", "getItem", "embedId"]) {
+    const w = gpu.gather(x, 1, bad, op);
+    await assert.rejects(() => gpu.read(w), {
+      name: "RangeError",
+      message: new RegExp(`^${op}: index 3 `),
+    });
+  }
   const neg = gpu.fromTyped(new Int32Array([-3]), [1]);
   const z = gpu.scatterAdd([2], 0, neg, gpu.fromTyped(new Float32Array([1]), [1]));
   await assert.rejects(

@@ -27,6 +27,7 @@ import {
   wgslType,
 } from "./_context.ts";
 import { runElementwise } from "./elementwise.ts";
+import { kernelErrorCode } from "./runtime.ts";
 
 const WG = 256;
 
@@ -140,18 +141,18 @@ function splitAt(shape: readonly number[], axis: number): [number, number, numbe
 /**
  * Runs the kernel of gather and scatterAdd, around `body`, over `total`
  * threads. Bindings: 0 `src` (read), 1 `idx`, 2 `dst` (written), 3 the
- * runtime's error record; params `[total, m, inner, n, axis]`. Thread `i` is one element of the gathered
+ * runtime's error record; params `[total, m, inner, n, axis, error code]`. Thread `i` is one element of the gathered
  * shape `[outer, m, inner]`, split into `(p, j, q)`; index `idx[j]` (negative
  * counts from the end) becomes `c`, and `body` gets `k`, the flat position of
  * `(p, c, q)` in the indexed shape `[outer, n, inner]`. An index out of range
- * is clamped and recorded (code `code`), so that the next readback throws a
- * RangeError naming it.
+ * is clamped and recorded (under `errorOp`'s code, a uniform: one pipeline for
+ * every op name), so that the next readback throws a RangeError naming the op and it.
  */
 function runIndexed(opts: {
   op: string;
   src: string;
   dst: string;
-  code: number;
+  errorOp: string;
   body: string;
   buffers: [src: GPUBuffer, idx: GPUBuffer, dst: GPUBuffer];
   /** Threads: elements of the gathered shape `[outer, m, inner]`. */
@@ -163,7 +164,7 @@ function runIndexed(opts: {
 }): void {
   const wgsl = `// ${opts.op}
 ${opts.src}${storageDecl(1, "idx", "i32", false)}${opts.dst}${storageDecl(3, "errs", "i32", true)}${
-    paramsDecl(4, 5)
+    paramsDecl(4, 6)
   }${udivHelper(fastDiv(opts.total))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
@@ -178,7 +179,7 @@ fn main(${ENTRY_ARGS}) {
   var v = idx[j];
   if (v < 0) { v += i32(n); }
   if (v < 0 || v >= i32(n)) {
-    errs[0] = ${opts.code};
+    errs[0] = i32(${P(5)});
     errs[1] = idx[j];
     errs[2] = i32(n);
     errs[3] = i32(${P(4)});
@@ -193,7 +194,7 @@ fn main(${ENTRY_ARGS}) {
     wgsl,
     ["r", "r", "w", "w"],
     [...opts.buffers, runtime().errorBuffer],
-    [opts.total, opts.m, opts.inner, opts.n, opts.axis],
+    [opts.total, opts.m, opts.inner, opts.n, opts.axis, kernelErrorCode(opts.errorOp)],
     opts.total,
   );
 }
@@ -207,9 +208,9 @@ function checkIndices(op: string, indices: NDArray): void {
 /**
  * `take` along `axis`. Negative indices count from the end. An index out of
  * range cannot throw here (that would need a readback): it is clamped, and
- * the next readback throws a RangeError naming it.
+ * the next readback throws a RangeError naming it and `op`.
  */
-export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
+export function gather(x: NDArray, axis: number, indices: NDArray, op = "gather"): NDArray {
   const t = wgslType("gather", x.dtype);
   checkIndices("gather", indices);
   const ax = normAxis("gather", axis, x.ndim);
@@ -222,7 +223,7 @@ export function gather(x: NDArray, axis: number, indices: NDArray): NDArray {
     op: "gather",
     src: storageDecl(0, "x", t, false),
     dst: storageDecl(2, "out", t, true),
-    code: 1,
+    errorOp: op,
     body: "out[i] = x[k];",
     buffers: [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
     total,
@@ -240,6 +241,7 @@ export function scatterAdd(
   axis: number,
   indices: NDArray,
   updates: NDArray,
+  op = "scatterAdd",
 ): NDArray {
   assertShape("scatterAdd", shape);
   checkIndices("scatterAdd", indices);
@@ -270,7 +272,7 @@ export function scatterAdd(
     op: "scatterAdd",
     src: storageDecl(0, "u", t, false),
     dst: storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true),
-    code: 2,
+    errorOp: op,
     body: add,
     buffers: [
       bufferOf("scatterAdd", updates),

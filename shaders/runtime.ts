@@ -47,7 +47,14 @@ export class GpuShaderError extends Error {
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 
 /** Codes of the error record (see `GpuRuntime.errorBuffer`), by op name. */
-export const KERNEL_ERROR_OPS = ["", "gather", "scatterAdd"] as const;
+/** The op each index-error code names (0: no error); see {@linkcode kernelErrorCode}. */
+const KERNEL_ERROR_OPS: string[] = [""];
+
+/** The code under which a kernel records an index out of range for `op` (for the error message). */
+export function kernelErrorCode(op: string): number {
+  const code = KERNEL_ERROR_OPS.indexOf(op);
+  return code > 0 ? code : KERNEL_ERROR_OPS.push(op) - 1;
+}
 
 function kernelError([code, value, size, axis]: Int32Array): RangeError {
   const op = KERNEL_ERROR_OPS[code] ?? `kernel ${code}`;
