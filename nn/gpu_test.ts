@@ -6,8 +6,10 @@
 import { deepStrictEqual, ok, rejects } from "node:assert/strict";
 import { F, Generator, manualSeed, randn, tensor, utils, type Variable } from "../mod.ts";
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
-import { L, MLP, optimizers } from "./mod.ts";
+import { L, MLP, optimizers, Sequential } from "./mod.ts";
 import * as N from "./functions.ts";
+import { getBackend } from "../core/backend.ts";
+import { saveSafetensors } from "./io.ts";
 import { trainBars, trainSine, trainSpiral } from "./_train_fixtures.ts";
 
 interface Case {
@@ -313,5 +315,70 @@ gpuTest(
       name: "RangeError",
       message: /^softmaxCrossEntropy: index 3 is out of range for axis 0 of size 3/,
     });
+  },
+);
+
+gpuTest("toGpu() and toCpu() move a recurrent layer's state with its parameters", async () => {
+  const makers = [
+    () => new L.RNN(3, { inSize: 4 }),
+    () => new L.LSTM(3, { inSize: 4 }),
+    () => new L.GRU(3, { inSize: 4 }),
+  ];
+  const gen = new Generator(5);
+  const xs = [0, 1, 2, 3].map(() => randn([2, 4], { generator: gen }));
+  for (const make of makers) {
+    manualSeed(7);
+    const ref = make();
+    const want = [];
+    for (const x of xs) want.push(await ref.apply(x).data());
+    // Inside a model, so that the move has to reach a sublayer's state.
+    manualSeed(7);
+    const model = new Sequential(make());
+    const got = [await model.apply(xs[0]).data(), await model.apply(xs[1]).data()];
+    model.toGpu();
+    got.push(await model.apply(xs[2].detach().toGpu()).data());
+    await model.toCpu();
+    got.push(await model.apply(xs[3]).data());
+    for (let i = 0; i < 4; i++) {
+      assertAllClose(got[i], want[i], { rtol: 1e-5, atol: 1e-6, what: `step ${i}` });
+    }
+  }
+});
+
+gpuTest(
+  "loadWeights() on the GPU: a float64 file fills lazy weights as float32, and a failure changes nothing",
+  async () => {
+    const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+    const f64 = (n: number, v: number) => ({ data: new Float64Array(n).fill(v) });
+    await saveSafetensors(path, {
+      "0.W": { dtype: "float64", shape: [3, 4], ...f64(12, 7) },
+      "0.b": { dtype: "float64", shape: [4], ...f64(4, 7) },
+      "1.W": { dtype: "float64", shape: [4, 2], ...f64(8, 7) },
+    });
+    const make = () =>
+      new Sequential(new L.Linear(4, { inSize: 3 }), new L.Linear(2, { nobias: true }));
+    const model = make().toGpu();
+    await model.loadWeights(path);
+    for (const [name, p] of model.namedParams()) {
+      deepStrictEqual([p.device, p.dtype], ["gpu", "float32"], name);
+      ok((await p.data()).every((v) => v === 7), name);
+    }
+    // The arrays are all made before any is assigned: a failure on the last leaves the model as it was.
+    const other = make().toGpu();
+    const before = await other.layers[0].params().next().value!.data();
+    const gpu = getBackend("gpu");
+    const fromTyped = gpu.fromTyped;
+    let calls = 0;
+    gpu.fromTyped = function (...args) {
+      if (++calls === 3) throw new Error("out of memory (injected)");
+      return fromTyped.apply(this, args);
+    };
+    try {
+      await rejects(() => other.loadWeights(path), /injected/);
+    } finally {
+      gpu.fromTyped = fromTyped;
+    }
+    deepStrictEqual(await other.layers[0].params().next().value!.data(), before);
+    await Deno.remove(path);
   },
 );

@@ -9,6 +9,7 @@ import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import { Config, usingConfig } from "../core/config.ts";
 import { getBackend } from "../core/backend.ts";
 import { allocTyped, type DType, isFloat, type TypedArray } from "../core/dtype.ts";
+import type { NDArray } from "../core/ndarray.ts";
 import { fmtShape } from "../core/shape.ts";
 import { getDotGraph, plotDotGraph } from "../core/utils.ts";
 import {
@@ -109,12 +110,13 @@ export function initParameter(p: Parameter, value: Variable): void {
 /**
  * The dtype a parameter takes from a file holding `fileDtype`: its own, except
  * that a lazy parameter whose layer left the float type open takes the file's
- * float type. An int32 tensor never fits a float parameter (nor the reverse).
+ * float type (float32 on the GPU, which has no float64, as an eager float32
+ * parameter converts). An int32 tensor never fits a float parameter (nor the reverse).
  */
 function loadDtype(p: Parameter, fileDtype: DType): DType {
   const pending = pendingParams.get(p);
   if (pending === undefined || pending.dtypeFixed || !isFloat(fileDtype)) return p.dtype;
-  return fileDtype;
+  return fileDtype === "float64" && p.device === "gpu" ? "float32" : fileDtype;
 }
 
 function shapeFits(pattern: readonly (number | null)[], shape: readonly number[]): boolean {
@@ -260,19 +262,38 @@ export abstract class Layer {
   }
 
   /**
-   * Moves every parameter and buffer to the GPU (needs `await initGpu()` first).
-   * A lazy parameter moves its empty placeholder, so that weights loaded or
-   * created later land on the GPU too.
+   * Moves every parameter and buffer to the GPU (needs `await initGpu()` first),
+   * and what layers carry between calls (a recurrent layer's state). A lazy
+   * parameter moves its empty placeholder, so that weights loaded or created
+   * later land on the GPU too.
    */
   toGpu(): this {
     for (const [, p] of this.namedState()) p.toGpu();
+    for (const layer of this.#layers()) for (const v of layer.carriedState()) v.toGpu();
     return this;
   }
 
-  /** Moves every parameter and buffer to the CPU. */
+  /** Moves every parameter and buffer, and what layers carry between calls, to the CPU. */
   async toCpu(): Promise<this> {
     for (const [, p] of this.namedState()) await p.toCpu();
+    for (const layer of this.#layers()) for (const v of layer.carriedState()) await v.toCpu();
     return this;
+  }
+
+  /**
+   * Variables the layer carries from one call to the next that are not
+   * parameters (a recurrent layer's hidden state); `toGpu()` and `toCpu()` move them.
+   */
+  protected carriedState(): Variable[] {
+    return [];
+  }
+
+  /** This layer and every sublayer, each once. */
+  *#layers(seen = new Set<Layer>()): Generator<Layer> {
+    if (seen.has(this)) return;
+    seen.add(this);
+    yield this;
+    for (const [, child] of this.children()) if (child instanceof Layer) yield* child.#layers(seen);
   }
 
   /**
@@ -335,13 +356,24 @@ export abstract class Layer {
     if (problems.length > 0) {
       throw new TypeError(`${op}: the weights do not match the model: ${problems.join("; ")}`);
     }
-    for (const [name, p] of state) {
-      const t = tensors[name];
-      // A lazy parameter's placeholder sits on the device the layer was moved to.
-      const data = convert(t.data, loadDtype(p, t.dtype));
-      p.array = getBackend(p.device).fromTyped(data, t.shape);
-      pendingParams.delete(p);
+    // Every new array is made before any is assigned: a failure here (out of device
+    // memory) leaves the model as it was.
+    const arrays: NDArray[] = [];
+    try {
+      for (const [name, p] of state) {
+        const t = tensors[name];
+        // A lazy parameter's placeholder sits on the device the layer was moved to.
+        const data = convert(t.data, loadDtype(p, t.dtype));
+        arrays.push(getBackend(p.device).fromTyped(data, t.shape));
+      }
+    } catch (e) {
+      for (const a of arrays) a.dispose();
+      throw e;
     }
+    state.forEach(([, p], i) => {
+      p.array = arrays[i];
+      pendingParams.delete(p);
+    });
   }
 }
 

@@ -9,7 +9,8 @@
 import type { Device } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import { fmtShape } from "../core/shape.ts";
-import { full, Parameter, randn, type Variable } from "../core/variable.ts";
+import { keepArrays } from "../core/ndarray.ts";
+import { full, Parameter, randn, Variable } from "../core/variable.ts";
 import { linear } from "../core/functions.ts";
 import * as N from "./functions.ts";
 import { initParameter, isInitialized, Layer, lazyParameter } from "./layer.ts";
@@ -378,6 +379,12 @@ export interface RecurrentOptions extends WeightOptions {
 }
 
 function checkBatch(op: string, x: Variable, h: Variable | null): void {
+  if (h !== null && !h.isAlive) {
+    throw new ReferenceError(
+      `${op}: the state carried from the previous call was freed (by dispose(), or by a ` +
+        `tidy() that recorded a graph and did not return it): call resetState() to start over`,
+    );
+  }
   if (h !== null && h.shape[0] !== x.shape[0]) {
     throw new TypeError(
       `${op}: input batch ${fmtShape(x.shape)} does not match the hidden state ${
@@ -385,6 +392,34 @@ function checkBatch(op: string, x: Variable, h: Variable | null): void {
       }: call resetState() when the batch size changes`,
     );
   }
+}
+
+/** States that {@linkcode carry} made as the layer's own handles. */
+const ownStates = new WeakSet<Variable>();
+
+/**
+ * A recurrent layer's next state, carried to its next call. With a graph
+ * (training), the output itself, kept from backward's release so that the next
+ * call's graph reaches back through it (BPTT). Without one (inference under
+ * `noGrad`), a handle of the layer's own, and the previous own handle is freed
+ * now, so an inference loop's memory stays flat without the garbage collector.
+ * Either way the state outlives the `tidy()` it was made in.
+ */
+function carry(prev: Variable | null, next: Variable): Variable {
+  if (next.creator !== null) {
+    keepArrays(next.array);
+    return next.retainData();
+  }
+  dropState(prev);
+  const own = new Variable(next.array.share());
+  keepArrays(own.array);
+  ownStates.add(own);
+  return own;
+}
+
+/** Frees a state if it is the layer's own handle (an output the user holds is left alone). */
+function dropState(state: Variable | null): void {
+  if (state !== null && ownStates.has(state)) state.dispose();
 }
 
 /**
@@ -423,7 +458,13 @@ export class RNN extends Layer {
 
   /** Forgets the hidden state. */
   resetState(): void {
+    dropState(this.#h);
     this.#h = null;
+  }
+
+  /** The hidden state moves with the parameters. */
+  protected override carriedState(): Variable[] {
+    return this.#h ? [this.#h] : [];
   }
 
   /** Applies the layer. */
@@ -433,7 +474,7 @@ export class RNN extends Layer {
     const hNew = (this.#h === null ? pre : pre.add(this.h2h.apply(this.#h))).tanh();
     // The state feeds the next call's graph: backward must not release it. (After that
     // backward it is a leaf, which is truncated backpropagation through time.)
-    this.#h = hNew.retainData();
+    this.#h = carry(this.#h, hNew);
     return hNew;
   }
 }
@@ -496,8 +537,15 @@ export class LSTM extends Layer {
 
   /** Forgets the hidden and cell states. */
   resetState(): void {
+    dropState(this.#h);
+    dropState(this.#c);
     this.#h = null;
     this.#c = null;
+  }
+
+  /** The hidden and cell states move with the parameters. */
+  protected override carriedState(): Variable[] {
+    return [this.#h, this.#c].filter((v): v is Variable => v !== null);
   }
 
   /** Applies the layer. */
@@ -514,8 +562,8 @@ export class LSTM extends Layer {
     const u = gate(this.x2u, this.h2u).tanh();
     const cNew = this.#c === null ? i.mul(u) : f.mul(this.#c).add(i.mul(u));
     const hNew = o.mul(cNew.tanh());
-    this.#h = hNew.retainData();
-    this.#c = cNew.retainData();
+    this.#h = carry(this.#h, hNew);
+    this.#c = carry(this.#c, cNew);
     return hNew;
   }
 }
@@ -567,7 +615,13 @@ export class GRU extends Layer {
 
   /** Forgets the hidden state. */
   resetState(): void {
+    dropState(this.#h);
     this.#h = null;
+  }
+
+  /** The hidden state moves with the parameters. */
+  protected override carriedState(): Variable[] {
+    return this.#h ? [this.#h] : [];
   }
 
   /** Applies the layer. */
@@ -585,7 +639,7 @@ export class GRU extends Layer {
       const n = this.x2n.apply(x).add(r.mul(this.h2n.apply(h))).tanh();
       hNew = n.add(z.mul(h.sub(n))); // (1 - z)·n + z·h
     }
-    this.#h = hNew.retainData();
+    this.#h = carry(this.#h, hNew);
     return hNew;
   }
 }

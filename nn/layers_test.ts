@@ -11,11 +11,14 @@ import {
   F,
   Generator,
   manualSeed,
+  memoryStats,
+  noGrad,
   ones,
   Parameter,
   randn,
   tensor,
   testMode,
+  tidy,
   utils,
   type Variable,
 } from "../mod.ts";
@@ -320,6 +323,50 @@ Deno.test("RNN, LSTM and GRU carry state, survive backward and reset", () => {
     equal(rnn.h, null);
     deepStrictEqual(rnn.apply(randn([5, 3])).shape, [5, 4]);
   }
+});
+
+Deno.test("RNN, LSTM and GRU state outlives tidy(): inference loops keep flat memory", async () => {
+  const makers = [
+    () => new L.RNN(4, { inSize: 3 }),
+    () => new L.LSTM(4, { inSize: 3 }),
+    () => new L.GRU(4, { inSize: 3 }),
+  ];
+  for (const make of makers) {
+    manualSeed(3);
+    const ref = make();
+    const xs = Array.from({ length: 6 }, () => randn([2, 3]));
+    const want = [];
+    for (const x of xs) want.push(await noGrad(() => ref.apply(x)).data());
+    // The same steps inside tidy(), under noGrad and with a graph, with a head after the
+    // layer so that the state is not what tidy() returns.
+    for (const grad of [false, true]) {
+      manualSeed(3);
+      const rnn = make();
+      const head = new L.Linear(2, { inSize: 4 });
+      const step = (x: Variable) => {
+        const h = rnn.apply(x);
+        return { h: h.mul(1), y: head.apply(h) };
+      };
+      let before = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const { h, y } = tidy(() => (grad ? step(xs[i]) : noGrad(() => step(xs[i]))));
+        ok(await utils.allclose(h, want[i], { rtol: 1e-6 }), `step ${i}`);
+        h.dispose();
+        y.dispose();
+        if (i === 1) before = memoryStats().liveTensors;
+      }
+      if (!grad) equal(memoryStats().liveTensors, before, "noGrad steps free the old state");
+    }
+  }
+  // A state freed from outside is a clear error.
+  const rnn = new L.RNN(2);
+  rnn.apply(randn([1, 3])).dispose();
+  throws(
+    () => rnn.apply(randn([1, 3])),
+    /RNN: the state carried from the previous call was freed.*resetState/,
+  );
+  rnn.resetState();
+  deepStrictEqual(rnn.apply(randn([1, 3])).shape, [1, 2]);
 });
 
 Deno.test("LSTM and GRU gradients through two steps match numerical", async () => {
