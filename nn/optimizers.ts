@@ -36,6 +36,12 @@ export interface OptimizerState {
   scalars: Record<string, number>;
   /** Per-parameter state arrays, named `<param name>/<slot>`. */
   tensors: Record<string, SafetensorsTensor>;
+  /**
+   * The names of every parameter optimized when the state was saved, those
+   * without state arrays included (no gradient yet, frozen). Absent from states
+   * saved before it was recorded: the parameters with arrays stand for it.
+   */
+  params?: string[];
 }
 
 /**
@@ -76,10 +82,12 @@ export abstract class Optimizer {
    * Sets the parameters to optimize: a layer's (looked up at each update) or a
    * fixed list. `setup(model.params())` before the first call works with lazily
    * sized layers: their parameters are listed (empty) from construction and
-   * filled in place at the first call.
+   * filled in place at the first call. A parameter listed twice (tied weights in
+   * `[...encoder.params(), ...decoder.params()]`) is kept once, at its first
+   * position, as a layer lists a shared parameter once.
    */
   setup(target: Layer | Iterable<Parameter>): this {
-    this.#target = target instanceof Layer ? target : [...target];
+    this.#target = target instanceof Layer ? target : [...new Set(target)];
     return this;
   }
 
@@ -99,19 +107,94 @@ export abstract class Optimizer {
     return target.map((p, i) => [String(i), p]);
   }
 
-  /** Runs the hooks, then updates every parameter that has a gradient. */
+  /**
+   * Runs the hooks, then updates every parameter that has a gradient. State
+   * arrays follow their parameter to the GPU (see {@linkcode Optimizer.moveState}
+   * for the way back). A failed update leaves the step count `t` as it was.
+   */
   update(): void {
-    const params = this.namedParams().filter(([, p]) => p.grad !== null).map(([, p]) => p);
+    const named = this.namedParams().filter(([, p]) => p.grad !== null);
+    this.#prepare(named);
+    const params = named.map(([, p]) => p);
     for (const hook of this.#hooks) withScope(() => hook.apply(params), () => []);
+    const t = this.t;
     this.t++;
-    for (const p of params) {
-      if (p.grad === null) continue; // a hook (FreezeParam) dropped it
-      withScope(() => this.updateOne(p), () => []);
+    try {
+      for (const p of params) {
+        if (p.grad === null) continue; // a hook (FreezeParam) dropped it
+        withScope(() => this.updateOne(p), () => []);
+      }
+    } catch (e) {
+      this.t = t; // a retry takes the same step (Adam's bias correction depends on t)
+      throw e;
     }
+  }
+
+  /**
+   * Checks the devices before anything changes: each gradient must be on its
+   * parameter's device, and state arrays left on the CPU by `model.toGpu()`
+   * (after a step, or `loadState()` then `toGpu()`) move to the GPU. Only
+   * mismatches cost anything; a move the other way needs an async readback.
+   */
+  #prepare(named: [string, Parameter][]): void {
+    const op = `${this.constructor.name}.update`;
+    const moves: [Parameter, string, NDArray][] = [];
+    for (const [name, p] of named) {
+      const device = p.device;
+      if (p.grad!.device !== device) {
+        throw new TypeError(
+          `${op}: the gradient of "${name}" is on the ${p.grad!.device} but the parameter ` +
+            `is on the ${device}`,
+        );
+      }
+      const slots = this.#state.get(p);
+      if (!slots) continue;
+      for (const [slot, a] of slots) {
+        if (a.backend.device === device) continue;
+        if (!a.backend.readSync) {
+          throw new TypeError(
+            `${op}: the state "${name}/${slot}" is on the ${a.backend.device} but the ` +
+              `parameter is on the ${device}: call await optimizer.moveState() after moving ` +
+              `the model`,
+          );
+        }
+        moves.push([p, slot, a]);
+      }
+    }
+    for (const [p, slot, a] of moves) {
+      this.setSlot(p, slot, getBackend(p.device).fromTyped(a.backend.readSync!(a), a.shape));
+    }
+  }
+
+  /**
+   * Moves each state array to its parameter's device. `update()` moves state to
+   * a parameter on the GPU by itself; after `await model.toCpu()`, the state on
+   * the GPU is read back here (asynchronously) before the next `update()`.
+   */
+  async moveState(): Promise<this> {
+    for (const [, p] of this.namedParams()) {
+      const slots = this.#state.get(p);
+      if (!slots) continue;
+      for (const [slot, a] of [...slots]) {
+        if (a.backend.device === p.device) continue;
+        const data = await a.backend.read(a);
+        this.setSlot(p, slot, getBackend(p.device).fromTyped(data, a.shape));
+      }
+    }
+    return this;
   }
 
   /** Updates one parameter from its gradient. */
   protected abstract updateOne(param: Parameter): void;
+
+  /**
+   * The names of the per-parameter state arrays (`slot` names) this optimizer
+   * keeps: none for plain SGD. Loading a state checks them, so a subclass that
+   * keeps state lists its slots here.
+   */
+  protected stateSlots(): readonly string[] {
+    return [];
+  }
 
   /** A state array of `param` (created by `init` on first use). */
   protected slot(
@@ -161,25 +244,44 @@ export abstract class Optimizer {
       kind: this.constructor.name,
       scalars: { t: this.t, lr: this.lr, ...this.hyper() },
       tensors,
+      params: this.namedParams().map(([name]) => name),
     };
   }
 
   /**
    * Restores a state from {@linkcode Optimizer.stateDict} (after `setup` with
-   * the same model). Everything is validated before anything is changed.
+   * the same model). Everything is validated before anything is changed, and
+   * the state must cover the model: once the saved optimizer has taken steps
+   * and keeps per-parameter state, a parameter it did not optimize is an error
+   * (its state would start from zero at the restored step count, and Adam's
+   * bias correction would make its first steps too large). A parameter it
+   * optimized without state (no gradient yet, frozen) loads without state.
    */
   loadStateDict(state: OptimizerState): void {
-    const op = `${this.constructor.name}.loadStateDict`;
+    this.#load(state, `${this.constructor.name}.loadStateDict`);
+  }
+
+  #load(state: OptimizerState, op: string): void {
     if (state.kind !== this.constructor.name) {
       throw new TypeError(`${op}: the state is of a ${state.kind}, not a ${this.constructor.name}`);
     }
-    const byName = new Map(this.namedParams());
+    const named = this.namedParams();
+    const byName = new Map(named);
+    const slotNames = this.stateSlots();
     const assigns: [Parameter, string, SafetensorsTensor][] = [];
+    const slotsOf = new Map<string, string[]>();
     for (const [key, t] of Object.entries(state.tensors)) {
       const cut = key.lastIndexOf("/");
-      const p = byName.get(key.slice(0, cut));
+      const name = key.slice(0, cut), slot = key.slice(cut + 1);
+      const p = byName.get(name);
       if (cut < 0 || p === undefined) {
         throw new TypeError(`${op}: state "${key}" names no parameter of the model`);
+      }
+      if (slotNames.length > 0 && !slotNames.includes(slot)) {
+        throw new TypeError(
+          `${op}: state "${key}" is not a state of ${this.constructor.name}, whose state ` +
+            `per parameter is ${slotNames.join(", ")}`,
+        );
       }
       if (!isInitialized(p)) {
         throw new TypeError(
@@ -194,17 +296,54 @@ export abstract class Optimizer {
           } but the parameter is ${p.dtype} ${fmtShape(p.shape)}`,
         );
       }
-      assigns.push([p, key.slice(cut + 1), t]);
+      assigns.push([p, slot, t]);
+      slotsOf.set(name, [...slotsOf.get(name) ?? [], slot]);
+    }
+    for (const [name, slots] of slotsOf) {
+      const lacking = slotNames.filter((s) => !slots.includes(s));
+      if (lacking.length > 0) {
+        throw new TypeError(
+          `${op}: the state of "${name}" lacks ${lacking.map((s) => `"${name}/${s}"`).join(", ")}`,
+        );
+      }
     }
     const { t, lr, ...hyper } = state.scalars;
     if (!Number.isInteger(t) || typeof lr !== "number") {
       throw new TypeError(`${op}: the state lacks the step count "t" or the learning rate "lr"`);
     }
+    if (
+      state.params !== undefined &&
+      !(Array.isArray(state.params) && state.params.every((n) => typeof n === "string"))
+    ) {
+      throw new TypeError(`${op}: the state's parameter names are not a list of strings`);
+    }
+    // Saved before the names were recorded: the parameters with arrays stand for them.
+    const saved = new Set(state.params ?? slotsOf.keys());
+    const keepsState = slotNames.length > 0 || assigns.length > 0;
+    if (t > 0 && keepsState) {
+      const missing = named.map(([name]) => name).filter((name) => !saved.has(name));
+      if (missing.length > 0) {
+        throw new TypeError(
+          `${op}: the state lacks parameter${missing.length > 1 ? "s" : ""} ${
+            missing.map((n) => `"${n}"`).join(", ")
+          } of the model (saved for a smaller or different model?): their state would restart ` +
+            `from zero at step ${t}`,
+        );
+      }
+    }
+    // Every array is made before the old state is dropped: a failure leaves it as it was.
+    const arrays: NDArray[] = [];
+    try {
+      for (const [p, , data] of assigns) {
+        arrays.push(getBackend(p.device).fromTyped(data.data, data.shape));
+      }
+    } catch (e) {
+      for (const a of arrays) a.dispose();
+      throw e;
+    }
     for (const slots of this.#state.values()) for (const a of slots.values()) a.dispose();
     this.#state.clear();
-    for (const [p, slot, data] of assigns) {
-      this.setSlot(p, slot, getBackend(p.device).fromTyped(data.data, data.shape));
-    }
+    assigns.forEach(([p, slot], i) => this.setSlot(p, slot, arrays[i]));
     this.t = t;
     this.lr = lr;
     Object.assign(this, hyper);
@@ -214,20 +353,27 @@ export abstract class Optimizer {
   async saveState(path: string): Promise<void> {
     const state = await this.stateDict();
     await saveSafetensors(path, state.tensors, {
-      metadata: { optimizer: state.kind, scalars: JSON.stringify(state.scalars) },
+      metadata: {
+        optimizer: state.kind,
+        scalars: JSON.stringify(state.scalars),
+        params: JSON.stringify(state.params),
+      },
     });
   }
 
-  /** Loads a state saved by {@linkcode Optimizer.saveState}. */
+  /** Loads a state saved by {@linkcode Optimizer.saveState} (checked as by `loadStateDict`). */
   async loadState(path: string): Promise<void> {
+    const op = `${this.constructor.name}.loadState: ${path}`;
     const { tensors, metadata } = await loadSafetensorsFile(path);
     let scalars: Record<string, number>;
+    let params: string[] | undefined;
     try {
       scalars = JSON.parse(metadata.scalars ?? "");
+      if (metadata.params !== undefined) params = JSON.parse(metadata.params);
     } catch {
-      throw new TypeError(`loadState: ${path}: no optimizer scalars in the file's metadata`);
+      throw new TypeError(`${op}: no optimizer scalars or parameter names in the file's metadata`);
     }
-    this.loadStateDict({ kind: metadata.optimizer ?? "", scalars, tensors });
+    this.#load({ kind: metadata.optimizer ?? "", scalars, tensors, params }, op);
   }
 }
 
@@ -309,6 +455,10 @@ export class MomentumSGD extends Optimizer {
   protected override hyper(): Record<string, number> {
     return { momentum: this.momentum };
   }
+  /** The per-parameter state arrays. */
+  protected override stateSlots(): readonly string[] {
+    return ["v"];
+  }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
     const v0 = this.slot(p, "v"), g = grad(p);
@@ -344,6 +494,10 @@ export class AdaGrad extends Optimizer {
   /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { eps: this.eps };
+  }
+  /** The per-parameter state arrays. */
+  protected override stateSlots(): readonly string[] {
+    return ["h"];
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
@@ -389,6 +543,10 @@ export class AdaDelta extends Optimizer {
   /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
     return { rho: this.rho, eps: this.eps };
+  }
+  /** The per-parameter state arrays. */
+  protected override stateSlots(): readonly string[] {
+    return ["msg", "msdx"];
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
@@ -475,6 +633,10 @@ export class Adam extends Optimizer {
   get stepSize(): number {
     const t = Math.max(this.t, 1);
     return this.lr * Math.sqrt(1 - this.beta2 ** t) / (1 - this.beta1 ** t);
+  }
+  /** The per-parameter state arrays. */
+  protected override stateSlots(): readonly string[] {
+    return ["m", "v"];
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {

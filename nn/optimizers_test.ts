@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
-import { F, manualSeed, Parameter, randn, tensor } from "../mod.ts";
+import { F, initGpu, manualSeed, Parameter, randn, Sequential, tensor } from "../mod.ts";
 import { liveArrayCount } from "../core/ndarray.ts";
+import { gpuTest } from "../shaders/test_util.ts";
 import { L, MLP, optimizers } from "./mod.ts";
 
 const f64 = { dtype: "float64" as const };
@@ -252,4 +253,230 @@ Deno.test("loadStateDict() validates before changing anything", async () => {
   equal(other.t, 0);
   await rejects(other.loadState("/nonexistent.safetensors"));
   ok((model.l0 as L.Linear).W.shape[0] === 3);
+});
+
+Deno.test("setup() keeps a parameter listed twice (tied weights) once", async () => {
+  const shared = new Parameter([1, 2], f64);
+  const other = new Parameter([3], f64);
+  const opt = new SGD({ lr: 0.1 }).setup([shared, other, shared]);
+  deepStrictEqual(opt.namedParams(), [["0", shared], ["1", other]]);
+  shared.grad = tensor([1, 1], f64);
+  opt.update();
+  close(await shared.data(), [0.9, 1.9]); // one step, not two
+
+  const emb = new L.EmbedID(3, 2);
+  const head = new L.Linear(2, { inSize: 2 });
+  const adam = new Adam().setup([...emb.params(), ...head.params(), ...emb.params()]);
+  deepStrictEqual(adam.namedParams().map(([n]) => n), ["0", "1", "2"]);
+});
+
+Deno.test("update() leaves the step count as it was when it fails", () => {
+  const p = new Parameter([1, 2], f64);
+  const q = new Parameter([1, 2, 3], f64);
+  const opt = new Adam().setup([p, q]);
+  p.grad = tensor([1, 1], f64);
+  opt.update();
+  equal(opt.t, 1);
+  q.grad = tensor([1, 1], f64); // shape [2] for a [3] parameter
+  throws(() => opt.update(), /broadcast/i);
+  equal(opt.t, 1, "a retry takes the same step");
+});
+
+/** One step of `opt` on `model` from fixed data (lazy weights sized on the way). */
+function stepOnce(model: Sequential, opt: optimizers.Optimizer): void {
+  manualSeed(1);
+  const loss = F.sum(model.apply(randn([2, 3])));
+  model.cleargrads();
+  loss.backward();
+  opt.update();
+}
+
+Deno.test("loadState() rejects a state that lacks parameters of the model, loading nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    manualSeed(0);
+    const small = new Sequential(new L.Linear(4, { inSize: 3 }));
+    const o1 = new Adam().setup(small);
+    stepOnce(small, o1);
+    await o1.saveState(`${dir}/small.safetensors`);
+
+    const big = new Sequential(new L.Linear(4, { inSize: 3 }), new L.Linear(2, { inSize: 4 }));
+    const o2 = new Adam().setup(big);
+    stepOnce(big, o2);
+    stepOnce(big, o2);
+    const before = await o2.stateDict();
+    await rejects(
+      o2.loadState(`${dir}/small.safetensors`),
+      TypeError,
+      `Adam.loadState: ${dir}/small.safetensors: the state lacks parameters "1.W", "1.b" of the model`,
+    );
+    const state = await o1.stateDict();
+    throws(
+      () => o2.loadStateDict(state),
+      /Adam\.loadStateDict: the state lacks parameters "1\.W", "1\.b"/,
+    );
+    equal(o2.t, 2, "nothing loaded");
+    deepStrictEqual(await o2.stateDict(), before);
+
+    // A state lacking one of a parameter's arrays, or with an unknown one.
+    const { "0.W/v": _, ...noV } = state.tensors;
+    throws(
+      () => o2.loadStateDict({ ...state, tensors: noV }),
+      /the state of "0\.W" lacks "0\.W\/v"/,
+    );
+    const extra = { ...state.tensors, "0.W/h": state.tensors["0.W/m"] };
+    throws(
+      () => o1.loadStateDict({ ...state, tensors: extra }),
+      /"0\.W\/h" is not a state of Adam/,
+    );
+    // States saved before the parameter names were recorded: those with arrays stand for them.
+    throws(
+      () => o2.loadStateDict({ ...state, params: undefined }),
+      /lacks parameters "1\.W", "1\.b"/,
+    );
+    new Adam().setup(small).loadStateDict({ ...state, params: undefined });
+    deepStrictEqual(await o2.stateDict(), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadState() loads parameters that legitimately have no state", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Frozen and unused parameters have no state: saving then loading into the same model works.
+    manualSeed(0);
+    const frozen = new L.Linear(4, { inSize: 3 });
+    const head = new L.Linear(2, { inSize: 4 });
+    const unused = new L.Linear(5, { inSize: 3 }); // never called: no gradient
+    const model = new Sequential(frozen, head, unused);
+    const opt = new Adam().setup(model).addHook(new FreezeParam(frozen));
+    for (let i = 0; i < 2; i++) {
+      const loss = F.sum(head.apply(frozen.apply(tensor([[0.1, 0.5, -0.3], [0.8, 0.9, -0.2]]))));
+      model.cleargrads();
+      loss.backward();
+      opt.update();
+    }
+    await opt.saveState(`${dir}/o.safetensors`);
+    const state = await opt.stateDict();
+    deepStrictEqual(Object.keys(state.tensors), ["1.W/m", "1.W/v", "1.b/m", "1.b/v"]);
+    deepStrictEqual(state.params, ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]);
+    const again = new Adam().setup(model);
+    await again.loadState(`${dir}/o.safetensors`);
+    equal(again.t, 2);
+    deepStrictEqual(await again.stateDict(), state);
+
+    // No per-parameter state to lack: plain SGD, or an optimizer that took no step yet.
+    const small = new Sequential(new L.Linear(4, { inSize: 3 }));
+    const big = new Sequential(new L.Linear(4, { inSize: 3 }), new L.Linear(2, { inSize: 4 }));
+    const sgd = new SGD({ lr: 0.3 }).setup(small);
+    stepOnce(small, sgd);
+    const sgdBig = new SGD().setup(big);
+    sgdBig.loadStateDict(await sgd.stateDict());
+    equal(sgdBig.lr, 0.3);
+    equal(sgdBig.t, 1);
+    new Adam().setup(big).loadStateDict(await new Adam().setup(small).stateDict());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const X = [[0.1, 0.5, -0.3], [0.8, 0.9, -0.2], [-0.6, 0.2, 0.4]];
+
+/** One step of `opt` on `model` from fixed data, on the model's device. */
+function deviceStep(model: MLP, opt: optimizers.Optimizer): void {
+  const device = (model.l0 as L.Linear).W.device;
+  const loss = F.sum(model.apply(tensor(X, { device })));
+  model.cleargrads();
+  loss.backward();
+  opt.update();
+}
+
+/** Two Adam steps of an MLP, `resume` between them: the weights and the state. */
+async function adamSteps(
+  resume: (model: MLP, opt: optimizers.Optimizer) => Promise<optimizers.Optimizer>,
+): Promise<number[][]> {
+  manualSeed(4);
+  const model = new MLP([5, 2]);
+  const opt = new Adam({ lr: 0.05 }).setup(model);
+  deviceStep(model, opt);
+  const next = await resume(model, opt);
+  deviceStep(model, next);
+  equal(next.t, 2);
+  const out = await weights(model);
+  for (const t of Object.values((await next.stateDict()).tensors)) out.push([...t.data]);
+  return out;
+}
+
+function allClose(got: number[][], want: number[][]): void {
+  equal(got.length, want.length);
+  got.forEach((g, k) => close(g, want[k], 1e-5));
+}
+
+gpuTest(
+  "update() moves state to parameters moved to the GPU (after a step or a load)",
+  async () => {
+    await initGpu();
+    const want = await adamSteps((_, opt) => Promise.resolve(opt));
+    // Train on the CPU, then move the model.
+    const moved = await adamSteps((model, opt) => {
+      model.toGpu();
+      return Promise.resolve(opt);
+    });
+    allClose(moved, want);
+    // The usual resume order: load the state, then move the model.
+    const dir = await Deno.makeTempDir();
+    try {
+      const resumed = await adamSteps(async (model, opt) => {
+        await opt.saveState(`${dir}/o.safetensors`);
+        const fresh = new Adam({ lr: 0.05 }).setup(model);
+        await fresh.loadState(`${dir}/o.safetensors`);
+        model.toGpu();
+        return fresh;
+      });
+      allClose(resumed, want);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+gpuTest("update() names moveState() for state left on the GPU, and keeps t", async () => {
+  await initGpu();
+  const make = () => {
+    manualSeed(5);
+    const model = new MLP([3, 2]);
+    model.apply(tensor(X));
+    return model;
+  };
+  const step = deviceStep;
+  const ref = make();
+  const refOpt = new Adam({ lr: 0.05 }).setup(ref);
+  step(ref, refOpt);
+  step(ref, refOpt);
+
+  const model = make().toGpu();
+  const opt = new Adam({ lr: 0.05 }).setup(model);
+  step(model, opt);
+  await model.toCpu();
+  throws(
+    () => step(model, opt),
+    /Adam\.update: the state "l0\.W\/m" is on the gpu but the parameter is on the cpu: call await optimizer\.moveState\(\)/,
+  );
+  equal(opt.t, 1);
+  await opt.moveState();
+  step(model, opt);
+  equal(opt.t, 2);
+  allClose(await weights(model), await weights(ref));
+
+  // A gradient on another device than its parameter is named too, before any change.
+  const p = new Parameter(tensor([1, 2]).toGpu().array);
+  const sgd = new SGD().setup([p]);
+  p.grad = tensor([1, 1]);
+  throws(
+    () => sgd.update(),
+    /SGD\.update: the gradient of "0" is on the cpu but the parameter is on the gpu/,
+  );
+  equal(sgd.t, 0);
+  equal(p.device, "gpu");
 });
