@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { gunzipSync, inflateRawSync } from "node:zlib";
 import { writeFileAtomic } from "../core/_fs.ts";
 import { ProgressBar } from "./progress.ts";
 
@@ -53,23 +54,43 @@ export interface FileSource {
   homepage: string;
 }
 
-/** The data root: the `root` option, else `$DEZERO_DATA`, else `~/.cache/dezero`. */
+/**
+ * The data root: the `root` option, else `$DEZERO_DATA`, else `~/.cache/dezero`. Without
+ * permission to read those variables it throws `Deno.errors.NotCapable` naming the flag, rather
+ * than guess (or prompt): an unreadable `$DEZERO_DATA` may well be set.
+ */
 export function resolveDataRoot(root?: string | URL): string {
   if (root !== undefined) return root instanceof URL ? fromFileUrl(root) : root;
-  const fromEnv = readEnv("DEZERO_DATA");
-  if (fromEnv) return fromEnv;
-  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
-  if (!home) {
-    throw new Deno.errors.NotFound(
-      "Cannot find the data root: pass the root option, set $DEZERO_DATA or $HOME",
+  const homeVar = Deno.build.os === "windows" ? "USERPROFILE" : "HOME";
+  const denied = ["DEZERO_DATA", homeVar].filter((name) => !envGranted(name));
+  if (denied.includes("DEZERO_DATA")) {
+    throw new Deno.errors.NotCapable(
+      `Cannot find the data root: reading $DEZERO_DATA needs --allow-env=${denied.join(",")} ` +
+        `(or pass the root option)`,
     );
   }
-  return joinPath(home, ".cache", "dezero");
+  const fromEnv = Deno.env.get("DEZERO_DATA");
+  if (fromEnv) return fromEnv;
+  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
+  if (home) return joinPath(home, ".cache", "dezero");
+  if (denied.length > 0) {
+    throw new Deno.errors.NotCapable(
+      `Cannot find the data root: $DEZERO_DATA is not set and reading $${homeVar} needs ` +
+        `--allow-env=${homeVar} (or pass the root option)`,
+    );
+  }
+  throw new Deno.errors.NotFound(
+    "Cannot find the data root: pass the root option, set $DEZERO_DATA or $HOME",
+  );
+}
+
+/** Whether `name` may be read; asks nothing, so a run never stops at a permission prompt. */
+function envGranted(name: string): boolean {
+  return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
 }
 
 function readEnv(name: string): string | undefined {
-  const state = Deno.permissions.querySync({ name: "env", variable: name }).state;
-  return state === "granted" ? Deno.env.get(name) : undefined;
+  return envGranted(name) ? Deno.env.get(name) : undefined;
 }
 
 function fromFileUrl(url: URL): string {
@@ -91,21 +112,87 @@ export async function readMaybeGzip(path: string, dataset: string): Promise<Uint
   const bytes = await Deno.readFile(path);
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
   try {
-    return await gunzip(bytes);
+    return gunzip(bytes);
   } catch (e) {
     throw new Deno.errors.InvalidData(
       `${dataset}: file ${path} is not a valid gzip file (truncated or corrupt): ${
-        (e as Error).message
+        describeGzipError(bytes, e as Error)
       }`,
     );
   }
 }
 
-/** Decompresses gzip bytes with the built-in `DecompressionStream`. */
-export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/**
+ * Decompresses gzip bytes. A file of several members (as `pigz` or `cat a.gz b.gz` make) gives
+ * the concatenation of the members, and zero bytes after the last member (block padding) are
+ * ignored, as gzip does; other trailing bytes are an error (gzip warns "trailing garbage
+ * ignored").
+ */
+export function gunzip(bytes: Uint8Array): Uint8Array {
+  // node:zlib reads member after member and stops at a zero byte where the next header would
+  // start; `info` tells how far it read. (DecompressionStream rejects a second member, and is
+  // slower: about 150 ms against 100 ms on MNIST's training images.)
+  const { buffer, engine } = gunzipSync(bytes, { info: true }) as unknown as ZlibInfo;
+  const end = engine.bytesWritten;
+  if (bytes.subarray(end).some((b) => b !== 0)) throw new Error(trailingMessage(bytes, end));
+  // A plain Uint8Array, not a Buffer (whose slice() is a view); small Buffers share a pool.
+  const own = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength;
+  return own ? new Uint8Array(buffer.buffer) : new Uint8Array(buffer);
+}
+
+/** What node:zlib's `*Sync` functions return with `info: true`. */
+interface ZlibInfo {
+  buffer: Uint8Array;
+  engine: { bytesWritten: number };
+}
+
+function trailingMessage(bytes: Uint8Array, end: number): string {
+  return `${bytes.length - end} bytes of trailing data after the last gzip member, at byte ${end}`;
+}
+
+/**
+ * Where gunzipping `bytes` failed, walking its members (on the error path only, so loading
+ * never inflates twice): the member that is truncated or corrupt, or the trailing bytes that
+ * zlib read as a broken header. Falls back to zlib's message (a checksum mismatch, say).
+ */
+function describeGzipError(bytes: Uint8Array, error: Error): string {
+  let at = 0;
+  let member = 1;
+  for (; at < bytes.length; member++) {
+    const header = gzipHeaderLength(bytes, at);
+    if (header < 0) break;
+    const where = `member ${member} at byte ${at}`;
+    if (at + header > bytes.length) return `${where}: unexpected end of file`;
+    let inflated: number;
+    try {
+      const raw = bytes.subarray(at + header);
+      inflated = (inflateRawSync(raw, { info: true }) as unknown as ZlibInfo).engine.bytesWritten;
+    } catch (e) {
+      return `${where}: ${(e as Error).message}`;
+    }
+    const end = at + header + inflated + 8;
+    if (end > bytes.length) return `${where}: unexpected end of file`;
+    at = end;
+  }
+  return member > 1 && at < bytes.length ? trailingMessage(bytes, at) : error.message;
+}
+
+/**
+ * The length of the gzip member header (RFC 1952) at `at`, or -1 when no deflate member starts
+ * there; it may run past the end of a truncated file.
+ */
+function gzipHeaderLength(bytes: Uint8Array, at: number): number {
+  if (bytes[at] !== 0x1f || bytes[at + 1] !== 0x8b || bytes[at + 2] !== 8) return -1;
+  const flags = bytes[at + 3];
+  let p = at + 10;
+  if (flags & 4) p += 2 + (bytes[p] | (bytes[p + 1] << 8)); // FEXTRA: length, then the field
+  for (const flag of [8, 16]) { // FNAME, FCOMMENT: zero-terminated
+    if (!(flags & flag)) continue;
+    while (p < bytes.length && bytes[p] !== 0) p++;
+    p++;
+  }
+  if (flags & 2) p += 2; // FHCRC
+  return p - at;
 }
 
 /** SHA-256 of `bytes` as lowercase hex. */

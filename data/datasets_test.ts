@@ -277,6 +277,26 @@ Deno.test("MNIST.load() rejects mismatched counts and a truncated gzip file", as
   }
 });
 
+Deno.test("MNIST.load() reads a multi-member gzip file, as pigz or cat a.gz b.gz make", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeMnist(root, { n: 3, prefix: "t10k" });
+    const path = `${root}/mnist/t10k-images-idx3-ubyte`;
+    const raw = await Deno.readFile(path);
+    const [a, b] = [await gzip(raw.subarray(0, 1000)), await gzip(raw.subarray(1000))];
+    const both = new Uint8Array(a.length + b.length);
+    both.set(a);
+    both.set(b, a.length);
+    await Deno.remove(path);
+    await Deno.writeFile(`${path}.gz`, both);
+    const ds = await MNIST.load({ root, train: false, transform: null });
+    assertEquals(ds.length, 3);
+    assertEquals(ds.data.data, raw.subarray(16));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 // ------------------------------------------------------------------ CIFAR
 
 Deno.test("CIFAR10.load() concatenates the five batches, raw or gzip, in the archive folder too", async () => {
