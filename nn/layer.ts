@@ -39,8 +39,38 @@ export class Buffer extends Parameter {}
  * expected shape (null = unknown) and whether its layer fixed its dtype.
  */
 interface Pending {
-  shape: readonly (number | null)[];
+  shape: readonly LazySize[];
   dtypeFixed: boolean;
+}
+
+/**
+ * One size of a {@linkcode lazyParameter}'s shape: known (a number), unknown
+ * (null), or unknown but shared with other lazy parameters (a {@linkcode LazyDim}:
+ * BatchNorm's channel count sizes four of them), which `loadWeights` checks.
+ */
+export type LazySize = number | null | LazyDim;
+
+/** An unknown size shared by several lazy parameters; compared by identity. */
+export class LazyDim {
+  /** A shared size, named for error messages. */
+  constructor(readonly name: string) {}
+}
+
+/**
+ * Ties axis `axis` of the lazy parameters `params` (still unknown there) to one
+ * {@linkcode LazyDim}: `loadWeights` then requires one size for all of them (an
+ * LSTM's four input weights take the same input size).
+ */
+export function tieLazyDim(name: string, axis: number, params: Iterable<Parameter>): LazyDim {
+  const dim = new LazyDim(name);
+  for (const p of params) {
+    const pending = pendingParams.get(p);
+    if (pending === undefined || pending.shape[axis] !== null) continue;
+    const shape = [...pending.shape];
+    shape[axis] = dim;
+    pendingParams.set(p, { ...pending, shape });
+  }
+  return dim;
 }
 const pendingParams = new WeakMap<Parameter, Pending>();
 
@@ -63,7 +93,7 @@ const pendingParams = new WeakMap<Parameter, Pending>();
  * ```
  */
 export function lazyParameter(
-  shape: readonly (number | null)[],
+  shape: readonly LazySize[],
   opts: TensorOptions & { name?: string; buffer?: boolean } = {},
 ): Parameter {
   const empty = allocTyped(opts.dtype ?? "float32", 0);
@@ -119,8 +149,13 @@ function loadDtype(p: Parameter, fileDtype: DType): DType {
   return fileDtype === "float64" && p.device === "gpu" ? "float32" : fileDtype;
 }
 
-function shapeFits(pattern: readonly (number | null)[], shape: readonly number[]): boolean {
-  return pattern.length === shape.length && pattern.every((d, i) => d === null || d === shape[i]);
+function shapeFits(pattern: readonly LazySize[], shape: readonly number[]): boolean {
+  return pattern.length === shape.length &&
+    pattern.every((d, i) => typeof d !== "number" || d === shape[i]);
+}
+
+function fmtPattern(pattern: readonly LazySize[]): string {
+  return `[${pattern.map((d) => d === null ? "?" : d instanceof LazyDim ? d.name : d).join(",")}]`;
 }
 
 /**
@@ -331,6 +366,8 @@ export abstract class Layer {
     const state = [...this.namedState()];
     const problems: string[] = [];
     const names = new Set(state.map(([n]) => n));
+    // The size each shared lazy dimension takes, and the first tensor that set it.
+    const sizes = new Map<LazyDim, { size: number; name: string }>();
     for (const [name, p] of state) {
       const t = tensors[name];
       if (t === undefined) {
@@ -340,10 +377,24 @@ export abstract class Layer {
       const pending = pendingParams.get(p)?.shape;
       const fits = pending ? shapeFits(pending, t.shape) : fmtShape(p.shape) === fmtShape(t.shape);
       if (!fits) {
-        const want = pending ? `[${pending.map((d) => d ?? "?").join(",")}]` : fmtShape(p.shape);
+        const want = pending ? fmtPattern(pending) : fmtShape(p.shape);
         problems.push(
           `"${name}" has shape ${fmtShape(t.shape)} in the file but ${want} in the model`,
         );
+      } else if (pending) {
+        pending.forEach((d, axis) => {
+          if (!(d instanceof LazyDim)) return;
+          const size = t.shape[axis], first = sizes.get(d);
+          if (first === undefined) sizes.set(d, { size, name });
+          else if (first.size !== size) {
+            problems.push(
+              `"${name}" has shape ${
+                fmtShape(t.shape)
+              } in the file but ${d.name} is ${first.size} ` +
+                `in "${first.name}" (shape ${fmtPattern(pending)} in the model)`,
+            );
+          }
+        });
       }
       const want = loadDtype(p, t.dtype);
       if ((want === "int32") !== (t.dtype === "int32")) {

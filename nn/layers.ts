@@ -13,7 +13,7 @@ import { keepArrays } from "../core/ndarray.ts";
 import { full, Parameter, randn, Variable } from "../core/variable.ts";
 import { linear } from "../core/functions.ts";
 import * as N from "./functions.ts";
-import { initParameter, isInitialized, Layer, lazyParameter } from "./layer.ts";
+import { initParameter, isInitialized, Layer, lazyParameter, tieLazyDim } from "./layer.ts";
 
 /** Options shared by layers that create weights. */
 export interface WeightOptions {
@@ -265,6 +265,7 @@ export class BatchNorm extends Layer {
     this.avgVar = lazyParameter([null], { name: "avgVar", buffer: true, dtype });
     this.gamma = lazyParameter([null], { name: "gamma", dtype });
     this.beta = lazyParameter([null], { name: "beta", dtype });
+    tieLazyDim("channels", 0, [this.avgMean, this.avgVar, this.gamma, this.beta]);
     if (options.size !== undefined) this.#init(options.size, options.dtype ?? "float32", "cpu");
   }
 
@@ -306,6 +307,7 @@ export class LayerNorm extends Layer {
   constructor(options: { eps?: number } = {}) {
     super();
     this.#eps = options.eps ?? 1e-5;
+    tieLazyDim("size", 0, [this.gamma, this.beta]);
   }
 
   /** Applies the layer. */
@@ -520,6 +522,7 @@ export class LSTM extends Layer {
     this.x2i = new Linear(hiddenSize, xo);
     this.x2o = new Linear(hiddenSize, xo);
     this.x2u = new Linear(hiddenSize, xo);
+    tieLazyDim("inSize", 0, [this.x2f.W, this.x2i.W, this.x2o.W, this.x2u.W]);
     this.h2f = new Linear(hiddenSize, ho);
     this.h2i = new Linear(hiddenSize, ho);
     this.h2o = new Linear(hiddenSize, ho);
@@ -603,6 +606,7 @@ export class GRU extends Layer {
     this.x2z = new Linear(hiddenSize, xo);
     this.x2r = new Linear(hiddenSize, xo);
     this.x2n = new Linear(hiddenSize, xo);
+    tieLazyDim("inSize", 0, [this.x2z.W, this.x2r.W, this.x2n.W]);
     this.h2z = new Linear(hiddenSize, ho);
     this.h2r = new Linear(hiddenSize, ho);
     this.h2n = new Linear(hiddenSize, ho);

@@ -196,6 +196,45 @@ Deno.test("loadWeights() gives lazy weights the layer's dtype and rejects int32 
   });
 });
 
+Deno.test("loadWeights() requires one size where lazy weights share one (BatchNorm, LayerNorm, LSTM, GRU)", () => {
+  const f32 = (...shape: number[]) => ({
+    dtype: "float32" as const,
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  });
+  const bn = new L.BatchNorm();
+  throws(
+    () => bn.loadTensors({ avgMean: f32(3), avgVar: f32(4), gamma: f32(3), beta: f32(3) }),
+    /"avgVar" has shape \[4\] in the file but channels is 3 in "avgMean"/,
+  );
+  ok(!isInitialized(bn.avgMean) && !isInitialized(bn.gamma), "nothing is loaded");
+  bn.loadTensors({ avgMean: f32(3), avgVar: f32(3), gamma: f32(3), beta: f32(3) });
+  deepStrictEqual(bn.apply(randn([2, 3])).shape, [2, 3]);
+  throws(
+    () => new L.LayerNorm().loadTensors({ gamma: f32(5), beta: f32(6) }),
+    /"beta" has shape \[6\] in the file but size is 5 in "gamma"/,
+  );
+  // An LSTM's four input weights take one input size; the hidden ones are sized already.
+  const lstm = new L.LSTM(2);
+  const weights: Record<string, ReturnType<typeof f32>> = {};
+  for (const [name] of lstm.namedState()) {
+    weights[name] = name.endsWith(".b") ? f32(2) : name.startsWith("x2") ? f32(3, 2) : f32(2, 2);
+  }
+  lstm.loadTensors(weights);
+  deepStrictEqual(lstm.apply(randn([1, 3])).shape, [1, 2]);
+  const other = new L.LSTM(2);
+  throws(
+    () => other.loadTensors({ ...weights, "x2u.W": f32(4, 2) }),
+    /"x2u.W" has shape \[4,2\] in the file but inSize is 3 in "x2f.W"/,
+  );
+  const gru = new L.GRU(2);
+  const gw: Record<string, ReturnType<typeof f32>> = {};
+  for (const [name] of gru.namedState()) {
+    gw[name] = name.endsWith(".b") ? f32(2) : name.startsWith("x2") ? f32(3, 2) : f32(2, 2);
+  }
+  throws(() => gru.loadTensors({ ...gw, "x2n.W": f32(5, 2) }), /inSize is 3 in "x2z.W"/);
+});
+
 Deno.test("saveWeights() / loadWeights() round trip gives identical outputs", async () => {
   await withTempDir(async (dir) => {
     manualSeed(1);
