@@ -18,7 +18,7 @@ import {
   resolveReshape,
   shapesEqual,
 } from "./shape.ts";
-import { Function, installFunctions, type Operand, Variable } from "./variable.ts";
+import { Function, installFunctions, type Operand, operandArray, Variable } from "./variable.ts";
 
 export type { Index, IndexItem, IndexList, Slice } from "./indexing.ts";
 export { slice } from "./indexing.ts";
@@ -28,13 +28,13 @@ type Input = Operand;
 /** An axis option: one axis, several, or all (undefined / null). */
 export type Axis = number | readonly number[] | null | undefined;
 
-function v(x: Input, like?: Variable): Variable {
+/**
+ * The input of `op` as a Variable: numbers become scalars of `like`'s dtype, nested arrays
+ * and TypedArrays tensors (on `like`'s device); anything else is a TypeError naming `op`.
+ */
+function v(op: string, x: Input, like?: Variable): Variable {
   if (x instanceof Variable) return x;
-  if (typeof x === "number") {
-    if (!like) return new Variable(x);
-    return new Variable(ops.scalar(like.array, x));
-  }
-  return new Variable(x.share());
+  return new Variable(operandArray(x, like?.array, `${op}: the input`));
 }
 
 /** A constant (no graph) Variable wrapping an array. */
@@ -222,7 +222,9 @@ export function neg(x: Input): Variable {
  */
 export function pow(x: Input, c: number): Variable {
   if (typeof c !== "number") throw new TypeError("pow: the exponent must be a number");
-  return new Pow(c).apply(x);
+  const xv = v("pow", x);
+  ops.assertIntPow("pow", xv.dtype, c);
+  return new Pow(c).apply(xv);
 }
 
 // ------------------------------------------------------------ elementwise
@@ -454,7 +456,7 @@ class AsType extends Function {
  * ```
  */
 export function astype(x: Input, dtype: DType): Variable {
-  const xv = v(x);
+  const xv = v("astype", x);
   if (xv.dtype === dtype) return xv;
   return new AsType(dtype).apply(xv);
 }
@@ -483,7 +485,7 @@ class Reshape extends Function {
  * ```
  */
 export function reshape(x: Input, shape: readonly number[]): Variable {
-  const xv = v(x);
+  const xv = v("reshape", x);
   const target = resolveReshape("reshape", xv.shape, shape);
   if (shapesEqual(target, xv.shape)) return xv;
   return new Reshape(target).apply(xv);
@@ -511,7 +513,7 @@ class Transpose extends Function {
  * ```
  */
 export function transpose(x: Input, axes?: readonly number[]): Variable {
-  const xv = v(x);
+  const xv = v("transpose", x);
   const n = xv.ndim;
   const perm = axes ? axes.map((a) => normAxis("transpose", a, n)) : [...Array(n).keys()].reverse();
   if (perm.length !== n || new Set(perm).size !== n) {
@@ -534,7 +536,7 @@ export function transpose(x: Input, axes?: readonly number[]): Variable {
  * ```
  */
 export function expandDims(x: Input, axis: number): Variable {
-  const xv = v(x);
+  const xv = v("expandDims", x);
   const ax = normAxis("expandDims", axis, xv.ndim + 1);
   const shape = [...xv.shape];
   shape.splice(ax, 0, 1);
@@ -552,9 +554,10 @@ export function expandDims(x: Input, axis: number): Variable {
  * ```
  */
 export function flatten(x: Input): Variable {
-  const xv = v(x);
+  const xv = v("flatten", x);
   if (xv.ndim <= 1) return reshape(xv, [xv.size]);
-  return reshape(xv, [xv.shape[0], -1]);
+  // Not [N, -1]: an empty batch ([0, 3, 4]) flattens to [0, 12], as in PyTorch.
+  return reshape(xv, [xv.shape[0], xv.shape.slice(1).reduce((a, b) => a * b, 1)]);
 }
 
 class BroadcastTo extends Function {
@@ -591,7 +594,7 @@ class SumTo extends Function {
  * ```
  */
 export function broadcastTo(x: Input, shape: readonly number[]): Variable {
-  const xv = v(x);
+  const xv = v("broadcastTo", x);
   if (shapesEqual(xv.shape, shape)) return xv;
   return new BroadcastTo([...shape]).apply(xv);
 }
@@ -606,7 +609,7 @@ export function broadcastTo(x: Input, shape: readonly number[]): Variable {
  * ```
  */
 export function sumTo(x: Input, shape: readonly number[]): Variable {
-  const xv = v(x);
+  const xv = v("sumTo", x);
   if (shapesEqual(xv.shape, shape)) return xv;
   return new SumTo([...shape]).apply(xv);
 }
@@ -637,24 +640,27 @@ class Sum extends Function {
  * ```
  */
 export function sum(x: Input, axis?: Axis, keepdims = false): Variable {
-  const xv = v(x);
+  const xv = v("sum", x);
   return new Sum(normAxes("sum", axis, xv.ndim), keepdims).apply(xv);
 }
 
 /**
- * Mean over `axis` (all axes by default).
+ * Mean over `axis` (all axes by default). The mean of int32 values is float32 (summed in
+ * float32, so no int32 overflow), as NumPy's is a float; `sum` of int32 stays int32.
  *
  * @example
  * ```ts
  * import { F, tensor } from "../mod.ts";
  * console.log(await F.mean(tensor([1, 2, 3, 4])).item()); // 2.5
+ * console.log(F.mean(tensor([1, 2], { dtype: "int32" })).dtype); // float32
  * ```
  */
 export function mean(x: Input, axis?: Axis, keepdims = false): Variable {
-  const xv = v(x);
+  const xv = v("mean", x);
   const axes = normAxes("mean", axis, xv.ndim);
   const n = axes.reduce((p, a) => p * xv.shape[a], 1);
-  return div(sum(xv, axes, keepdims), n);
+  const xf = xv.dtype === "int32" ? astype(xv, "float32") : xv;
+  return div(sum(xf, axes, keepdims), n);
 }
 
 class Extreme extends Function {
@@ -688,7 +694,7 @@ class Extreme extends Function {
  * ```
  */
 export function max(x: Input, axis?: Axis, keepdims = false): Variable {
-  const xv = v(x);
+  const xv = v("max", x);
   return new Extreme("max", normAxes("max", axis, xv.ndim), keepdims).apply(xv);
 }
 
@@ -702,7 +708,7 @@ export function max(x: Input, axis?: Axis, keepdims = false): Variable {
  * ```
  */
 export function min(x: Input, axis?: Axis, keepdims = false): Variable {
-  const xv = v(x);
+  const xv = v("min", x);
   return new Extreme("min", normAxes("min", axis, xv.ndim), keepdims).apply(xv);
 }
 
@@ -716,8 +722,13 @@ export function min(x: Input, axis?: Axis, keepdims = false): Variable {
  * ```
  */
 export function logsumexp(x: Input, axis: Axis = null, keepdims = false): Variable {
-  const xv = v(x);
+  const xv = v("logsumexp", x);
   const axes = normAxes("logsumexp", axis, xv.ndim);
+  if (axes.some((a) => xv.shape[a] === 0)) {
+    // An empty sum is 0, its log -Infinity (as SciPy and PyTorch); there is no max to shift by.
+    const y = log(sum(exp(xv), axes, true));
+    return keepdims ? y : reshape(y, reducedShape(xv.shape, axes, false));
+  }
   // The shift is a constant: the result does not depend on it, so no gradient flows through it.
   // An infinite max shifts by 0 instead (as SciPy), so a row of -Infinity gives -Infinity, not NaN.
   const max = ops.reduceExtreme("max", xv.array, axes, true);
@@ -772,13 +783,23 @@ function matmulT(a: Variable, b: Variable, transA: boolean, transB: boolean): Va
  * ```
  */
 export function matmul(a: Input, b: Input): Variable {
-  let av = v(a);
-  let bv = v(b, av);
+  let av = v("matmul", a);
+  let bv = v("matmul", b, av);
   if (av.ndim === 0 || bv.ndim === 0) {
     throw new TypeError(
       `matmul: operands must have rank ≥ 1, got shapes ${fmtShape(av.shape)} and ${
         fmtShape(bv.shape)
       }`,
+    );
+  }
+  // Checked here, on the shapes the caller passed (1-D operands are reshaped below).
+  const ka = av.shape[av.ndim - 1];
+  const kb = bv.shape[bv.ndim === 1 ? 0 : bv.ndim - 2];
+  if (ka !== kb) {
+    throw new TypeError(
+      `matmul: shapes ${fmtShape(av.shape)} and ${
+        fmtShape(bv.shape)
+      } are not aligned: ${ka} vs ${kb}`,
     );
   }
   const a1 = av.ndim === 1;
@@ -861,7 +882,7 @@ class GetItemGrad extends Function {
  * ```
  */
 export function getItem(x: Input, index: Index): Variable {
-  return new GetItem(index).apply(v(x));
+  return new GetItem(index).apply(v("getItem", x));
 }
 
 // ------------------------------------------------------------ joining
@@ -899,7 +920,7 @@ class Concat extends Function {
  */
 export function concat(xs: readonly Input[], axis = 0): Variable {
   if (xs.length === 0) throw new TypeError("concat: expected at least one variable");
-  const vs = xs.map((x) => v(x));
+  const vs = xs.map((x) => v("concat", x));
   const ax = normAxis("concat", axis, vs[0].ndim);
   return new Concat(ax).apply(...vs);
 }
@@ -915,7 +936,7 @@ export function concat(xs: readonly Input[], axis = 0): Variable {
  */
 export function stack(xs: readonly Input[], axis = 0): Variable {
   if (xs.length === 0) throw new TypeError("stack: expected at least one variable");
-  const vs = xs.map((x) => v(x));
+  const vs = xs.map((x) => v("stack", x));
   for (const x of vs) {
     if (!shapesEqual(x.shape, vs[0].shape)) {
       throw new TypeError(

@@ -52,6 +52,7 @@ export class NDArray {
   /** The backend that owns the storage. */
   readonly backend: Backend;
   #storage: Storage | null;
+  #why: string | null = null;
 
   /** Wraps `storage` (taking over one reference the caller already counted). */
   constructor(backend: Backend, storage: Storage, shape: Shape, dtype: DType) {
@@ -79,17 +80,23 @@ export class NDArray {
   get storage(): Storage {
     if (this.#storage === null) {
       throw new ReferenceError(
-        `Array of shape ${fmtShape(this.shape)} (${this.dtype}) was used after it was disposed`,
+        `Array of shape ${fmtShape(this.shape)} (${this.dtype}) ${
+          this.#why ?? "was used after it was disposed"
+        }`,
       );
     }
     return this.#storage;
   }
 
-  /** Drops this handle's reference; the memory is released when no handle is left. Idempotent. */
-  dispose(): void {
+  /**
+   * Drops this handle's reference; the memory is released when no handle is left. Idempotent.
+   * `why` completes the error of a later use ("was released by ...: do this instead").
+   */
+  dispose(why?: string): void {
     const storage = this.#storage;
     if (storage === null) return;
     this.#storage = null;
+    this.#why = why ?? null;
     liveArrays--;
     finalizer.unregister(this);
     untrack(this);
@@ -135,9 +142,14 @@ export function keepArrays(...arrays: (NDArray | null | undefined)[]): void {
 /**
  * Runs `fn`, then disposes every array created inside it except those
  * `keep(result)` lists (which move to the enclosing scope). Disposes everything
- * created inside when `fn` throws.
+ * created inside when `fn` throws. `why` completes the error of a later use of a
+ * disposed array (see {@linkcode NDArray.dispose}).
  */
-export function withScope<T>(fn: () => T, keep: (result: T) => Iterable<NDArray>): T {
+export function withScope<T>(
+  fn: () => T,
+  keep: (result: T) => Iterable<NDArray>,
+  why?: string,
+): T {
   const scope = new Set<NDArray>();
   scopes.push(scope);
   let result: T;
@@ -145,14 +157,14 @@ export function withScope<T>(fn: () => T, keep: (result: T) => Iterable<NDArray>
     result = fn();
   } catch (e) {
     scopes.pop();
-    for (const a of scope) a.dispose();
+    for (const a of scope) a.dispose(why);
     throw e;
   }
   scopes.pop();
   const kept = new Set(keep(result));
   for (const a of scope) {
     if (kept.has(a)) track(a);
-    else a.dispose();
+    else a.dispose(why);
   }
   return result;
 }

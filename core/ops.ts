@@ -81,9 +81,24 @@ export function zerosOn(device: Device, shape: readonly number[], dtype: DType):
   return getBackend(device).full(shape, 0, dtype);
 }
 
-/** Converts the dtype, returning a shared handle when it already matches. */
+/**
+ * Converts the dtype, returning a shared handle when it already matches. Floats become int32
+ * toward zero, saturating at the int32 range, NaN as 0, on every device (WGSL saturates, a
+ * TypedArray store wraps around, and NaN is unspecified on the GPU): float32 values saturate
+ * at -2147483648 and 2147483520 (the largest float32 below 2^31), float64 ones at
+ * -2147483648 and 2147483647.
+ */
 export function cast(x: NDArray, dtype: DType): NDArray {
-  return x.dtype === dtype ? x.share() : x.backend.cast(x, dtype);
+  if (x.dtype === dtype) return x.share();
+  if (dtype !== "int32") return x.backend.cast(x, dtype);
+  const hi = x.dtype === "float32" ? 2147483520 : 2147483647;
+  const lo = maximum(x, -2147483648);
+  const clipped = minimum(lo, hi);
+  const nan = binary("ne", x, x);
+  const finite = where(nan, 0, clipped);
+  const out = x.backend.cast(finite, dtype);
+  for (const t of [lo, clipped, nan, finite]) t.dispose();
+  return out;
 }
 
 function operands(op: string, a: ArrayOrScalar, b: ArrayOrScalar): [NDArray, NDArray, NDArray[]] {
@@ -125,8 +140,23 @@ export const sub = (a: ArrayOrScalar, b: ArrayOrScalar): NDArray => binary("sub"
 export const mul = (a: ArrayOrScalar, b: ArrayOrScalar): NDArray => binary("mul", a, b);
 /** `a / b`. */
 export const div = (a: ArrayOrScalar, b: ArrayOrScalar): NDArray => binary("div", a, b);
-/** `a ** b`. */
-export const pow = (a: ArrayOrScalar, b: ArrayOrScalar): NDArray => binary("pow", a, b);
+/**
+ * Throws a RangeError naming `op` for an int32 base and a negative integer exponent (as NumPy:
+ * the result is no integer, and truncating it gives 0 silently).
+ */
+export function assertIntPow(op: string, dtype: DType, exponent: number): void {
+  if (dtype === "int32" && exponent < 0 && scalarDType("int32", exponent) === "int32") {
+    throw new RangeError(
+      `${op}: integers to negative integer powers are not allowed: got int32 ** ${exponent}; cast to float32 first (x.astype("float32"))`,
+    );
+  }
+}
+
+/** `a ** b` (an int32 array to a negative integer number is a RangeError). */
+export function pow(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+  if (typeof b === "number" && typeof a !== "number") assertIntPow("pow", a.dtype, b);
+  return binary("pow", a, b);
+}
 /** Elementwise maximum. */
 export const maximum = (a: ArrayOrScalar, b: ArrayOrScalar): NDArray => binary("maximum", a, b);
 /** Elementwise minimum. */
@@ -189,7 +219,11 @@ export function argmax(x: NDArray, axis?: number, keepdims = false): NDArray {
     const flat = x.reshape([x.size]);
     const out = x.backend.argReduce("argmax", flat, 0, false);
     flat.dispose();
-    return out;
+    if (!keepdims) return out;
+    // As NumPy's argmax(x, keepdims=True): every axis kept, of length 1.
+    const kept = out.reshape(x.shape.map(() => 1));
+    out.dispose();
+    return kept;
   }
   return x.backend.argReduce("argmax", x, normAxis("argmax", axis, x.ndim), keepdims);
 }
@@ -223,6 +257,13 @@ export function invertPermutation(axes: readonly number[]): number[] {
 
 /** Broadcasts `x` to `shape` (a contiguous copy; a shared handle when equal). */
 export function broadcastTo(x: NDArray, shape: readonly number[]): NDArray {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new TypeError(
+      `broadcastTo: cannot broadcast shape ${fmtShape(x.shape)} to ${
+        Array.isArray(shape) ? fmtShape(shape) : JSON.stringify(shape)
+      }: the target must be non-negative integers`,
+    );
+  }
   if (shapesEqual(x.shape, shape)) return x.share();
   const b = broadcastShapes("broadcastTo", x.shape, shape);
   if (!shapesEqual(b, shape)) {
@@ -230,7 +271,17 @@ export function broadcastTo(x: NDArray, shape: readonly number[]): NDArray {
       `broadcastTo: cannot broadcast shape ${fmtShape(x.shape)} to ${fmtShape(shape)}`,
     );
   }
-  return x.backend.asStrided(x, { shape, strides: broadcastStrides(x.shape, shape), offset: 0 });
+  try {
+    return x.backend.asStrided(x, { shape, strides: broadcastStrides(x.shape, shape), offset: 0 });
+  } catch (e) {
+    // A backend limit (the GPU's binding size) names the primitive: name the op and shapes.
+    if (!(e instanceof RangeError) || !e.message.startsWith("asStrided: ")) throw e;
+    throw new RangeError(
+      `broadcastTo: broadcasting ${fmtShape(x.shape)} to ${fmtShape(shape)}: ${
+        e.message.slice("asStrided: ".length)
+      }`,
+    );
+  }
 }
 
 /** Sums `x` down to `shape` (the adjoint of broadcastTo). */
@@ -288,7 +339,18 @@ export function matmul(
       } are not aligned: ${ka} vs ${kb}`,
     );
   }
-  broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  try {
+    broadcastShapes("matmul", batchA, batchB);
+  } catch {
+    for (const t of temps) t.dispose();
+    throw new TypeError(
+      `matmul: the batch axes ${fmtShape(batchA)} and ${fmtShape(batchB)} of shapes ${
+        fmtShape(a.shape)
+      } and ${fmtShape(b.shape)} do not broadcast`,
+    );
+  }
   let out = a.backend.matmul(a, b, opts);
   if (a1 || b1) {
     const s = [...out.shape];

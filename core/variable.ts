@@ -18,7 +18,7 @@ import {
 import { keepArrays, NDArray, withScope } from "./ndarray.ts";
 import * as ops from "./ops.ts";
 import { defaultGenerator, type Generator } from "./random.ts";
-import { assertShape, fmtShape, shapesEqual } from "./shape.ts";
+import { assertShape, fmtShape, shapesEqual, stridesOf } from "./shape.ts";
 import type * as Fns from "./functions.ts";
 
 /** Nested arrays of numbers, as accepted by {@linkcode tensor}. */
@@ -120,13 +120,17 @@ let backwardCount = 0;
 /**
  * Graph values computed from no Parameter (input preprocessing such as
  * `tensor(data).reshape(...)` on a tensor that requires grad, as tensors do by
- * default, or a Parameter-free graph as in the book's first stages) that a
- * backward() reached. Unlike activations, such a value is often built once
- * and reused by every step, so backward does not free it at once: it is freed (with the graph that made it) when two backward() calls
- * in a row have not reached it. Two, so that a loop alternating two graphs
- * (a GAN's discriminator and generator) keeps what only one of them uses.
- * Per-step values live two backward() calls longer; values reused by every
- * step stay readable.
+ * default, or a Parameter-free graph as in the book's first stages), and results
+ * of inputs that need no gradient (`x.reshape(...)` of a `requiresGrad: false`
+ * batch), that a backward() reached. Unlike activations, such a value is often
+ * built once and reused by every step, so backward does not free it at once.
+ * When two backward() calls in a row have not reached it, the graph that made
+ * it is freed, and so is the value if only one backward() call ever reached it
+ * (a per-step value: it lives two backward() calls longer). A value that
+ * several backward() calls reached is data prepared once and reused: it stays
+ * readable (as a leaf), also when another model trains in between. Two, so that
+ * a loop alternating two graphs (a GAN's discriminator and generator) keeps what
+ * only one of them uses.
  */
 const deferred = new Set<Variable>();
 
@@ -151,6 +155,8 @@ export class Variable {
   #noGradParents: Variable[] = [];
   #fromParameter = false;
   #reachedAt = 0;
+  /** How many releasing backward() calls reached this value (see `deferred`). */
+  #reaches = 0;
   /** Values computed from no Parameter that this root's backward() kept (see `deferred`). */
   #keptUpstream: Variable[] = [];
   /** A name shown in graphs and errors. */
@@ -168,8 +174,11 @@ export class Variable {
    */
   requiresGrad = true;
 
-  /** Wraps a backend array (taking ownership) or builds one from data as {@linkcode tensor} does. */
-  constructor(data: NDArray | TensorData, opts: VariableOptions = {}) {
+  /**
+   * Wraps a backend array (taking ownership) or builds one from data as {@linkcode tensor}
+   * does (a Variable is copied: the new one is a leaf with values of its own).
+   */
+  constructor(data: NDArray | TensorData | Variable, opts: VariableOptions = {}) {
     this.#array = data instanceof NDArray ? data : makeArray(data, opts);
     this.name = opts.name ?? null;
     if (opts.requiresGrad === false) this.requiresGrad = false;
@@ -231,6 +240,27 @@ export class Variable {
     this.generation = f.generation + 1;
   }
 
+  /**
+   * Keeps the value past the enclosing {@linkcode tidy} (and every other scope), as
+   * TensorFlow.js's `tf.keep`: it lives until disposed or collected.
+   *
+   * @example
+   * ```ts
+   * import { tensor, tidy, type Variable } from "../mod.ts";
+   * const x = tensor([1, 2, 3]);
+   * let log: Variable | null = null;
+   * const y = tidy(() => {
+   *   log = x.mul(3).keep();
+   *   return x.add(1);
+   * });
+   * console.log(await log!.toArray()); // [3, 6, 9]
+   * ```
+   */
+  keep(): this {
+    keepArrays(this.array);
+    return this;
+  }
+
   /** Keeps this (intermediate) value readable after `backward()` (stateful layers use it). */
   retainData(): this {
     this.#retain = true;
@@ -261,17 +291,28 @@ export class Variable {
     this.#noGradParents = parents;
   }
 
-  /** The no-gradient results this one was computed from. @internal */
-  takeNoGradParents(): Variable[] {
-    const p = this.#noGradParents;
-    this.#noGradParents = [];
-    return p;
+  /** The no-gradient results this one was computed from (kept). @internal */
+  get noGradParents(): readonly Variable[] {
+    return this.#noGradParents;
   }
 
-  /** Frees a deferred value that recent backward() calls did not reach, and its graph. @internal */
+  /**
+   * Frees a deferred value that the last two backward() calls did not reach, and the
+   * graph that made it. A value that several backward() calls reached is prepared input
+   * reused across steps (or models): its graph goes, the value stays (a leaf now). @internal
+   */
   releaseDeferred(): void {
     const f = this.creator;
-    this.releaseByBackward();
+    if (this.#reaches < 2) {
+      this.#release(
+        `was released by backward(): it was computed ${
+          this.#noGradResult
+            ? "from inputs that need no gradient (requiresGrad: false)"
+            : "from no Parameter"
+        }, one backward() used it and the two after it did not, so it was taken for a per-step value; call retainData() on it to keep it`,
+      );
+    }
+    this.#noGradParents = [];
     f?.releaseGraph();
   }
 
@@ -292,6 +333,7 @@ export class Variable {
 
   /** Keeps this value past the current backward() (see `deferred`). @internal */
   defer(): void {
+    if (this.#reachedAt !== backwardCount) this.#reaches++;
     this.#reachedAt = backwardCount;
     deferred.add(this);
   }
@@ -363,13 +405,14 @@ export class Variable {
    * so any graph shape (shared inputs, diamonds, many outputs) is correct.
    * Gradients accumulate into `grad`. Unless `retainGraph`, the values of
    * intermediate variables computed from a Parameter (activations) are released
-   * as soon as they are no longer needed, and so are results of inputs that
-   * need no gradient (`requiresGrad: false`, as DataLoader batches); graph
-   * values computed from no Parameter (input preprocessing such as
-   * `tensor(data).reshape(...)`, Parameter-free graphs) stay readable and are
-   * released once two such backward() calls in a row have not reached them,
-   * so inputs prepared once can be reused by every step, also when steps
-   * alternate two graphs;
+   * as soon as they are no longer needed; graph values computed from no
+   * Parameter (input preprocessing such as `tensor(data).reshape(...)`,
+   * Parameter-free graphs) and results of inputs that need no gradient
+   * (`requiresGrad: false`, as DataLoader batches) stay readable, and those that
+   * only one such backward() used are released once two more in a row have not
+   * reached them, so inputs prepared once can be reused by every step, also when
+   * steps alternate two graphs or another model trains in between; leaves (tensors
+   * you made) are never released;
    * and the root of the previous such backward() (last step's loss) is released
    * when this one starts. A training loop's memory stays flat without waiting
    * for the garbage collector. `retainData()` exempts a variable from all three.
@@ -505,13 +548,20 @@ export class Variable {
         if (!keepGraph) f.releaseGraph(this);
       }
     }
-    // Results of inputs that need no gradient (a DataLoader batch's reshape or im2col,
-    // made again by every step) are freed at once.
+    // Results of inputs that need no gradient (a DataLoader batch's reshape or im2col, made
+    // again by every step; or data prepared once with requiresGrad: false and reused) are
+    // deferred as values computed from no Parameter are: a per-step one is freed two
+    // backward() calls later, one that every step uses stays.
     const stack = [...noGradResults];
     while (stack.length > 0) {
       const x = stack.pop()!;
-      for (const p of x.takeNoGradParents()) if (p !== this) stack.push(p);
-      x.releaseByBackward();
+      for (const p of x.noGradParents) {
+        if (p !== this && !noGradResults.has(p)) {
+          noGradResults.add(p);
+          stack.push(p);
+        }
+      }
+      x.defer();
     }
     if (!retainGraph) {
       this.#keptUpstream = kept;
@@ -572,7 +622,16 @@ export class Variable {
 
   /** `variable([[1, 2], [3, 4]], shape=[2,2], dtype=float32)`; GPU values are not read synchronously. */
   toString(): string {
-    if (!this.isAlive) return `variable(<${this.#released ?? "disposed"}>)`;
+    if (!this.isAlive) {
+      let why = this.#released ?? "disposed";
+      // An array a scope released (tidy) knows why: its storage getter says it.
+      try {
+        void this.#array?.storage;
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      return `variable(<${why}>)`;
+    }
     const meta = `shape=${fmtShape(this.shape)}, dtype=${this.dtype}${
       this.device === "gpu" ? ", device=gpu" : ""
     }`;
@@ -785,8 +844,13 @@ function compare(
   x: Variable,
   other: Operand,
 ): Variable {
-  const b = other instanceof Variable ? other.array : other;
-  return new Variable(ops.binary(op, x.array, b));
+  if (other instanceof Variable) return new Variable(ops.binary(op, x.array, other.array));
+  const b = operandArray(other, x.array, `${op}: the operand`);
+  try {
+    return new Variable(ops.binary(op, x.array, b));
+  } finally {
+    b.dispose();
+  }
 }
 
 /**
@@ -801,8 +865,11 @@ function compare(
  * ```
  */
 export class Parameter extends Variable {
-  /** A parameter from an array (ownership taken) or data, as {@linkcode tensor} builds it. */
-  constructor(data: NDArray | TensorData, opts: VariableOptions = {}) {
+  /**
+   * A parameter from an array (ownership taken) or data, as {@linkcode tensor} builds it
+   * (from a Variable, a copy of its values: `new Parameter(randn([3, 4]).mul(0.01))`).
+   */
+  constructor(data: NDArray | TensorData | Variable, opts: VariableOptions = {}) {
     super(data, opts);
     keepArrays(this.array);
     this.markFromParameter();
@@ -819,14 +886,24 @@ export class Parameter extends Variable {
   }
 }
 
-/** Converts an operand to a Variable (numbers become scalars of `like`'s dtype and device). */
-export function asVariable(x: Operand | TensorData, like?: Variable): Variable {
+/**
+ * Converts an operand to a Variable: a Variable as it is, a backend array wrapped (ownership
+ * taken), a number a scalar of `like`'s dtype and device, nested arrays or a TypedArray a
+ * tensor (as {@linkcode tensor} makes it) on `like`'s device. Anything else is a TypeError
+ * naming `op`.
+ *
+ * @example
+ * ```ts
+ * import { asVariable, tensor } from "../mod.ts";
+ * const x = tensor([1, 2], { dtype: "int32" });
+ * console.log(asVariable(3, x).dtype); // int32
+ * console.log(asVariable([[1, 2]], x).shape); // [1, 2]
+ * ```
+ */
+export function asVariable(x: Operand | TensorData, like?: Variable, op = "asVariable"): Variable {
   if (x instanceof Variable) return x;
   if (x instanceof NDArray) return new Variable(x);
-  if (typeof x === "number" && like) {
-    return new Variable(ops.scalar(like.array, x));
-  }
-  return new Variable(x);
+  return new Variable(operandArray(x, like?.array, `${op}: the input`));
 }
 
 // ------------------------------------------------------------------ Function
@@ -886,20 +963,21 @@ export abstract class Function {
 
   /** Applies the function and returns all outputs. */
   applyAll(...raw: Operand[]): Variable[] {
-    const like = raw.find((x): x is Variable => x instanceof Variable);
-    // Numbers and arrays become constants: they get no gradient and are freed with the graph.
-    const inputs = raw.map((x) => {
-      if (x instanceof Variable) return x;
-      const c = x instanceof NDArray
-        ? new Variable(x.share())
-        : like === undefined
-        ? new Variable(x)
-        : new Variable(ops.scalar(like.array, x));
-      this.#constants.add(c);
-      return c;
-    });
     let ys: NDArray[];
+    let inputs: Variable[];
     try {
+      // Numbers and arrays become constants: they get no gradient and are freed with the
+      // graph. Numbers take the dtype of the first Variable (or backend array), nested
+      // arrays and TypedArrays are made as tensor() makes them; all go to its device.
+      const like = raw.find((x): x is Variable => x instanceof Variable)?.array ??
+        raw.find((x): x is NDArray => x instanceof NDArray);
+      const op = this.name.charAt(0).toLowerCase() + this.name.slice(1);
+      inputs = raw.map((x, i) => {
+        if (x instanceof Variable) return x;
+        const c = new Variable(operandArray(x, like, `${op}: operand ${i + 1}`));
+        this.#constants.add(c);
+        return c;
+      });
       ops.assertSameDevice(this.name, inputs.map((v) => v.array));
       const xs = inputs.map((v) => v.array);
       ys = withScope(() => asList(this.forward(...xs)), (r) => r);
@@ -923,7 +1001,7 @@ export abstract class Function {
       if (!anyGrad) {
         for (const y of outputs) {
           y.requiresGrad = false;
-          // Still a function's result: a backward through its consumers frees it.
+          // Still a function's result: a backward through its consumers may free it (`deferred`).
           if (Config.enableBackprop) y.markNoGradResult(inputs.filter((x) => x.isNoGradResult));
         }
       }
@@ -1044,48 +1122,143 @@ function flatten(
   }
 }
 
-function makeArray(data: TensorData, opts: TensorOptions & { shape?: readonly number[] }): NDArray {
+/** A value's type for a TypeError: `null`, `a Map`, `a string "abc"`, `undefined`. */
+function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x === "object") {
+    const name = (x as { constructor?: { name?: string } }).constructor?.name;
+    if (!name) return "an object";
+    // "an Object", "an NDArray" (an acronym is spelled), "a Map"
+    const an = /^[AEIOU]/.test(name) || /^[AEFHILMNORSX][A-Z]/.test(name);
+    return `${an ? "an" : "a"} ${name}`;
+  }
+  if (typeof x === "string") {
+    return `a string ${JSON.stringify(x.length > 20 ? `${x.slice(0, 20)}…` : x)}`;
+  }
+  return typeof x;
+}
+
+function checkDevice(op: string, device: Device, dtype: DType): void {
+  if (device === "gpu" && dtype === "float64") {
+    throw new TypeError(
+      `${op}: dtype float64 is not supported on device "gpu" (WGSL has no f64): use float32`,
+    );
+  }
+}
+
+function makeArray(
+  data: TensorData | Variable,
+  opts: TensorOptions & { shape?: readonly number[] },
+  op = "tensor",
+): NDArray {
+  if (opts.dtype !== undefined) assertDType(op, opts.dtype);
+  if (data instanceof Variable) return copyArray(op, data, opts);
   const device = opts.device ?? "cpu";
-  if (opts.dtype !== undefined) assertDType("tensor", opts.dtype);
-  const backend = getBackend(device);
   if (ArrayBuffer.isView(data)) {
     const src = dtypeOfTyped(data);
     if (src === undefined) {
       throw new TypeError(
-        `tensor: unsupported TypedArray ${data.constructor.name}: use Float32Array, Float64Array or Int32Array`,
+        `${op}: unsupported TypedArray ${data.constructor.name}: use Float32Array, Float64Array or Int32Array`,
       );
     }
     const dtype = opts.dtype ?? src;
+    checkDevice(op, device, dtype);
     const shape = opts.shape ?? [data.length];
-    assertShape("tensor", shape as number[]);
+    assertShape(op, shape as number[]);
     if (shape.reduce((a, b) => a * b, 1) !== data.length) {
       throw new TypeError(
-        `tensor: shape ${fmtShape(shape)} does not match ${data.length} elements`,
+        `${op}: shape ${fmtShape(shape)} does not match ${data.length} elements`,
       );
     }
-    const typed = dtype === src ? data : convertTyped(data, dtype);
-    return backend.fromTyped(typed, shape);
+    const typed = dtype === src ? data : convertTyped(data, dtype, src);
+    return getBackend(device).fromTyped(typed, shape);
   }
   if (typeof data !== "number" && !Array.isArray(data)) {
     throw new TypeError(
-      `tensor: expected a number, nested arrays or a TypedArray, got ${typeof data}`,
+      `${op}: expected a number, nested arrays, a TypedArray or a Variable, got ${describe(data)}`,
     );
   }
   const shape = inferShape(data);
   const flat: number[] = [];
-  flatten("tensor", data, shape, flat, 0, []);
+  flatten(op, data, shape, flat, 0, []);
   const dtype = opts.dtype ?? "float32";
-  const typed = allocTyped(dtype, flat.length);
-  typed.set(flat);
+  checkDevice(op, device, dtype);
+  const typed = dtype === "int32"
+    ? convertTyped(flat, "int32", "float64")
+    : allocTyped(dtype, flat.length);
+  if (dtype !== "int32") typed.set(flat);
   const finalShape = opts.shape ?? shape;
-  return backend.fromTyped(typed, finalShape);
+  return getBackend(device).fromTyped(typed, finalShape);
 }
 
-function convertTyped(data: TypedArray, dtype: DType): TypedArray {
+/**
+ * Converts elements to `dtype`. To int32 as `ops.cast` does: toward zero, saturating, NaN to 0
+ * (float32 values saturate at 2147483520, the largest float32 below 2^31, as on the GPU).
+ */
+function convertTyped(data: ArrayLike<number>, dtype: DType, src: DType): TypedArray {
   const out = allocTyped(dtype, data.length);
-  if (dtype === "int32") { for (let i = 0; i < data.length; i++) out[i] = Math.trunc(data[i]); }
-  else out.set(data);
+  if (dtype === "int32") {
+    const hi = src === "float32" ? 2147483520 : 2147483647;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      out[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : Math.trunc(v);
+    }
+  } else out.set(data);
   return out;
+}
+
+/** A copy of a Variable's value (as `torch.tensor(t)`), in `opts.dtype` and on `opts.device`. */
+function copyArray(
+  op: string,
+  x: Variable,
+  opts: TensorOptions & { shape?: readonly number[] },
+): NDArray {
+  const src = x.array;
+  const dtype = opts.dtype ?? src.dtype;
+  const device = opts.device ?? src.backend.device;
+  const shape = opts.shape ?? src.shape;
+  assertShape(op, shape as number[]);
+  if (shape.reduce((a, b) => a * b, 1) !== src.size) {
+    throw new TypeError(`${op}: shape ${fmtShape(shape)} does not match ${src.size} elements`);
+  }
+  if (device !== src.backend.device) {
+    const read = src.backend.readSync;
+    if (!read) {
+      throw new TypeError(
+        `${op}: cannot copy a Variable from device "${src.backend.device}" to "${device}" synchronously: move it with await x.toCpu() first`,
+      );
+    }
+    return makeArray(read.call(src.backend, src), { dtype, device, shape }, op);
+  }
+  checkDevice(op, device, dtype);
+  const copy = dtype === src.dtype
+    ? src.backend.asStrided(src, { shape: src.shape, strides: stridesOf(src.shape), offset: 0 })
+    : ops.cast(src, dtype);
+  if (shapesEqual(shape, copy.shape)) return copy;
+  const out = copy.reshape(shape);
+  copy.dispose();
+  return out;
+}
+
+/**
+ * A new array for an operand that is not a Variable: a number or boolean becomes a scalar of
+ * `like`'s dtype (see `ops.scalar`), nested arrays and TypedArrays a tensor as
+ * {@linkcode tensor} makes it, on `like`'s device (dtype promotion happens in the op);
+ * an NDArray is shared. Anything else is a TypeError starting with `what`
+ * (`"add: operand 2"`). @internal
+ */
+export function operandArray(x: unknown, like: NDArray | undefined, what: string): NDArray {
+  if (x instanceof Variable) return x.array.share();
+  if (x instanceof NDArray) return x.share();
+  if (typeof x === "boolean") x = Number(x);
+  if (typeof x === "number") return like ? ops.scalar(like, x) : makeArray(x, {});
+  if (Array.isArray(x) || ArrayBuffer.isView(x)) {
+    const op = what.split(":")[0];
+    return makeArray(x as TensorData, { device: like?.backend.device ?? "cpu" }, op);
+  }
+  throw new TypeError(
+    `${what} must be a Variable, a number, nested arrays or a TypedArray, got ${describe(x)}`,
+  );
 }
 
 /**
@@ -1100,16 +1273,18 @@ function convertTyped(data: TypedArray, dtype: DType): TypedArray {
  * ```
  */
 export function tensor(
-  data: TensorData,
+  data: TensorData | Variable,
   opts: VariableOptions & { shape?: readonly number[] } = {},
 ): Variable {
   return new Variable(makeArray(data, opts), opts);
 }
 
-function creationDevice(opts: TensorOptions): { device: Device; dtype: DType } {
+function creationDevice(opts: TensorOptions, op = "tensor"): { device: Device; dtype: DType } {
   const dtype = opts.dtype ?? "float32";
-  assertDType("tensor", dtype);
-  return { device: opts.device ?? "cpu", dtype };
+  assertDType(op, dtype);
+  const device = opts.device ?? "cpu";
+  checkDevice(op, device, dtype);
+  return { device, dtype };
 }
 
 /**
@@ -1123,7 +1298,7 @@ function creationDevice(opts: TensorOptions): { device: Device; dtype: DType } {
  */
 export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Variable {
   assertShape("full", shape as number[]);
-  const { device, dtype } = creationDevice(opts);
+  const { device, dtype } = creationDevice(opts, "full");
   return new Variable(getBackend(device).full(shape, value, dtype));
 }
 
@@ -1214,7 +1389,7 @@ export function arange(
   if (stop === undefined) [start, stop] = [0, start];
   if (step === 0) throw new RangeError("arange: step must not be 0");
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  const { device, dtype } = creationDevice(opts);
+  const { device, dtype } = creationDevice(opts, "arange");
   const out = allocTyped(dtype, n);
   for (let i = 0; i < n; i++) out[i] = start + i * step;
   return new Variable(getBackend(device).fromTyped(out, [n]));
@@ -1232,7 +1407,7 @@ function randomVariable(
   draw: (g: Generator) => number,
 ): Variable {
   assertShape("random", shape as number[]);
-  const { device, dtype } = creationDevice(opts);
+  const { device, dtype } = creationDevice(opts, "random");
   if (!isFloat(dtype)) throw new TypeError(`random: dtype must be a float type, got ${dtype}`);
   const g = opts.generator ?? defaultGenerator;
   const out = allocTyped(dtype, shape.reduce((a, b) => a * b, 1));
@@ -1385,11 +1560,15 @@ export function tidy<T>(fn: () => T): T {
   graphScopes.push(recorded);
   let result: T;
   try {
-    result = withScope(fn, (result) => {
-      const keep: NDArray[] = [];
-      collectArrays(result, keep);
-      return keep;
-    });
+    result = withScope(
+      fn,
+      (result) => {
+        const keep: NDArray[] = [];
+        collectArrays(result, keep);
+        return keep;
+      },
+      "was released by tidy(): it was created inside the callback and not returned; return it from the callback (alone, or in an array or object) or call keep() on it there",
+    );
   } catch (e) {
     graphScopes.splice(graphScopes.lastIndexOf(recorded), 1);
     for (const f of recorded) f.releaseGraph();

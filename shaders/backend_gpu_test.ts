@@ -7,7 +7,7 @@ import { sizeOf } from "../core/shape.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { runtime } from "./_context.ts";
 import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
-import { forceReduceVariant } from "./reduce.ts";
+import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
 import { assertAllClose, gpuTest, randomTyped } from "./test_util.ts";
 
 const cpu = cpuBackend;
@@ -566,6 +566,33 @@ for (const variant of [null, "serial", "tree"] as const) {
   );
 }
 
+gpuTest("logSoftmax() keeps log(sum) for large logits: serial, tree and chunked", async () => {
+  // float32 steps by 1/128 at 1e5 and by 1 at 1e7: max + log(sum) rounds log(sum) away.
+  const rows = [
+    [1e5, 1e5, 1e5, 1e5, 1e5, 1e5, 1e5, 1e5],
+    [40000, 40001, 40000, 40001, 40000, 40001, 40000, 40001],
+    [1e7, 1e7, 0, 0, 0, 0, 0, 0],
+  ];
+  const x = both(new Float32Array(rows.flat()), [3, 8]);
+  const want = await cpu.read(cpu.logSoftmax!(x.c, 1));
+  assertAllClose(want.subarray(0, 2), [-Math.log(8), -Math.log(8)], { what: "cpu" });
+  for (const variant of [null, "serial", "tree", "chunked"] as const) {
+    forceReduceVariant(variant === "chunked" ? null : variant);
+    // A budget of 16 loop iterations leaves 8 per chunk: rows of 8 take the chunked passes.
+    if (variant === "chunked") setLoopBudget(16);
+    try {
+      assertAllClose(await gpu.read(gpu.logSoftmax!(x.g, 1)), want, {
+        rtol: 1e-6,
+        atol: 1e-6,
+        what: `logSoftmax (${variant ?? "auto"})`,
+      });
+    } finally {
+      forceReduceVariant(null);
+      setLoopBudget(null);
+    }
+  }
+});
+
 gpuTest("kernels split dispatches beyond 65,535 workgroups", async () => {
   // 70,000 rows of 65: one workgroup per row in the tree reduce, softmax and argmax.
   forceReduceVariant("tree"); // one workgroup per row
@@ -938,3 +965,55 @@ gpuTest(
     x.dispose();
   },
 );
+
+gpuTest(
+  "pow() special cases match the CPU (Math.pow): infinities, zeros, NaN, negative bases",
+  async () => {
+    const A = [-Infinity, -3, -2, -1, -0.5, -0, 0, 0.5, 1, 2, 3, Infinity, NaN, -1e30];
+    const B = [
+      ...[-Infinity, -3, -2, -1.5, -1, -0.5, -0, 0, 0.5, 1, 1.5, 2, 3, Infinity, NaN],
+      ...[1e30, -1e30, 0.1, 17, -17],
+    ];
+    const a = new Float32Array(A.length * B.length);
+    const b = new Float32Array(a.length);
+    A.forEach((x, i) => B.forEach((y, j) => (a[i * B.length + j] = x, b[i * B.length + j] = y)));
+    const x = both(a, [a.length]);
+    const y = both(b, [b.length]);
+    const c = await cpu.read(cpu.binary("pow", x.c, y.c));
+    const g = await gpu.read(gpu.binary("pow", x.g, y.g));
+    for (let k = 0; k < a.length; k++) {
+      const ok = Object.is(c[k], g[k]) || Math.abs(c[k] - g[k]) <= 1e-5 * Math.abs(c[k]);
+      assert.ok(ok, `${a[k]} ** ${b[k]}: gpu ${g[k]}, cpu ${c[k]}`);
+    }
+    for (const t of [x.c, x.g, y.c, y.g]) t.dispose();
+  },
+);
+
+gpuTest("float to int32 casts saturate and map NaN to 0 on both devices", async () => {
+  const { cast } = await import("../core/ops.ts");
+  const src = new Float32Array([3e9, -3e9, NaN, Infinity, -Infinity, 2.9, -2.9, 2147483520]);
+  const x = both(src, [src.length]);
+  const c = cast(x.c, "int32");
+  const g = cast(x.g, "int32");
+  const want = [2147483520, -2147483648, 0, 2147483520, -2147483648, 2, -2, 2147483520];
+  assert.deepEqual([...await cpu.read(c)], want);
+  assert.deepEqual([...await gpu.read(g)], want);
+  for (const t of [x.c, x.g, c, g]) t.dispose();
+});
+
+gpuTest("array operands, int32 mean and argmax keepdims work on the GPU", async () => {
+  const { F, tensor } = await import("../mod.ts");
+  const x = tensor([1, 2], { device: "gpu" });
+  const y = x.add([10, 20] as any);
+  assert.equal(y.device, "gpu");
+  assert.deepEqual(await y.toArray(), [11, 22]);
+  assert.deepEqual(await F.mul(x, new Float32Array([2, 3]) as any).toArray(), [2, 6]);
+  const big = tensor([2 ** 30, 2 ** 30, 2 ** 30, 2147483647], { dtype: "int32", device: "gpu" });
+  const m = big.mean();
+  assert.equal(m.dtype, "float32");
+  assert.equal(await m.item(), Math.fround(1342177279.75));
+  const am = tensor([[1, 2], [4, 3]], { device: "gpu" }).argmax(undefined, true);
+  assert.deepEqual(am.shape, [1, 1]);
+  assert.deepEqual(await am.toArray(), [[2]]);
+  assert.throws(() => tensor([1], { dtype: "int32", device: "gpu" }).pow(-1), RangeError);
+});

@@ -78,25 +78,33 @@ fn erf_f32(x: f32) -> f32 {
   let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
   return sign(x) * y;
 }
+fn inf_f32() -> f32 { return bitcast<f32>(0x7f800000u); }
+fn isinf_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
 fn pow_f32(a: f32, b: f32) -> f32 {
+  // The special cases of Math.pow (the CPU reference), spelled out: WGSL's pow is
+  // exp2(b * log2(a)), undefined for a <= 0, and drivers may assume no infinities or NaNs.
   if (b == 0.0) { return 1.0; }
+  if (isnan_f32(a) || isnan_f32(b)) { return nan_f32(); }
   if (b == 1.0) { return a; }
   if (b == 2.0) { return a * a; }
-  if (isnan_f32(a) || isnan_f32(b)) { return nan_f32(); }
-  if (a == 0.0) {
-    // WGSL leaves pow(0, b) undefined; IEEE (and the CPU) give 0 for b > 0 and infinity for b < 0,
-    // signed like a when b is an odd integer.
-    let odd = fract(b) == 0.0 && abs(b) % 2.0 == 1.0;
-    let neg = odd && (bitcast<u32>(a) & 0x80000000u) != 0u;
-    let m = select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
-    return select(m, -m, neg);
+  let m = abs(a);
+  if (isinf_f32(b)) {
+    // |a| > 1 grows, |a| < 1 vanishes (either sign of a); Math.pow(±1, ±inf) is NaN.
+    if (m == 1.0) { return nan_f32(); }
+    return select(0.0, inf_f32(), (m > 1.0) == (b > 0.0));
   }
-  let r = pow(abs(a), b);
-  if (a < 0.0) {
-    if (fract(b) != 0.0) { return nan_f32(); }
-    return select(r, -r, abs(b) % 2.0 == 1.0);
+  // The sign of a survives an odd integer exponent only.
+  let odd = fract(b) == 0.0 && abs(b) % 2.0 == 1.0;
+  let neg = odd && (bitcast<u32>(a) & 0x80000000u) != 0u;
+  if (a == 0.0 || isinf_f32(a)) {
+    // ±0 to b > 0 and ±inf to b < 0 give 0; the other two give infinity: for any b, integer
+    // or not, as IEEE pow (-inf ** 0.5 is inf, -inf ** -0.5 is 0).
+    let r = select(0.0, inf_f32(), (a == 0.0) == (b < 0.0));
+    return select(r, -r, neg);
   }
-  return r;
+  if (a < 0.0 && fract(b) != 0.0) { return nan_f32(); }
+  let r = pow(m, b);
+  return select(r, -r, neg);
 }
 fn pow_i32(a: i32, b: i32) -> i32 {
   if (b < 0) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   arange,
+  asVariable,
   Config,
   F,
   full,
@@ -587,7 +588,7 @@ Deno.test("a loss carried across backward() and unchainBackward() (DeZero's trun
   assert.ok(await utils.allclose(loss, c[6]));
 });
 
-Deno.test("backward() frees results computed only from inputs that need no gradient", () => {
+Deno.test("backward() frees per-step results of inputs that need no gradient: memory stays flat", () => {
   const W = tensor([[1], [2], [3]]);
   const step = () => {
     const x = tensor([[1, 2, 3]], { requiresGrad: false });
@@ -602,4 +603,252 @@ Deno.test("backward() frees results computed only from inputs that need no gradi
   const n = memoryStats().liveTensors;
   for (let i = 0; i < 10; i++) step();
   assert.equal(memoryStats().liveTensors, n);
+});
+
+Deno.test("arrays and TypedArrays beside a Variable become tensors of its device, then promote", async () => {
+  const x = tensor([1, 2]);
+  assert.deepEqual(await x.add([10, 20] as any).toArray(), [11, 22]);
+  assert.deepEqual(await F.mul(x, [[1], [2]] as any).toArray(), [[1, 2], [2, 4]]);
+  assert.deepEqual(await F.sub(x, new Float32Array([1, 1]) as any).toArray(), [0, 1]);
+  assert.deepEqual(await F.sub([5, 5] as any, x).toArray(), [4, 3]);
+  // dtype as tensor() infers it, then the usual promotion
+  const i = tensor([1, 2], { dtype: "int32" });
+  assert.equal(i.add(new Int32Array([3, 4]) as any).dtype, "int32");
+  assert.equal(i.add([3, 4] as any).dtype, "float32");
+  assert.equal(x.add(new Float64Array([3, 4]) as any).dtype, "float64");
+  assert.deepEqual(await x.add(true as any).toArray(), [2, 3]);
+  assert.deepEqual(await x.gt([0, 5] as any).toArray(), [1, 0]);
+  assert.deepEqual(await F.matmul(tensor([[1, 2]]), [[3], [4]] as any).toArray(), [[11]]);
+  assert.deepEqual(F.reshape([1, 2, 3, 4] as any, [2, 2]).shape, [2, 2]);
+  assert.deepEqual(asVariable([[1, 2]], i).shape, [1, 2]);
+  // gradients flow to the Variable only
+  const w = tensor([1, 2]);
+  F.sum(w.mul([3, 4] as any)).backward();
+  assert.deepEqual(await w.grad!.toArray(), [3, 4]);
+  // anything else is a TypeError naming the op and the type
+  assert.throws(() => x.add("3" as any), {
+    name: "TypeError",
+    message:
+      'add: operand 2 must be a Variable, a number, nested arrays or a TypedArray, got a string "3"',
+  });
+  assert.throws(() => F.mul({} as any, x), /mul: operand 1 must be .*, got an Object/);
+  assert.throws(() => x.sub(undefined as any), /sub: operand 2 must be .*, got undefined/);
+  assert.throws(() => F.reshape(null as any, [1]), /reshape: the input must be .*, got null/);
+  assert.throws(() => x.lt(new Map() as any), /lt: the operand must be .*, got a Map/);
+  assert.throws(() => x.add([1, [2]] as any), /add: ragged nested array/);
+});
+
+Deno.test("tensor(), new Variable() and new Parameter() copy a Variable into a new leaf", async () => {
+  const a = F.mul(tensor([[1, 2], [3, 4]]), 0.5);
+  const p = new Parameter(a, { name: "W" });
+  assert.deepEqual(await p.toArray(), [[0.5, 1], [1.5, 2]]);
+  assert.equal(p.creator, null);
+  assert.equal(p.name, "W");
+  // values of its own: replacing or disposing the source leaves it alone
+  a.array = ops.fullLike(a.array, 7);
+  assert.deepEqual(await p.toArray(), [[0.5, 1], [1.5, 2]]);
+  a.dispose();
+  assert.deepEqual(await p.toArray(), [[0.5, 1], [1.5, 2]]);
+  const t = tensor(p, { dtype: "float64", shape: [4] });
+  assert.equal(t.dtype, "float64");
+  assert.deepEqual(await t.toArray(), [0.5, 1, 1.5, 2]);
+  const i = tensor(tensor([1.9, -1.9, 3e9]), { dtype: "int32" });
+  assert.deepEqual(await i.toArray(), [1, -1, 2147483520]);
+  assert.deepEqual(await new Variable(i).toArray(), [1, -1, 2147483520]);
+  assert.throws(() => tensor(p, { shape: [3] }), /tensor: shape \[3\] does not match 4 elements/);
+  // a released Variable says why
+  const r = tensor([1]);
+  r.dispose();
+  assert.throws(() => tensor(r), /Variable was disposed/);
+});
+
+Deno.test("mean() of int32 is float32 without int32 overflow; sum() of int32 stays int32", async () => {
+  const big = tensor([2 ** 30, 2 ** 30, 2 ** 30, 2147483647], { dtype: "int32" });
+  const m = big.mean();
+  assert.equal(m.dtype, "float32");
+  assert.equal(await m.item(), Math.fround(1342177279.75));
+  const x = tensor([[1, 2], [3, 5]], { dtype: "int32" });
+  assert.deepEqual(await x.mean(0).toArray(), [2, 3.5]);
+  assert.deepEqual(await x.mean(1, true).toArray(), [[1.5], [4]]);
+  const s = big.sum();
+  assert.equal(s.dtype, "int32");
+  assert.equal(await s.item(), (3 * 2 ** 30 + 2147483647) | 0); // wraps, as NumPy's int32 sum
+  assert.equal(x.sum(0).dtype, "int32");
+  assert.equal(tensor([1, 2]).mean().dtype, "float32");
+  assert.equal(tensor([1, 2], f64).mean().dtype, "float64");
+});
+
+Deno.test("pow() of int32 to a negative integer is a RangeError, as in NumPy", async () => {
+  const a = tensor([1, 2, 3, -4], { dtype: "int32" });
+  assert.throws(() => a.pow(-1), {
+    name: "RangeError",
+    message:
+      'pow: integers to negative integer powers are not allowed: got int32 ** -1; cast to float32 first (x.astype("float32"))',
+  });
+  assert.throws(() => F.pow(a, -2), /integers to negative integer powers/);
+  assert.throws(() => ops.pow(a.array, -3), /integers to negative integer powers/);
+  assert.deepEqual(await a.pow(2).toArray(), [1, 4, 9, 16]);
+  assert.equal(a.pow(2).dtype, "int32");
+  assert.deepEqual(await a.pow(0).toArray(), [1, 1, 1, 1]);
+  const h = a.pow(-0.5); // a fraction promotes to float32
+  assert.equal(h.dtype, "float32");
+  assert.deepEqual(
+    await a.astype("float32").pow(-1).toArray(),
+    [1, 0.5, 1 / 3, -0.25].map(Math.fround),
+  );
+});
+
+Deno.test("an input prepared once with requiresGrad: false stays readable across steps", async () => {
+  const x = tensor([0.1, 0.2, 0.3, 0.4], { requiresGrad: false }).reshape(4, 1);
+  const W = new Parameter([[2]]);
+  for (let step = 0; step < 4; step++) {
+    W.cleargrad();
+    F.sum(F.matmul(x, W)).backward();
+    assert.ok(Math.abs((await W.grad!.item()) - 1) < 1e-6, `step ${step}`);
+    assert.deepEqual(await x.data(), new Float32Array([0.1, 0.2, 0.3, 0.4]));
+  }
+  // a per-step one goes two backward() calls later, saying why (no retainGraph advice)
+  const once = tensor([1, 2], { requiresGrad: false }).mul(2);
+  F.sum(F.mul(once, W)).backward();
+  const b = new Parameter([1]);
+  F.sum(b.mul(2)).backward();
+  assert.deepEqual(await once.toArray(), [2, 4]);
+  F.sum(b.mul(2)).backward();
+  await once.data().then(
+    () => assert.fail("expected a ReferenceError"),
+    (e: Error) => {
+      assert.ok(e instanceof ReferenceError);
+      assert.match(e.message, /requiresGrad: false.*retainData\(\)/);
+      assert.doesNotMatch(e.message, /retainGraph/);
+    },
+  );
+});
+
+Deno.test("values prepared once and reused stay readable when another model trains in between", async () => {
+  const xa = tensor([[0.1], [0.2], [0.3], [0.4]]).mul(2).sub(0.5);
+  const ya = F.sin(xa);
+  const xb = tensor([[1], [2], [3], [4]]).div(4);
+  const Wa = new Parameter([[1]]);
+  const Wb = new Parameter([[1]]);
+  const lossA = () => F.sum(F.sub(F.matmul(xa, Wa), ya));
+  for (let i = 0; i < 3; i++) {
+    Wa.cleargrad();
+    lossA().backward();
+  }
+  for (let i = 0; i < 3; i++) {
+    Wb.cleargrad();
+    F.sum(F.matmul(xb, Wb)).backward();
+  }
+  assert.ok(await utils.allclose(xa, [[-0.3], [-0.1], [0.1], [0.3]]));
+  assert.equal((await ya.data()).length, 4);
+  Wa.cleargrad();
+  lossA().backward();
+  assert.ok(Math.abs(await Wa.grad!.item()) < 1e-6);
+  // a value only one backward() used is still freed, and the message says what happened
+  const t = F.tanh(tensor([0.5, 1]));
+  F.sum(t).backward();
+  F.sum(F.matmul(xb, Wb)).backward();
+  F.sum(F.matmul(xb, Wb)).backward();
+  await t.data().then(
+    () => assert.fail("expected a ReferenceError"),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        /computed from no Parameter, one backward\(\) used it and the two after it did not.*retainData\(\)/,
+      );
+      assert.doesNotMatch(e.message, /retainGraph/);
+    },
+  );
+});
+
+Deno.test("reading a value that tidy() released says so and how to keep it; keep() keeps it", async () => {
+  const x = tensor([1, 2, 3]);
+  let stashed: Variable | null = null;
+  let kept: Variable | null = null;
+  const y = tidy(() => {
+    stashed = x.mul(3);
+    kept = x.mul(4).keep();
+    return x.add(1);
+  });
+  await assert.rejects(
+    () => stashed!.toArray(),
+    /was released by tidy\(\): .*return it from the callback .* or call keep\(\)/,
+  );
+  assert.match(
+    String(stashed),
+    /^variable\(<Array of shape \[3\] \(float32\) was released by tidy\(\)/,
+  );
+  assert.deepEqual(await kept!.toArray(), [4, 8, 12]);
+  assert.deepEqual(await y.toArray(), [2, 3, 4]);
+  const d = tensor([1]);
+  d.dispose();
+  await assert.rejects(() => d.toArray(), /was disposed/);
+});
+
+Deno.test("shape errors and edge cases name the op and the caller's shapes", async () => {
+  assert.throws(() => F.broadcastTo(ones([3]), [-1, 3]), {
+    name: "TypeError",
+    message:
+      "broadcastTo: cannot broadcast shape [3] to [-1,3]: the target must be non-negative integers",
+  });
+  assert.throws(() => F.matmul(ones([3]), ones([4])), {
+    name: "TypeError",
+    message: "matmul: shapes [3] and [4] are not aligned: 3 vs 4",
+  });
+  assert.throws(() => F.matmul(ones([2, 3, 4]), ones([3, 4, 5])), {
+    name: "TypeError",
+    message: "matmul: the batch axes [2] and [3] of shapes [2,3,4] and [3,4,5] do not broadcast",
+  });
+  assert.throws(() => tensor([1.5], { dtype: "float64", device: "gpu" }), {
+    name: "TypeError",
+    message:
+      'tensor: dtype float64 is not supported on device "gpu" (WGSL has no f64): use float32',
+  });
+  assert.throws(() => zeros([2], { dtype: "float64", device: "gpu" }), /full: dtype float64/);
+  // argmax keeps every axis (of length 1) when keepdims and no axis, as NumPy
+  const m = tensor([[1, 2], [4, 3]]);
+  assert.deepEqual(m.argmax(undefined, true).shape, [1, 1]);
+  assert.deepEqual(await m.argmax(undefined, true).toArray(), [[2]]);
+  assert.deepEqual(m.argmax().shape, []);
+  // an empty batch flattens as in PyTorch
+  assert.deepEqual(F.flatten(zeros([0, 3, 4])).shape, [0, 12]);
+  assert.deepEqual(F.flatten(zeros([2, 3, 4])).shape, [2, 12]);
+  // logsumexp over an empty axis is -Infinity (an empty sum is 0), as SciPy and PyTorch
+  assert.deepEqual(await F.logsumexp(zeros([3, 0]), 1).toArray(), [
+    -Infinity,
+    -Infinity,
+    -Infinity,
+  ]);
+  assert.deepEqual(F.logsumexp(zeros([3, 0]), 1, true).shape, [3, 1]);
+});
+
+Deno.test("float to int32 saturates and maps NaN to 0, as on the GPU", async () => {
+  const src = [3e9, -3e9, NaN, Infinity, -Infinity, 2.9, -2.9, 2147483520, -2147483648];
+  const want32 = [
+    2147483520,
+    -2147483648,
+    0,
+    2147483520,
+    -2147483648,
+    2,
+    -2,
+    2147483520,
+    -2147483648,
+  ];
+  assert.deepEqual(await tensor(src).astype("int32").toArray(), want32);
+  assert.deepEqual(await tensor(new Float32Array(src), { dtype: "int32" }).toArray(), want32);
+  const want64 = [
+    2147483647,
+    -2147483648,
+    0,
+    2147483647,
+    -2147483648,
+    2,
+    -2,
+    2147483520,
+    -2147483648,
+  ];
+  assert.deepEqual(await tensor(src, f64).astype("int32").toArray(), want64);
+  assert.deepEqual(await tensor(src, { dtype: "int32" }).toArray(), want64);
+  assert.deepEqual(await tensor(new Float64Array(src), { dtype: "int32" }).toArray(), want64);
 });
