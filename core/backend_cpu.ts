@@ -547,8 +547,9 @@ function softmaxKernel(op: string, x: NDArray, axis: number, log: boolean): NDAr
       let sum = 0;
       for (let k = 0; k < n; k++) sum += Math.exp(s[base + k * inner] - mx);
       if (log) {
-        const lse = mx + Math.log(sum);
-        for (let k = 0; k < n; k++) o[base + k * inner] = s[base + k * inner] - lse;
+        // (x - max) - log(sum): x - (max + log(sum)) rounds log(sum) away when |max| is large.
+        const ls = Math.log(sum);
+        for (let k = 0; k < n; k++) o[base + k * inner] = (s[base + k * inner] - mx) - ls;
       } else {
         for (let k = 0; k < n; k++) o[base + k * inner] = Math.exp(s[base + k * inner] - mx) / sum;
       }

@@ -952,6 +952,25 @@ Deno.test("softmax() / logSoftmax() match the composition along any axis", () =>
   assert.deepEqual(big, [1, 0, 0]);
 });
 
+Deno.test("logSoftmax() keeps log(sum) for large logits: (x - max) - log(sum)", () => {
+  // At 1e16 float64 steps by 2: max + log(sum) would round back to max.
+  const cases: [number[], number[]][] = [
+    [[1e16, 1e16], [-Math.LN2, -Math.LN2]],
+    [[-1e16, -1e16 + 2, -1e16], [-2.2395447662218846, -0.2395447662218846, -2.2395447662218846]],
+  ];
+  for (const [x, want] of cases) {
+    assertClose(read(B.logSoftmax!(arr(x, [1, x.length]), 1)), want, 1e-12);
+  }
+  // float32: the result rounds once, to the nearest float32 of the exact value.
+  const f = read(B.logSoftmax!(arr([1e5, 1e5, 40000, 40001], [2, 2], "float32"), 1));
+  assert.deepEqual(
+    f,
+    [-Math.LN2, -Math.LN2, -1.3132616875182228, -0.31326168751822286].map(
+      Math.fround,
+    ),
+  );
+});
+
 // ---------------------------------------------------------------- inputs untouched
 
 Deno.test("no primitive modifies its inputs", () => {

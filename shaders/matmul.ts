@@ -9,15 +9,16 @@
  *   workgroup, 4×4 per invocation), the right shape for real GPUs.
  *
  * Either splits K when a product has too few outputs to fill the device and a
- * long K (a conv's weight gradient): chunks of K run in parallel, each writing
- * its partial products, and a sum over the chunks gives the result.
+ * long K (a conv's weight gradient), or on CPU-emulated adapters a K longer than
+ * one invocation may loop over: chunks of K run in parallel, each writing its
+ * partial products, and a sum over the chunks gives the result.
  *
  * @module
  */
 import type { NDArray } from "../core/ndarray.ts";
 import { matmulGeometry } from "../core/_validate.ts";
 import { broadcastStrides, sizeOf, stridesOf } from "../core/shape.ts";
-import { reduce } from "./reduce.ts";
+import { loopBudget, reduce } from "./reduce.ts";
 import {
   bufferOf,
   collapse,
@@ -156,8 +157,9 @@ export function matmul(
     run(t, d, [...operands, bufferOf("matmul", out)], block);
     return out;
   }
-  // Few outputs over a long K (a conv's weight gradient: 16×9 outputs, K = 25,088): each
-  // chunk of K gets its own invocations and writes its partial products; a sum adds them.
+  // Few outputs over a long K (a conv's weight gradient: 16×9 outputs, K = 25,088), or a K
+  // past llvmpipe's loop cap: each chunk of K gets its own invocations and writes its partial
+  // products; a sum adds them.
   d.kc = kc;
   d.splits = Math.ceil(K / kc);
   const partial = newArray("matmul", [d.splits, ...batch, M, N], a.dtype);
@@ -188,10 +190,36 @@ const SPLIT = {
 const SPLIT_MAX_PARTIAL = 2 ** 22;
 
 /**
- * The chunk of K each invocation sums when a product has too few outputs to
- * fill the device and a long K (K itself when it is not worth splitting).
+ * The chunk of K each invocation sums: shorter than K when a product has too few outputs to
+ * fill the device and a long K, or when K is longer than a CPU-emulated adapter lets one
+ * invocation loop (then whatever the partial products take: a wrong result is worse).
  */
 function splitK(d: Dims, block: BlockShape | null): number {
+  const kc = splitForParallelism(d, block);
+  const max = maxChunkK(d, block);
+  if (kc <= max) return kc;
+  // Past the loop cap: chunks as long as allowed, the same length each (rounded up to 16).
+  return Math.min(max, Math.ceil(d.K / Math.ceil(d.K / max) / 16) * 16);
+}
+
+/**
+ * The longest chunk of K one invocation may sum within the loop budget of CPU-emulated
+ * adapters (see `loopBudget` in reduce.ts: llvmpipe stops an invocation's loops after 65,535
+ * iterations in all), a multiple of 16; unbounded on GPUs, which have no such cap and where
+ * splitting costs partial products. Iterations per k: the blocked variant loops once per k,
+ * or per 4 k with vec4 loads along K; the tiled one, per tile of 16 k, once plus 4 loads plus
+ * 16 products plus their loop exits (23 counted on llvmpipe, 24 allowed).
+ */
+function maxChunkK(d: Dims, block: BlockShape | null): number {
+  if (!runtime().software) return Infinity;
+  const budget = loopBudget();
+  if (!block) return Math.max(16, Math.floor(budget / 24) * 16);
+  const perK = d.K % 4 === 0 && (!d.transA || d.transB) ? 4 : 1;
+  return Math.max(16, Math.floor((budget * perK) / 16) * 16);
+}
+
+/** The chunk of K for enough parallel invocations (K itself when not worth splitting). */
+function splitForParallelism(d: Dims, block: BlockShape | null): number {
   const parallel = block
     ? Math.ceil(d.M / block.tm) * Math.ceil(d.N / block.tn) * d.nb
     : Math.ceil(d.M / 64) * Math.ceil(d.N / 64) * d.nb;

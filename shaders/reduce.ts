@@ -2,11 +2,14 @@
  * Reductions: sum/max/min over any axes, argmax/argmin over one axis, and the
  * fused softmax / logSoftmax. Two variants each: a workgroup tree (one
  * workgroup per output, a shared-memory tree) for long reductions, and one
- * invocation per output with a serial loop for short ones.
+ * invocation per output with a serial loop for short ones. Rows longer than
+ * one invocation may loop over (see `LOOP_BUDGET`) are cut into chunks whose
+ * results a second pass combines.
  *
  * @module
  */
 import type { ArgReduceOp, ReduceOp } from "../core/backend.ts";
+import type { DType } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { fmtShape, normAxis, reducedShape, sizeOf, stridesOf } from "../core/shape.ts";
 import {
@@ -26,6 +29,7 @@ import {
   unravel,
   wgslType,
 } from "./_context.ts";
+import type { Access } from "./runtime.ts";
 
 /** Workgroup size of the tree variants. */
 const TREE_WG = 64;
@@ -46,6 +50,35 @@ const forced: { variant: "serial" | "tree" | null } = { variant: null };
  */
 export function forceReduceVariant(variant: "serial" | "tree" | null): void {
   forced.variant = variant;
+}
+
+/**
+ * Most loop iterations one invocation may run, all its loops together. Mesa's llvmpipe (and
+ * lavapipe) ends every loop of an invocation once its loops have run 65,535 iterations in all
+ * (LP_MAX_TGSI_LOOP_ITERATIONS; an inner loop counts each of its iterations, a loop of a few
+ * constant iterations unrolled by the compiler none) and the shader goes on with partial
+ * results. So a kernel whose invocations would loop longer splits the work into chunks for
+ * separate invocations and combines their results in a second pass. A quarter of the cap
+ * leaves room for the small loops around the long one. Real GPUs have no such cap, but the
+ * chunks only apply to rows this long, which they spread over more invocations.
+ */
+const LOOP_BUDGET = 16384;
+const budget: { value: number } = { value: LOOP_BUDGET };
+
+/** The loop budget per invocation (see `LOOP_BUDGET`), for kernels here and in matmul. */
+export function loopBudget(): number {
+  return budget.value;
+}
+
+/**
+ * Sets the loop budget per invocation (null: the default, 16,384). For tests, so that a
+ * small budget exercises the chunked paths on small arrays.
+ */
+export function setLoopBudget(value: number | null): void {
+  if (value !== null && !(Number.isInteger(value) && value >= 16)) {
+    throw new RangeError(`setLoopBudget: expected an integer >= 16 or null, got ${value}`);
+  }
+  budget.value = value ?? LOOP_BUDGET;
 }
 
 /** Reductions at most this long use the serial variant. */
@@ -73,6 +106,8 @@ fn isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f8000
 fn nan_max(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, isnan_f32(a) || isnan_f32(b)); }
 fn nan_min(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, isnan_f32(a) || isnan_f32(b)); }
 `;
+
+const NEG_INF = "bitcast<f32>(0xff800000u)";
 
 /** Splits `shape` around `axis` into [outer, size of axis, inner]. */
 function splitAt(shape: readonly number[], axis: number): [number, number, number] {
@@ -117,7 +152,12 @@ export function reduce(
   // partial trees (then reduced again) when a few outputs each reduce very many elements.
   const serial = forced.variant !== "tree" &&
     (preferSerial() || R <= SERIAL_MAX || nOut >= SERIAL_MIN_OUTPUTS);
-  const C = nOut < 64 && R >= 16384 ? Math.min(1024, Math.ceil(R / 4096)) : 1;
+  // Rows longer than an invocation may loop (a serial invocation loops over its whole part,
+  // a tree's over a 64th of it) are split into parts as well.
+  const C = Math.max(
+    nOut < 64 && R >= 16384 ? Math.min(1024, Math.ceil(R / 4096)) : 1,
+    Math.ceil(R / ((serial ? 1 : TREE_WG) * loopBudget())),
+  );
   const chunk = Math.ceil(R / C);
   const out = newArray(op, C > 1 ? [nOut, C] : shape, x.dtype);
   const xs = stridesOf(x.shape);
@@ -205,6 +245,69 @@ export function argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: b
   }
   const out = newArray(op, shape, "int32");
   if (nOut === 0) return out;
+  const tree = forced.variant === "tree" || (n > SERIAL_MAX && !preferSerial());
+  // Rows longer than an invocation may loop are cut into chunks, each writing its best value
+  // and that value's index; serial passes then pick the best chunk of each row, the first on
+  // ties (chunks keep the row's order and their indices count along the row).
+  let parts = Math.ceil(n / ((tree ? TREE_WG : 1) * loopBudget()));
+  if (parts === 1) {
+    argPass(op, t, { tree, x, idx: null, out, vals: null, nOut, n, inner, parts });
+    return out;
+  }
+  const temps: NDArray[] = [];
+  const temp = (dtype: DType) => {
+    temps.push(newArray(op, [nOut, parts], dtype));
+    return temps[temps.length - 1];
+  };
+  try {
+    let vals = temp(x.dtype), idx = temp("int32");
+    argPass(op, t, { tree, x, idx: null, out: idx, vals, nOut, n, inner, parts });
+    while (parts > 1) {
+      const len = parts;
+      parts = Math.ceil(len / loopBudget());
+      const last = parts === 1;
+      const nextVals = last ? null : temp(x.dtype);
+      const nextIdx = last ? out : temp("int32");
+      argPass(op, t, {
+        tree: false,
+        x: vals,
+        idx,
+        out: nextIdx,
+        vals: nextVals,
+        nOut,
+        n: len,
+        inner: 1,
+        parts,
+      });
+      if (nextVals) [vals, idx] = [nextVals, nextIdx];
+    }
+  } finally {
+    for (const a of temps) a.dispose();
+  }
+  return out;
+}
+
+/** One pass of {@linkcode argReduce}. */
+interface ArgPass {
+  tree: boolean;
+  /** The values: the input, or the best value of each chunk of a previous pass. */
+  x: NDArray;
+  /** The index along the row of each value (null: its position in `x`). */
+  idx: NDArray | null;
+  /** Output: the index of the best value of each chunk (int32). */
+  out: NDArray;
+  /** Output: the best value of each chunk (null: not needed). */
+  vals: NDArray | null;
+  /** Rows, their length and the stride between their elements. */
+  nOut: number;
+  n: number;
+  inner: number;
+  /** Chunks of each row (each its own invocation or workgroup). */
+  parts: number;
+}
+
+/** Dispatches one pass of {@linkcode argReduce}: the best of each chunk of each row. */
+function argPass(op: ArgReduceOp, t: "f32" | "i32", p: ArgPass): void {
   const better = op === "argmax" ? ">" : "<";
   // (v, i) beats (bv, bi): a NaN wins over a number, then the better value, then the lower index.
   const beats = `fn beats(v: ${t}, i: u32, bv: ${t}, bi: u32) -> bool {
@@ -213,43 +316,62 @@ export function argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: b
   if (vn || bn) { return vn && (!bn || i < bi); }
   return v ${better} bv || (v == bv && i < bi);
 }`;
-  const params = [nOut, n, inner];
-  const decl = storageDecl(0, "x", t, false) + storageDecl(1, "out", "i32", true) +
-    paramsDecl(2, params.length) + (t === "f32" ? NAN_HELPERS : "");
-  const rowBase = `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`;
+  const split = p.parts > 1;
+  const params = [p.nOut, p.n, p.inner, p.parts, Math.ceil(p.n / p.parts)];
+  const access: Access[] = ["r"];
+  let decl = storageDecl(0, "x", t, false);
+  if (p.idx) decl += storageDecl(access.push("r") - 1, "xi", "i32", false);
+  decl += storageDecl(access.push("w") - 1, "out", "i32", true);
+  if (p.vals) decl += storageDecl(access.push("w") - 1, "vals", t, true);
+  decl += paramsDecl(access.length, params.length) + (t === "f32" ? NAN_HELPERS : "");
+  // The row of output `g`, and the range [jBeg, jEnd) of its chunk.
+  const place = (split ? [`let o = g / ${P(3)};`, `let part = g % ${P(3)};`] : ["let o = g;"])
+    .concat(
+      `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`,
+      `let st = ${P(2)};`,
+      split ? `let jBeg = part * ${P(4)};` : "let jBeg = 0u;",
+      split ? `let jEnd = min(${P(1)}, jBeg + ${P(4)});` : `let jEnd = ${P(1)};`,
+    ).join("\n  ");
+  const at = (j: string) => p.idx ? `u32(xi[base + ${j} * st])` : j;
+  const title = `// ${op} (${p.tree ? "tree" : "serial"}${split ? ", chunks" : ""}${
+    p.idx ? " of chunks" : ""
+  })`;
   let wgsl: string;
   let groups: number;
-  if (forced.variant !== "tree" && (n <= SERIAL_MAX || preferSerial())) {
-    wgsl = `// ${op} (serial)\n${decl}${beats}
+  if (!p.tree) {
+    wgsl = `${title}\n${decl}${beats}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {
-  let o = ${linearIndex(SERIAL_WG)};
-  if (o >= ${P(0)}) { return; }
-  ${rowBase}
-  var bv = x[base];
-  var bi = 0u;
-  for (var j = 1u; j < ${P(1)}; j++) {
-    let v = x[base + j * ${P(2)}];
-    if (beats(v, j, bv, bi)) { bv = v; bi = j; }
+  let g = ${linearIndex(SERIAL_WG)};
+  if (g >= ${split ? `${P(0)} * ${P(3)}` : P(0)}) { return; }
+  ${place}
+  var bv = x[base + jBeg * st];
+  var bi = ${at("jBeg")};
+  for (var j = jBeg + 1u; j < jEnd; j++) {
+    let v = x[base + j * st];
+    let i = ${at("j")};
+    if (beats(v, i, bv, bi)) { bv = v; bi = i; }
   }
-  out[o] = i32(bi);
+  out[g] = i32(bi);${p.vals ? "\n  vals[g] = bv;" : ""}
 }
 `;
-    groups = Math.ceil(nOut / SERIAL_WG);
+    groups = Math.ceil((p.nOut * p.parts) / SERIAL_WG);
   } else {
-    wgsl = `// ${op} (tree)\n${decl}${beats}
+    wgsl = `${title}\n${decl}${beats}
 var<workgroup> shv: array<${t}, ${TREE_WG}>;
 var<workgroup> shi: array<u32, ${TREE_WG}>;
 @compute @workgroup_size(${TREE_WG})
 fn main(${ENTRY_ARGS}) {
-  let o = ${LINEAR_GROUP};
-  if (o >= ${P(0)}) { return; }
-  ${rowBase}
-  var bv = x[base + min(lid, ${P(1)} - 1u) * ${P(2)}];
-  var bi = min(lid, ${P(1)} - 1u);
-  for (var j = lid + ${TREE_WG}u; j < ${P(1)}; j += ${TREE_WG}u) {
-    let v = x[base + j * ${P(2)}];
-    if (beats(v, j, bv, bi)) { bv = v; bi = j; }
+  let g = ${LINEAR_GROUP};
+  if (g >= ${split ? `${P(0)} * ${P(3)}` : P(0)}) { return; }
+  ${place}
+  let j0 = min(jBeg + lid, jEnd - 1u);
+  var bv = x[base + j0 * st];
+  var bi = ${at("j0")};
+  for (var j = jBeg + lid + ${TREE_WG}u; j < jEnd; j += ${TREE_WG}u) {
+    let v = x[base + j * st];
+    let i = ${at("j")};
+    if (beats(v, i, bv, bi)) { bv = v; bi = i; }
   }
   shv[lid] = bv;
   shi[lid] = bi;
@@ -261,15 +383,17 @@ fn main(${ENTRY_ARGS}) {
     }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[o] = i32(shi[0]); }
+  if (lid == 0u) {
+    out[g] = i32(shi[0]);${p.vals ? "\n    vals[g] = shv[0];" : ""}
+  }
 }
 `;
-    groups = nOut;
+    groups = p.nOut * p.parts;
   }
   const rt = runtime();
-  const k = rt.kernel(op, wgsl, ["r", "w"], params.length);
-  rt.dispatch(k, [bufferOf(op, x), bufferOf(op, out)], params, groups);
-  return out;
+  const k = rt.kernel(op, wgsl, access, params.length);
+  const bufs = [p.x, p.idx, p.out, p.vals].filter((a) => a !== null).map((a) => bufferOf(op, a));
+  rt.dispatch(k, bufs, params, groups);
 }
 
 /** Fused softmax (or log-softmax) along `axis`. */
@@ -284,18 +408,26 @@ export function softmax(x: NDArray, axis: number, log: boolean): NDArray {
   const out = newArray(op, x.shape, x.dtype);
   const nRows = outer * inner;
   if (nRows === 0 || n === 0) return out;
+  const tree = forced.variant === "tree" || (n > SERIAL_MAX && !preferSerial());
+  // Each invocation loops over its row three times (serial), or over a 64th of it three times
+  // plus two 6-step trees (tree): longer rows take the chunked passes.
+  if ((tree ? 3 * Math.ceil(n / TREE_WG) + 16 : 3 * n) > loopBudget()) {
+    softmaxChunked(x, out, { outer, n, inner, log });
+    return out;
+  }
   const params = [nRows, n, inner];
   const decl = storageDecl(0, "x", "f32", false) + storageDecl(1, "out", "f32", true) +
     paramsDecl(2, params.length);
   const rowBase = `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};\n  let st = ${
     P(2)
   };`;
-  const write = log ? "x[base + j * st] - lse" : "exp(x[base + j * st] - mx) / sum";
-  const lse = log ? "let lse = mx + log(sum);" : "";
-  const NEG_INF = "bitcast<f32>(0xff800000u)";
+  // log: (x - max) - log(sum), not x - (max + log(sum)), whose rounding to the magnitude of
+  // max loses log(sum) for large logits.
+  const write = log ? "(x[base + j * st] - mx) - lse" : "exp(x[base + j * st] - mx) / sum";
+  const lse = log ? "let lse = log(sum);" : "";
   let wgsl: string;
   let groups: number;
-  if (forced.variant !== "tree" && (n <= SERIAL_MAX || preferSerial())) {
+  if (!tree) {
     wgsl = `// ${op} (serial)\n${decl}
 @compute @workgroup_size(${SERIAL_WG})
 fn main(${ENTRY_ARGS}) {
@@ -348,4 +480,115 @@ fn main(${ENTRY_ARGS}) {
   const k = rt.kernel(op, wgsl, ["r", "w"], params.length);
   rt.dispatch(k, [bufferOf(op, x), bufferOf(op, out)], params, groups);
   return out;
+}
+
+/**
+ * Softmax over rows too long for one invocation to loop over. Chunks of each row get their
+ * max `m` and `s = Σ exp(x - m)`; chunks of those pairs combine into the row's max `M` and
+ * `S = Σ s·exp(m - M)` (repeated while more than one is left), and one invocation per chunk
+ * writes `exp(x - M) / S` or `(x - M) - log(S)`.
+ */
+function softmaxChunked(
+  x: NDArray,
+  out: NDArray,
+  { outer, n, inner, log }: { outer: number; n: number; inner: number; log: boolean },
+): void {
+  const op = log ? "logSoftmax" : "softmax";
+  const rt = runtime();
+  const nRows = outer * inner;
+  // Each pass loops twice over its chunk.
+  const per = Math.floor(loopBudget() / 2);
+  let stats: [NDArray, NDArray] | null = null;
+  let len = n;
+  try {
+    while (stats === null || len > 1) {
+      const parts = Math.ceil(len / per);
+      const next: [NDArray, NDArray] = [
+        newArray(op, [nRows, parts], "float32"),
+        newArray(op, [nRows, parts], "float32"),
+      ];
+      const pairs = stats !== null;
+      // From x, an element -inf adds nothing (a chunk of them all would add exp(NaN)); from
+      // pairs, a chunk whose max is the max adds its sum as it is (both may be ±inf).
+      const add = pairs
+        ? `{ let v = xm[base + j * st];\n    let s = xs[base + j * st];\n    ` +
+          `sum += select(s * exp(v - mx), s, bitcast<u32>(v) == bitcast<u32>(mx)); }`
+        : `{ let v = x[base + j * st];\n    ` +
+          `sum += select(exp(v - mx), 0.0, bitcast<u32>(v) == 0xff800000u); }`;
+      const decl = (pairs
+        ? storageDecl(0, "xm", "f32", false) + storageDecl(1, "xs", "f32", false)
+        : storageDecl(0, "x", "f32", false)) +
+        storageDecl(pairs ? 2 : 1, "om", "f32", true) +
+        storageDecl(pairs ? 3 : 2, "os", "f32", true) + paramsDecl(pairs ? 4 : 3, 5);
+      const wgsl = `// ${op} (chunks: max and sum${pairs ? " of chunks" : ""})\n${decl}
+@compute @workgroup_size(${SERIAL_WG})
+fn main(${ENTRY_ARGS}) {
+  let g = ${linearIndex(SERIAL_WG)};
+  if (g >= ${P(0)} * ${P(3)}) { return; }
+  let o = g / ${P(3)};
+  let part = g % ${P(3)};
+  let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};
+  let st = ${P(2)};
+  let jBeg = part * ${P(4)};
+  let jEnd = min(${P(1)}, jBeg + ${P(4)});
+  var mx = ${NEG_INF};
+  for (var j = jBeg; j < jEnd; j++) { mx = max(mx, ${pairs ? "xm" : "x"}[base + j * st]); }
+  var sum = 0.0;
+  for (var j = jBeg; j < jEnd; j++) ${add}
+  om[g] = mx;
+  os[g] = sum;
+}
+`;
+      const k = rt.kernel(op, wgsl, pairs ? ["r", "r", "w", "w"] : ["r", "w", "w"], 5);
+      const from = stats ?? [x];
+      const params = pairs
+        ? [nRows, len, 1, parts, Math.ceil(len / parts)]
+        : [nRows, n, inner, parts, Math.ceil(n / parts)];
+      rt.dispatch(
+        k,
+        [...from, ...next].map((a) =>
+          bufferOf(op, a)
+        ),
+        params,
+        Math.ceil((nRows * parts) / SERIAL_WG),
+      );
+      if (stats) stats.forEach((a) => a.dispose());
+      stats = next;
+      len = parts;
+    }
+    // The write: each chunk of the first pass again, one invocation each.
+    const parts = Math.ceil(n / per);
+    const write = log ? "(x[i] - mx) - ls" : "exp(x[i] - mx) / sum";
+    const wgsl = `// ${op} (chunks: write)
+${storageDecl(0, "x", "f32", false)}${storageDecl(1, "m", "f32", false)}${
+      storageDecl(2, "s", "f32", false)
+    }${storageDecl(3, "out", "f32", true)}${paramsDecl(4, 5)}
+@compute @workgroup_size(${SERIAL_WG})
+fn main(${ENTRY_ARGS}) {
+  let g = ${linearIndex(SERIAL_WG)};
+  if (g >= ${P(0)} * ${P(3)}) { return; }
+  let o = g / ${P(3)};
+  let part = g % ${P(3)};
+  let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};
+  let st = ${P(2)};
+  let jBeg = part * ${P(4)};
+  let jEnd = min(${P(1)}, jBeg + ${P(4)});
+  let mx = m[o];
+  ${log ? "let ls = log(s[o]);" : "let sum = s[o];"}
+  for (var j = jBeg; j < jEnd; j++) {
+    let i = base + j * st;
+    out[i] = ${write};
+  }
+}
+`;
+    const k = rt.kernel(op, wgsl, ["r", "r", "r", "w"], 5);
+    rt.dispatch(
+      k,
+      [x, ...stats, out].map((a) => bufferOf(op, a)),
+      [nRows, n, inner, parts, Math.ceil(n / parts)],
+      Math.ceil((nRows * parts) / SERIAL_WG),
+    );
+  } finally {
+    stats?.forEach((a) => a.dispose());
+  }
 }
