@@ -13,7 +13,7 @@ import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import type { Backend } from "../core/backend.ts";
 import { Config } from "../core/config.ts";
 import type { DType } from "../core/dtype.ts";
-import { type NDArray, withScope } from "../core/ndarray.ts";
+import { NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
@@ -23,6 +23,7 @@ import {
   asVariable,
   Function,
   installNnFunctions,
+  type NestedArray,
   type Operand,
   rand,
   Variable,
@@ -88,6 +89,14 @@ function meanOver(x: Variable, axes: number[]): Variable {
 /** Runs array code, disposing its temporaries: only the returned array survives. */
 function arrays(fn: () => NDArray): NDArray {
   return withScope(fn, (r) => [r]);
+}
+
+/**
+ * `x` as floats: int32 becomes float32 (NumPy's true division, PyTorch's
+ * float losses), so that a loss or an average never truncates.
+ */
+function floating(x: Variable): Variable {
+  return x.dtype === "int32" ? x.astype("float32") : x;
 }
 
 function assertFloat(op: string, x: Variable): void {
@@ -351,7 +360,8 @@ export function meanSquaredError(x0: Operand, x1: Operand): Variable {
       `meanSquaredError: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ`,
     );
   }
-  return new MeanSquaredError().apply(a, b);
+  // int32 inputs give a float32 loss: the division by the batch size must not truncate.
+  return new MeanSquaredError().apply(floating(a), floating(b));
 }
 
 /**
@@ -377,45 +387,159 @@ function batchSize(x: NDArray): number {
   return x.ndim === 0 ? 1 : x.shape[0];
 }
 
-/** Labels as an int32 array on the device of `like`. */
-function labelsArray(op: string, t: Operand, like: Variable): NDArray {
-  const arr = t instanceof Variable ? t.array : typeof t === "number" ? null : t;
-  if (arr === null) throw new TypeError(`${op}: labels must be an int32 tensor, got a number`);
-  ops.assertSameDevice(op, [like.array, arr]);
-  if (arr.dtype !== "int32") {
-    throw new TypeError(`${op}: labels must be int32, got ${arr.dtype}`);
-  }
-  return arr;
+/**
+ * Integer class labels (or embedding ids): an int32 tensor on the device of the
+ * scores, or host integers (a number, nested arrays or a TypedArray, as DeZero's
+ * NumPy arrays), which are checked at once and moved to the scores' device.
+ *
+ * @example
+ * ```ts
+ * import { accuracy, type Labels } from "./functions.ts";
+ * import { tensor } from "../mod.ts";
+ * const y = tensor([[0.9, 0.1], [0.2, 0.8]]);
+ * for (const t of [[0, 1], new Uint8Array([0, 1]), tensor([0, 1], { dtype: "int32" })] as Labels[]) {
+ *   console.log(await accuracy(y, t).item()); // 1
+ * }
+ * ```
+ */
+export type Labels = Variable | NDArray | NestedArray | ArrayLike<number>;
+
+/** What a label counts: `label … for 3 classes`, `id … for 3 rows`. */
+type LabelNoun = readonly [one: string, count: string];
+
+/** How labels are checked: against `count` classes, and optionally their number. */
+interface LabelSpec {
+  /** Labels must lie in `[0, count)`. */
+  count: number;
+  /** Nouns of the range error (`label`, `classes` by default). */
+  noun?: LabelNoun;
+  /** The number of labels expected, and what they label (for the error). */
+  size?: { n: number; of: string };
 }
 
 /**
- * Throws a RangeError naming the op when a label is outside `[0, classes)`. On
- * the CPU the labels are checked now; on the GPU a gather over the class range
- * records an out-of-range label, and the next readback throws.
+ * Labels as a new int32 handle on the device of `like` (the caller owns it),
+ * their number checked first, then each value against `[0, count)`: host
+ * values and CPU arrays now, GPU arrays at the next readback (see
+ * {@linkcode checkLabels}).
  */
-function checkLabels(op: string, t: NDArray, classes: number): void {
-  const read = t.backend.readSync;
-  if (read) {
-    const d = read.call(t.backend, t);
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] < 0 || d[i] >= classes) {
-        throw new RangeError(
-          `${op}: label ${d[i]} at index ${i} is out of range for ${classes} classes`,
-        );
-      }
+function labelsArray(op: string, t: Labels, like: Variable, spec: LabelSpec): NDArray {
+  const { count, noun = ["label", "classes"], size } = spec;
+  const checkSize = (shape: readonly number[]) => {
+    const n = sizeOf(shape);
+    if (size && n !== size.n) {
+      throw new TypeError(`${op}: ${n} labels of shape ${fmtShape(shape)} for ${size.of}`);
     }
-    return;
+  };
+  if (t instanceof Variable || t instanceof NDArray) {
+    const arr = t instanceof Variable ? t.array : t;
+    ops.assertSameDevice(op, [like.array, arr]);
+    if (arr.dtype !== "int32") {
+      throw new TypeError(`${op}: labels must be int32, got ${arr.dtype}`);
+    }
+    checkSize(arr.shape);
+    checkLabels(op, arr, count, noun);
+    return arr.share();
   }
-  const range = t.backend.full([classes], 0, "int32");
-  const flat = t.reshape([t.size]);
-  t.backend.gather(range, 0, flat, op).dispose();
-  flat.dispose();
-  range.dispose();
+  const { values, shape } = hostLabels(op, t);
+  checkSize(shape);
+  checkRange(op, values, count, noun);
+  return like.array.backend.fromTyped(Int32Array.from(values), shape);
 }
 
-/** A one-hot float matrix `[N, C]` from int32 labels `[N]`. */
+/** The values and shape of host labels, which must be integers. */
+function hostLabels(op: string, t: unknown): { values: number[]; shape: number[] } {
+  let values: unknown[];
+  let shape: number[];
+  if (typeof t === "number") {
+    values = [t];
+    shape = [];
+  } else if (Array.isArray(t)) {
+    shape = [];
+    for (let d: unknown = t; Array.isArray(d); d = d[0]) shape.push(d.length);
+    values = [];
+    const walk = (d: unknown, depth: number): void => {
+      if (depth === shape.length) {
+        if (Array.isArray(d)) ragged(op, shape);
+        values.push(d);
+        return;
+      }
+      if (!Array.isArray(d) || d.length !== shape[depth]) ragged(op, shape);
+      for (const e of d as unknown[]) walk(e, depth + 1);
+    };
+    walk(t, 0);
+  } else if (
+    typeof t === "object" && t !== null && !(t instanceof DataView) &&
+    typeof (t as ArrayLike<unknown>).length === "number"
+  ) {
+    // A TypedArray of any integer type (MNIST's labels are bytes), or another array-like.
+    values = Array.from(t as ArrayLike<unknown>);
+    shape = [values.length];
+  } else {
+    const got = t === null
+      ? "null"
+      : typeof t === "object"
+      ? t.constructor?.name ?? "an object"
+      : typeof t;
+    throw new TypeError(
+      `${op}: labels must be an int32 tensor, an array or a TypedArray of integers, got ${got}`,
+    );
+  }
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (typeof x !== "number" || !Number.isInteger(x)) {
+      const shown = typeof x === "number" ? String(x) : typeof x === "bigint" ? `${x}n` : typeof x;
+      throw new TypeError(`${op}: labels must be integers, got ${shown} at index ${i}`);
+    }
+  }
+  return { values: values as number[], shape };
+}
+
+function ragged(op: string, shape: readonly number[]): never {
+  throw new TypeError(
+    `${op}: labels are a ragged array: expected the shape ${fmtShape(shape)} of its first elements`,
+  );
+}
+
+/** Throws a RangeError naming the op and the first label outside `[0, count)`. */
+function checkRange(op: string, d: ArrayLike<number>, count: number, noun: LabelNoun): void {
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] < 0 || d[i] >= count) {
+      throw new RangeError(
+        `${op}: ${noun[0]} ${d[i]} at index ${i} is out of range for ${count} ${noun[1]}`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws a RangeError naming the op when a label is outside `[0, count)`. On
+ * the CPU the labels are checked now. A GPU array cannot be read back here: a
+ * gather over `0..count-1` records an index out of range, and the next
+ * readback throws. That gather wraps `[-count, -1]` as NumPy's `take` does, so
+ * negative labels go through a gather of their own, shifted by `-count` out of
+ * its range (the record shows `label - count`; the op name says so).
+ */
+function checkLabels(op: string, t: NDArray, count: number, noun: LabelNoun): void {
+  const read = t.backend.readSync;
+  if (read) {
+    checkRange(op, read.call(t.backend, t), count, noun);
+    return;
+  }
+  withScope(() => {
+    const range = t.backend.full([count], 0, "int32");
+    const flat = t.reshape([t.size]);
+    // min(t, 0) - count: -count (a valid index, wrapped) for t >= 0, out of range for t < 0.
+    const negative = ops.sub(ops.minimum(flat, 0), count);
+    const shifted = `${op}: ${noun[0]}s must not be negative (shown minus ${count})`;
+    // Negative labels first: a label below -count fails both, and the second record (exact) wins.
+    t.backend.gather(range, 0, negative, shifted);
+    t.backend.gather(range, 0, flat, op);
+  }, () => []);
+}
+
+/** A one-hot float matrix `[N, C]` from int32 labels `[N]` (checked already). */
 function oneHot(t: NDArray, classes: number, dtype: DType): NDArray {
-  checkLabels("softmaxCrossEntropy", t, classes);
   return arrays(() => {
     const range = new Int32Array(classes);
     for (let i = 0; i < classes; i++) range[i] = i;
@@ -434,28 +558,26 @@ function oneHot(t: NDArray, classes: number, dtype: DType): NDArray {
  * const loss = softmaxCrossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 1], { dtype: "int32" }));
  * ```
  */
-export function softmaxCrossEntropy(x: Operand, t: Operand): Variable {
-  const xv = v(x);
+export function softmaxCrossEntropy(x: Operand, t: Labels): Variable {
+  const xv = floating(v(x));
   if (xv.ndim !== 2) {
     throw new TypeError(
       `softmaxCrossEntropy: expected scores of shape [N, C], got ${fmtShape(xv.shape)}`,
     );
   }
-  const labels = labelsArray("softmaxCrossEntropy", t, xv);
-  const n = xv.shape[0];
-  if (labels.size !== n) {
-    throw new TypeError(
-      `softmaxCrossEntropy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for ${n} rows`,
-    );
-  }
-  return new SoftmaxCrossEntropy(labels.share()).apply(xv);
+  const [n, c] = xv.shape;
+  const labels = labelsArray("softmaxCrossEntropy", t, xv, {
+    count: c,
+    size: { n, of: `${n} rows` },
+  });
+  return new SoftmaxCrossEntropy(labels).apply(xv);
 }
 
 /**
- * DeZero's SoftmaxCrossEntropy: the loss from the (fused) log-softmax, and the
- * gradient `(softmax(x) - onehot(t)) / N`, written in Variable ops so it is
- * differentiable again. The one-hot matrix is saved with the graph and
- * released with it.
+ * DeZero's SoftmaxCrossEntropy: the loss from the (fused) log-softmax at each
+ * row's target, and the gradient `(softmax(x) - onehot(t)) / N`, written in
+ * Variable ops so it is differentiable again. The one-hot matrix is saved with
+ * the graph and released with it.
  */
 class SoftmaxCrossEntropy extends Function {
   #onehot: NDArray | null = null;
@@ -470,7 +592,9 @@ class SoftmaxCrossEntropy extends Function {
     const logp = fused(x.backend, "logSoftmax")
       ? x.backend.logSoftmax!(x, 1)
       : logSoftmaxArray(x, 1);
-    return ops.div(ops.sum(ops.mul(logp, onehot)), -n);
+    // Select the target column rather than multiply by the one-hot matrix: a
+    // masked class (a -Infinity logit) has logp = -Infinity, and -Infinity · 0 is NaN.
+    return ops.div(ops.sum(ops.where(onehot, logp, 0)), -n);
   }
   backward(gy: Variable): Variable {
     const x = this.inputs[0];
@@ -506,7 +630,7 @@ function binaryTargets(op: string, t: Operand, x: Variable): Variable {
  * ```
  */
 export function sigmoidCrossEntropy(x: Operand, t: Operand): Variable {
-  const xv = v(x);
+  const xv = floating(v(x));
   const tv = binaryTargets("sigmoidCrossEntropy", t, xv);
   const loss = relu(xv).sub(xv.mul(tv)).add(shift(xv.abs().neg().exp(), 1).log());
   return scale(loss.sum(), 1 / (xv.ndim === 0 ? 1 : xv.length));
@@ -529,7 +653,7 @@ export function binaryCrossEntropy(
   t: Operand,
   { eps = 1e-7 }: { eps?: number } = {},
 ): Variable {
-  const pv = v(p).clip(eps, 1 - eps);
+  const pv = floating(v(p)).clip(eps, 1 - eps);
   const tv = binaryTargets("binaryCrossEntropy", t, pv);
   // t·log p + (1 - t)·log(1 - p)
   const oneMinus = (a: Variable) => shift(scale(a, -1), 1);
@@ -549,17 +673,20 @@ export function binaryCrossEntropy(
  * console.log(await acc.item()); // 0.5
  * ```
  */
-export function accuracy(y: Operand, t: Operand): Variable {
+export function accuracy(y: Operand, t: Labels): Variable {
   const yv = v(y);
-  const labels = labelsArray("accuracy", t, yv);
+  if (yv.ndim < 2) {
+    throw new TypeError(`accuracy: expected scores of shape [N, C], got ${fmtShape(yv.shape)}`);
+  }
   const out = arrays(() => {
+    const labels = labelsArray("accuracy", t, yv, {
+      count: yv.shape[1],
+      size: {
+        n: sizeOf([yv.shape[0], ...yv.shape.slice(2)]),
+        of: `predictions of shape ${fmtShape(yv.shape)}`,
+      },
+    });
     const pred = ops.argmax(yv.array, 1);
-    if (pred.size !== labels.size) {
-      throw new TypeError(
-        `accuracy: ${labels.size} labels of shape ${fmtShape(labels.shape)} for predictions of ` +
-          `shape ${fmtShape(yv.shape)}`,
-      );
-    }
     const hit = ops.binary("eq", pred, labels.reshape(pred.shape));
     return ops.div(ops.sum(ops.cast(hit, "float32")), pred.size);
   });
@@ -638,7 +765,7 @@ export function batchNorm(
   options: BatchNormOptions = {},
 ): Variable {
   const { decay = 0.9, eps = 2e-5 } = options;
-  const xv = v(x);
+  const xv = floating(v(x));
   if (xv.ndim !== 2 && xv.ndim !== 4) {
     throw new TypeError(`batchNorm: expected [N, C] or [N, C, H, W], got ${fmtShape(xv.shape)}`);
   }
@@ -699,7 +826,7 @@ export function layerNorm(
   beta: Operand,
   { eps = 1e-5 }: { eps?: number } = {},
 ): Variable {
-  const xv = v(x);
+  const xv = floating(v(x));
   const g = v(gamma);
   const k = g.ndim;
   const tail = xv.shape.slice(xv.ndim - k);
@@ -764,11 +891,14 @@ class ScatterAdd extends Function {
  * console.log(y.shape); // [1, 2, 4]
  * ```
  */
-export function embedId(x: Operand, W: Operand): Variable {
+export function embedId(x: Labels, W: Operand): Variable {
   const w = v(W);
-  const ids = labelsArray("embedId", x, w);
+  if (w.ndim < 1) throw new TypeError(`embedId: expected an embedding matrix [V, D], got a scalar`);
+  // Ids must lie in [0, V): PyTorch's embedding rejects negative ids, which a
+  // NumPy-style gather would wrap to the last rows.
+  const ids = labelsArray("embedId", x, w, { count: w.shape[0], noun: ["id", "rows"] });
   // The Function holds its own handle on the ids (released with the graph).
-  return new Gather(0, ids.share(), "embedId").apply(w);
+  return new Gather(0, ids, "embedId").apply(w);
 }
 
 // ------------------------------------------------------------ im2col / col2im
@@ -904,10 +1034,27 @@ export function col2im(
 
 // ------------------------------------------------------------ convolution
 
-function addChannelBias(y: Variable, b: Operand | null | undefined): Variable {
-  if (b === null || b === undefined) return y;
+/** Checks a bias `[OC]` against the filters `w` (`oc` output channels) before any work. */
+function channelBias(
+  op: string,
+  b: Operand | null | undefined,
+  w: Variable,
+  oc: number,
+): Variable | null {
+  if (b === null || b === undefined) return null;
   const bv = v(b);
-  return y.add(bv.reshape(1, bv.size, 1, 1));
+  if (bv.ndim !== 1 || bv.shape[0] !== oc) {
+    throw new TypeError(
+      `${op}: bias of shape ${fmtShape(bv.shape)} does not match filters ${
+        fmtShape(w.shape)
+      }: expected [${oc}]`,
+    );
+  }
+  return bv;
+}
+
+function addChannelBias(y: Variable, b: Variable | null): Variable {
+  return b === null ? y : y.add(b.reshape(1, b.size, 1, 1));
 }
 
 /**
@@ -939,13 +1086,14 @@ export function conv2d(
     );
   }
   const [oc, c, kh, kw] = w.shape;
+  const bias = channelBias("conv2d", b, w, oc);
   const g = geometry("conv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
   const [oh, ow] = assertNCHW("conv2d", xv, g);
   const n = xv.shape[0];
   const col = patches("conv2d", xv, g).reshape(n, c * kh * kw, oh * ow);
   // [OC, C·KH·KW] @ [N, C·KH·KW, OH·OW] -> [N, OC, OH·OW]: no transposes needed.
   const y = w.reshape(oc, c * kh * kw).matmul(col).reshape(n, oc, oh, ow);
-  return addChannelBias(y, b);
+  return addChannelBias(y, bias);
 }
 
 /** Options of {@linkcode deconv2d}. */
@@ -983,9 +1131,19 @@ export function deconv2d(
   }
   const [c, oc, kh, kw] = w.shape;
   const [n, , h, wd] = xv.shape;
+  const bias = channelBias("deconv2d", b, w, oc);
   const g = geometry("deconv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
+  if (options.outsize !== undefined) pair("deconv2d", "outsize", options.outsize, 1);
   const [oh, ow] = options.outsize ??
     [deconvOutSize(h, kh, g.sh, g.ph), deconvOutSize(wd, kw, g.sw, g.pw)];
+  if (oh < 1 || ow < 1) {
+    throw new RangeError(
+      `deconv2d: output size [${oh},${ow}] of input ${
+        fmtShape(xv.shape)
+      } with kernel ${kh}x${kw}, ` +
+        `stride ${g.sh},${g.sw} and pad ${g.ph},${g.pw} is less than 1`,
+    );
+  }
   if (convOutSize(oh, kh, g.sh, g.ph) !== h || convOutSize(ow, kw, g.sw, g.pw) !== wd) {
     throw new RangeError(
       `deconv2d: outsize [${oh},${ow}] is not consistent with input ${fmtShape(xv.shape)}, ` +
@@ -996,7 +1154,7 @@ export function deconv2d(
   const col = w.reshape(c, oc * kh * kw).transpose().matmul(xv.reshape(n, c, h * wd))
     .reshape(n, oc, kh, kw, h, wd);
   const y = new Col2im([n, oc, oh, ow], g).apply(col);
-  return addChannelBias(y, b);
+  return addChannelBias(y, bias);
 }
 
 // ------------------------------------------------------------ pooling
@@ -1010,7 +1168,7 @@ export interface PoolingOptions {
 }
 
 function windows(op: string, x: Operand, kernelSize: Pair, options: PoolingOptions) {
-  const xv = v(x);
+  const xv = floating(v(x));
   const g = geometry(op, kernelSize, options.stride ?? kernelSize, options.pad ?? 0);
   const col = patches(op, xv, g);
   const [n, c, kh, kw, oh, ow] = col.shape;

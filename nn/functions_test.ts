@@ -100,6 +100,30 @@ Deno.test("softmaxCrossEntropy() value and second derivative match numerical", a
   throws(() => N.softmaxCrossEntropy(x, tensor([0, 1], f64)), /labels must be int32/);
 });
 
+Deno.test("softmaxCrossEntropy() is finite when a non-target logit is -Infinity (a masked class)", async () => {
+  const x = tensor([[0, -Infinity, 0], [1, 2, -Infinity]], f64);
+  const t = tensor([0, 1], { dtype: "int32" });
+  const s0 = 1 / (1 + Math.E); // softmax of row 1 at class 0
+  for (const enabled of [true, false]) {
+    fusedKernels.enabled = enabled;
+    try {
+      const loss = N.softmaxCrossEntropy(x, t);
+      // NumPy / PyTorch: (log 2 + log(e + e²) - 2) / 2; a one-hot product would give -inf · 0 = NaN.
+      await close(loss, [(Math.LN2 + Math.log(Math.E + Math.E ** 2) - 2) / 2]);
+      x.cleargrad();
+      loss.backward();
+      // (softmax(x) - onehot(t)) / N
+      await close(x.grad!, [[-0.25, 0, 0.25], [s0 / 2, -s0 / 2, 0]]);
+      // A -Infinity target logit is an infinite loss, not NaN.
+      equal(await N.softmaxCrossEntropy(tensor([[-Infinity, 0]], f64), [0]).item(), Infinity);
+    } finally {
+      fusedKernels.enabled = true;
+    }
+  }
+  const mask = tensor([[0, -Infinity, 0, 0], [0, 0, 0, -Infinity], [-Infinity, 0, 0, 0]], f64);
+  await check2((x) => N.softmaxCrossEntropy(x.add(mask), [2, 0, 1]), [rnd([3, 4], 3)]);
+});
+
 Deno.test("sigmoidCrossEntropy() and binaryCrossEntropy() agree and differentiate twice", async () => {
   const x = rnd([4, 1]);
   const t = tensor([[1], [0], [1], [0]], f64);
@@ -131,6 +155,30 @@ Deno.test("sigmoidCrossEntropy() and binaryCrossEntropy() agree and differentiat
 Deno.test("meanSquaredError() divides by the batch size and differentiates twice", async () => {
   await close(N.meanSquaredError(tensor([[1, 2], [3, 4]], f64), zeros([2, 2], f64)), [15].flat());
   await check2(N.meanSquaredError, [rnd([3, 2]), rnd([3, 2], 1)]);
+});
+
+Deno.test("meanSquaredError() and the binary cross entropies promote int32 inputs to float32", async () => {
+  const a = tensor(new Int32Array([1, 2, 3, -4]));
+  const b = tensor(new Int32Array([2, 0, 2, 3]));
+  const mse = N.meanSquaredError(a, b);
+  equal(mse.dtype, "float32");
+  equal(await mse.item(), 55 / 4); // not the truncated 13
+  equal(await N.meanSquaredError(a, b.astype("float64")).item(), 55 / 4);
+  // Fractional targets must not be truncated to the dtype of an int32 input.
+  const xi = tensor(new Int32Array([1, -1, 0]));
+  const xf = xi.astype("float32");
+  const t = tensor([0.5, 1, 0.25]);
+  const sce = N.sigmoidCrossEntropy(xi, t);
+  equal(sce.dtype, "float32");
+  await close(sce, N.sigmoidCrossEntropy(xf, t), 1e-6);
+  const p = tensor(new Int32Array([1, 0, 1]));
+  await close(N.binaryCrossEntropy(p, t), N.binaryCrossEntropy(p.astype("float32"), t), 1e-6);
+  const logits = tensor(new Int32Array([1, 2, 3]), { shape: [1, 3] });
+  const ce = N.softmaxCrossEntropy(logits, [0]);
+  equal(ce.dtype, "float32");
+  await close(ce, [Math.log(Math.E + Math.E ** 2 + Math.E ** 3) - 1]);
+  const img = tensor(new Int32Array([1, 2, 3, 5]), { shape: [1, 1, 2, 2] });
+  await close(N.averagePooling(img, 2), [[[[2.75]]]] as unknown as number[][]);
 });
 
 Deno.test("accuracy() counts argmax hits", async () => {
@@ -288,6 +336,30 @@ Deno.test("deconv2d() is the input-gradient of conv2d and differentiates twice",
   await check2(
     (x, W, b) => N.deconv2d(x, W, b, { stride: 2, pad: 1 }),
     [rnd([1, 2, 2, 2], 3), rnd([2, 3, 3, 3], 4), rnd([3], 5)],
+  );
+});
+
+Deno.test("conv2d() and deconv2d() name themselves for a wrong bias or an empty output", () => {
+  throws(() => N.conv2d(ones([1, 2, 3, 3]), ones([2, 2, 3, 3]), ones([3])), {
+    name: "TypeError",
+    message: "conv2d: bias of shape [3] does not match filters [2,2,3,3]: expected [2]",
+  });
+  throws(() => N.conv2d(ones([1, 2, 3, 3]), ones([2, 2, 3, 3]), ones([2, 1])), {
+    name: "TypeError",
+    message: "conv2d: bias of shape [2,1] does not match filters [2,2,3,3]: expected [2]",
+  });
+  throws(() => N.deconv2d(ones([1, 2, 3, 3]), ones([2, 4, 1, 1]), ones([2])), {
+    name: "TypeError",
+    message: "deconv2d: bias of shape [2] does not match filters [2,4,1,1]: expected [4]",
+  });
+  throws(() => N.deconv2d(ones([1, 2, 1, 1]), ones([2, 1, 1, 1]), null, { pad: 1 }), {
+    name: "RangeError",
+    message: "deconv2d: output size [-1,-1] of input [1,2,1,1] with kernel 1x1, stride 1,1 " +
+      "and pad 1,1 is less than 1",
+  });
+  throws(
+    () => N.deconv2d(ones([1, 2, 1, 1]), ones([2, 1, 1, 1]), null, { pad: 1, outsize: [-1, -1] }),
+    { name: "RangeError", message: "deconv2d: outsize must be integers ≥ 1, got [-1,-1]" },
   );
 });
 

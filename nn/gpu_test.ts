@@ -36,6 +36,13 @@ function runningStats(x: Variable): Variable[] {
   return s;
 }
 
+/** -Infinity at a non-target class of each row (masked classes), on `x`'s device. */
+function masks(x: Variable): Variable {
+  const m = new Float32Array(15);
+  m[1] = m[9] = m[10] = -Infinity;
+  return tensor(m, { shape: [3, 5], device: x.device });
+}
+
 const CASES: Case[] = [
   { name: "sigmoid", f: N.sigmoid, shapes: [[3, 5]] },
   { name: "relu", f: N.relu, shapes: [[3, 5]], distinct: true },
@@ -50,6 +57,11 @@ const CASES: Case[] = [
     f: (x, t) => N.softmaxCrossEntropy(x, t),
     shapes: [[3, 5]],
     labels: [[4, 0, 2]],
+  },
+  {
+    name: "softmaxCrossEntropy (host labels, masked classes)",
+    f: (x) => N.softmaxCrossEntropy(x.add(masks(x)), [4, 0, 2]),
+    shapes: [[3, 5]],
   },
   {
     name: "sigmoidCrossEntropy",
@@ -177,6 +189,30 @@ gpuTest("accuracy() on the GPU matches the CPU", async () => {
   ok(cpu > 0 && cpu < 1, `a mixed case: ${cpu}`);
   ok(Math.abs((await acc("gpu")) - cpu) < 1e-7);
 });
+
+gpuTest(
+  "softmaxCrossEntropy() with a -Infinity logit and meanSquaredError() of int32 match NumPy on the GPU",
+  async () => {
+    const device = "gpu";
+    const x = tensor([[0, -Infinity, 0], [1, 2, -Infinity]], { device });
+    const loss = N.softmaxCrossEntropy(x, tensor(new Int32Array([0, 1]), { device }));
+    loss.backward();
+    const want = (Math.LN2 + Math.log(Math.E + Math.E ** 2) - 2) / 2;
+    ok(Math.abs((await loss.item()) - want) < 1e-6, `loss ${await loss.item()}`);
+    const s0 = 1 / (1 + Math.E);
+    assertAllClose(await x.grad!.data(), [-0.25, 0, 0.25, s0 / 2, -s0 / 2, 0], {
+      rtol: 1e-5,
+      atol: 1e-6,
+      what: "gradient with a masked class",
+    });
+    const inf = N.softmaxCrossEntropy(tensor([[-Infinity, 0]], { device }), [0]);
+    ok((await inf.item()) === Infinity);
+    const a = tensor(new Int32Array([1, 2, 3, -4]), { device });
+    const b = tensor(new Int32Array([2, 0, 2, 3]), { device });
+    const mse = N.meanSquaredError(a, b);
+    deepStrictEqual([mse.dtype, await mse.item()], ["float32", 13.75]);
+  },
+);
 
 gpuTest(
   "nn functions on the GPU pass first and second order gradient checks (float32)",

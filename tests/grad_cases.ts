@@ -117,11 +117,27 @@ export const GRAD_CASES: GradCase[] = [
   { name: "concat", f: (a, b) => F.concat([a, b], 1), inputs: (m) => [m([2, 3]), m([2, 1])] },
   { name: "stack", f: (a, b) => F.stack([a, b], 0), inputs: (m) => [m([2, 3]), m([2, 3])] },
   {
+    name: "softmaxCrossEntropy with host labels and masked (-Infinity) classes",
+    f: (x) => F.softmaxCrossEntropy(F.add(x, masks(x)), [2, 0]),
+    inputs: (m) => [m([2, 3], { lo: -2, hi: 2 })],
+  },
+  {
+    name: "meanSquaredError",
+    f: (a, b) => F.meanSquaredError(a, b),
+    inputs: (m) => [m([3, 2]), m([3, 2])],
+  },
+  {
     name: "composite tanh(x*2+1)*x",
     f: (x) => F.mul(F.tanh(F.add(F.mul(x, 2), 1)), x),
     inputs: (m) => [m([7])],
   },
 ];
+
+/** -Infinity at one non-target class per row of a [2, 3] input, on its device and dtype. */
+function masks(x: Variable): Variable {
+  const data = [[0, -Infinity, 0], [0, 0, -Infinity]];
+  return tensor(data, { dtype: x.dtype, device: x.device });
+}
 
 // abs and clip are not differentiable at their kinks; keep inputs away from them.
 function tensorSign(m: Maker): Variable {

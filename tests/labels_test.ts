@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { F, tensor } from "../mod.ts";
+import { F, tensor, utils } from "../mod.ts";
 import { gpuTest } from "../shaders/test_util.ts";
 
 Deno.test("softmaxCrossEntropy() names an out-of-range label on the CPU", () => {
@@ -28,3 +28,101 @@ gpuTest(
     assert.ok(Number.isFinite(await ok.item()));
   },
 );
+
+gpuTest(
+  "softmaxCrossEntropy(), accuracy() and embedId() on the GPU reject negative labels at readback",
+  async () => {
+    const device = "gpu";
+    const x = tensor([[0, 1, 2], [1, 2, 3]], { device });
+    const W = tensor([[1, 2], [3, 4], [5, 6]], { device });
+    // -1 and -3 would wrap to a valid class in a NumPy-style take; -4 is past even that.
+    for (const label of [-1, -3, -4]) {
+      const t = tensor(new Int32Array([label, 0]), { device });
+      const loss = F.softmaxCrossEntropy(x, t);
+      await assert.rejects(() => loss.item(), {
+        name: "RangeError",
+        message: /^softmaxCrossEntropy: .*out of range/,
+      }, `label ${label}`);
+      await assert.rejects(() => F.accuracy(x, t).item(), {
+        name: "RangeError",
+        message: /^accuracy: .*out of range/,
+      }, `label ${label}`);
+      await assert.rejects(() => F.embedId(t, W).data(), {
+        name: "RangeError",
+        message: /^embedId: .*out of range/,
+      }, `id ${label}`);
+    }
+    // The error is reported once; valid labels (and later work) are unaffected.
+    const ok = F.softmaxCrossEntropy(x, tensor(new Int32Array([2, 0]), { device }));
+    assert.ok(Number.isFinite(await ok.item()));
+  },
+);
+
+Deno.test("accuracy() and embedId() name an out-of-range or negative label on the CPU", () => {
+  const y = tensor([[1, 2, 3], [3, 2, 1]]);
+  assert.throws(() => F.accuracy(y, tensor(new Int32Array([2, 3]))), {
+    name: "RangeError",
+    message: "accuracy: label 3 at index 1 is out of range for 3 classes",
+  });
+  assert.throws(() => F.accuracy(y, tensor(new Int32Array([-1, 0]))), {
+    name: "RangeError",
+    message: "accuracy: label -1 at index 0 is out of range for 3 classes",
+  });
+  // PyTorch's embedding rejects negative ids; a NumPy-style wrap would pick the last row.
+  assert.throws(() => F.embedId(tensor(new Int32Array([0, -1])), tensor([[1, 2], [3, 4]])), {
+    name: "RangeError",
+    message: "embedId: id -1 at index 1 is out of range for 2 rows",
+  });
+});
+
+for (const device of ["cpu", "gpu"] as const) {
+  const test = device === "cpu" ? Deno.test : gpuTest;
+  test(`softmaxCrossEntropy(), accuracy() and embedId() take host labels (${device})`, async () => {
+    const y = tensor([[1, 2, 3], [3, 2, 1]], { device });
+    const W = tensor([[1, 2], [3, 4], [5, 6]], { device });
+    const want = await F.softmaxCrossEntropy(y, tensor(new Int32Array([2, 0]), { device })).item();
+    // DeZero's labels are NumPy arrays: plain arrays, nested [N, 1] arrays and integer TypedArrays.
+    for (const t of [[2, 0], [[2], [0]], new Int32Array([2, 0]), new Uint8Array([2, 0])]) {
+      const what = `${device} ${t.constructor.name} ${JSON.stringify(t)}`;
+      const loss = F.softmaxCrossEntropy(y, t);
+      assert.equal(loss.device, device, what);
+      assert.ok(Math.abs((await loss.item()) - want) < 1e-6, what);
+      assert.equal(await F.accuracy(y, t).item(), 1, what);
+    }
+    assert.equal(await F.accuracy(y, [2, 1]).item(), 0.5);
+    assert.deepEqual(await F.embedId([[2, 0]], W).toArray(), [[[5, 6], [1, 2]]]);
+    // Host labels are checked at once, on every device.
+    assert.throws(() => F.softmaxCrossEntropy(y, [0, -1]), {
+      name: "RangeError",
+      message: "softmaxCrossEntropy: label -1 at index 1 is out of range for 3 classes",
+    });
+    assert.throws(() => F.accuracy(y, new Int32Array([3, 0])), {
+      name: "RangeError",
+      message: "accuracy: label 3 at index 0 is out of range for 3 classes",
+    });
+    assert.throws(() => F.softmaxCrossEntropy(y, [1.5, 0]), {
+      name: "TypeError",
+      message: "softmaxCrossEntropy: labels must be integers, got 1.5 at index 0",
+    });
+    assert.throws(() => F.softmaxCrossEntropy(y, new Float32Array([NaN, 0])), {
+      name: "TypeError",
+      message: "softmaxCrossEntropy: labels must be integers, got NaN at index 0",
+    });
+    assert.throws(() => F.softmaxCrossEntropy(y, [[1], [0, 2]]), {
+      name: "TypeError",
+      message: /^softmaxCrossEntropy: labels are a ragged array/,
+    });
+    assert.throws(() => F.accuracy(y, "2,0" as never), {
+      name: "TypeError",
+      message: /^accuracy: labels must be an int32 tensor, an array or a TypedArray of integers/,
+    });
+    assert.throws(() => F.softmaxCrossEntropy(y, [2, 0, 1]), /3 labels of shape \[3\] for 2 rows/);
+    // Differentiable through the scores, as with tensor labels.
+    const r = await utils.gradientCheck(
+      (x) => F.softmaxCrossEntropy(x, [2, 0]),
+      [tensor([[0.1, -0.3, 0.2], [0.5, 0.4, -1]], { device })],
+      { order: 2 },
+    );
+    assert.ok(r.ok, r.failures.join("\n"));
+  });
+}
