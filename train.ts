@@ -125,55 +125,72 @@ export function parseTrainArgs(args: readonly string[]): TrainConfig | "help" {
   if (parsed.help) return "help";
   const model = parsed.model;
   if (model !== "mlp" && model !== "cnn") {
-    throw new RangeError(`train: --model must be mlp or cnn, got ${model}`);
+    throw new RangeError(`train: --model must be mlp or cnn, got ${show(model)}`);
   }
   const device = parsed.device;
   if (device !== "auto" && device !== "cpu" && device !== "gpu") {
-    throw new RangeError(`train: --device must be auto, gpu or cpu, got ${device}`);
+    throw new RangeError(`train: --device must be auto, gpu or cpu, got ${show(device)}`);
   }
   const d = DEFAULTS[model];
   return {
     model,
-    epochs: positiveInt("--epochs", parsed.epochs, d.epochs),
-    batchSize: positiveInt("--batch-size", parsed["batch-size"], d.batchSize),
-    lr: positiveNumber("--lr", parsed.lr, d.lr),
+    epochs: positiveInt("--epochs", parsed.epochs) ?? d.epochs,
+    batchSize: positiveInt("--batch-size", parsed["batch-size"]) ?? d.batchSize,
+    lr: positiveNumber("--lr", parsed.lr) ?? d.lr,
     device,
-    dataRoot: parsed["data-root"],
-    out: parsed.out!,
-    trainSize: parsed["train-size"] === undefined
-      ? undefined
-      : positiveInt("--train-size", parsed["train-size"], 0),
-    testSize: parsed["test-size"] === undefined
-      ? undefined
-      : positiveInt("--test-size", parsed["test-size"], 0),
-    seed: nonNegativeInt("--seed", parsed.seed!),
+    dataRoot: folder("--data-root", parsed["data-root"]),
+    out: folder("--out", parsed.out)!,
+    trainSize: positiveInt("--train-size", parsed["train-size"]),
+    testSize: positiveInt("--test-size", parsed["test-size"]),
+    seed: seed(parsed.seed!),
   };
 }
 
-function positiveInt(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
+// Plain decimal digits only: Number() would also take "", " ", "0x10", "1e1" and "6e4 ".
+const DIGITS = /^[0-9]+$/;
+// A decimal number with an optional exponent (1e-3): no hex, no spaces, no trailing text.
+const DECIMAL = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`train: ${flag} must be a positive integer, got ${value}`);
+  if (!DIGITS.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`train: ${flag} must be a positive integer, got ${show(value)}`);
   }
   return n;
 }
 
-function nonNegativeInt(flag: string, value: string): number {
+/** The seed: the generators take 32 bits, so a larger one would quietly repeat a smaller one. */
+function seed(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`train: ${flag} must be a non-negative integer, got ${value}`);
+  if (!DIGITS.test(value) || n > 0xffffffff) {
+    throw new RangeError(
+      `train: --seed must be an integer from 0 to 4294967295, got ${show(value)}`,
+    );
   }
   return n;
 }
 
-function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
+function positiveNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n)) {
-    throw new RangeError(`train: ${flag} must be a positive number, got ${value}`);
+  if (!DECIMAL.test(value) || !(n > 0) || !Number.isFinite(n)) {
+    throw new RangeError(`train: ${flag} must be a positive number, got ${show(value)}`);
   }
   return n;
+}
+
+/** A folder flag: an empty value would name no folder (and joined paths would start at `/`). */
+function folder(flag: string, value: string | undefined): string | undefined {
+  if (value !== undefined && value.trim() === "") {
+    throw new RangeError(`train: ${flag} must be a folder path, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A flag's value as typed, quoted so that an empty or blank value is visible. */
+function show(value: string): string {
+  return JSON.stringify(value);
 }
 
 /** This workplace's read-only MNIST mirror, beside the repository. */
@@ -368,7 +385,8 @@ async function evaluate(model: Model, loader: DataLoader): Promise<[loss: number
 /**
  * Trains `config.model` on MNIST and evaluates it on the test split after every epoch;
  * saves the weights (`<out>/mnist_<model>.safetensors`) and a loss/accuracy plot
- * (`<out>/mnist_<model>.svg`).
+ * (`<out>/mnist_<model>.svg`). The output folder is created and checked for writing first, so
+ * that an unusable one fails at once rather than after the training.
  *
  * @example
  * ```ts ignore
@@ -380,6 +398,8 @@ async function evaluate(model: Model, loader: DataLoader): Promise<[loss: number
 export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
   const log = options.log ?? console.log;
   const start = performance.now();
+  // A bad output folder is found now, not after the training whose results it was to hold.
+  await prepareOutDir(config.out);
   const device = await pickDevice(config.device, log);
   const where = device === "gpu" ? `the GPU (${gpuInfo().description})` : "the CPU";
 
@@ -468,7 +488,6 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     );
   }
 
-  await Deno.mkdir(config.out, { recursive: true });
   const weightsPath = joinPath(config.out, `mnist_${config.model}.safetensors`);
   const plotPath = joinPath(config.out, `mnist_${config.model}.svg`);
   await model.saveWeights(weightsPath);
@@ -476,6 +495,48 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const total = (performance.now() - start) / 1000;
   log(`Saved the weights to ${weightsPath} and the plot to ${plotPath} (${total.toFixed(1)} s)`);
   return { device, model, history, weightsPath, plotPath, seconds: total };
+}
+
+/**
+ * Creates the output folder (and the folders above it) and checks that files can be written
+ * there. Throws the file system's error class with a message naming the folder and the flag.
+ */
+async function prepareOutDir(out: string): Promise<void> {
+  if (out.trim() === "") {
+    throw new RangeError(
+      `train: the output folder (--out) must be a folder path, got ${show(out)}`,
+    );
+  }
+  try {
+    await Deno.mkdir(out, { recursive: true });
+    const probe = await Deno.makeTempFile({ dir: out, prefix: ".train_write_check_" });
+    await Deno.remove(probe);
+  } catch (e) {
+    const notFolder = e instanceof Deno.errors.AlreadyExists ||
+      e instanceof Deno.errors.NotADirectory;
+    const why = notFolder
+      ? "it or a folder above it is a file, not a folder"
+      // "Permission denied (os error 13): tmpfile": the operation is ours, not the user's.
+      : `cannot write there: ${(e as Error).message.replace(/ \(os error \d+\).*$/s, "")}`;
+    const Class = (Object.values(Deno.errors) as ErrorConstructor[]).find((c) => e instanceof c) ??
+      Error;
+    // The os error code (EROFS, ENOSPC) marks errors that have no class as the user's to fix.
+    const code = (e as { code?: unknown }).code;
+    const error = new Class(`Cannot save the results in ${out} (--out): ${why}`, { cause: e });
+    throw typeof code === "string" ? Object.assign(error, { code }) : error;
+  }
+}
+
+/**
+ * Whether `e` is a problem for the user to fix rather than a bug: a file system error (missing
+ * or corrupt data, a bad output folder, a denied permission) or a missing GPU. Its message says
+ * what is wrong, so the command line prints just that.
+ */
+function isUserError(e: unknown): e is Error {
+  return e instanceof WebGpuUnavailableError ||
+    (Object.values(Deno.errors) as ErrorConstructor[]).some((c) => e instanceof c) ||
+    // Operating system errors that Deno has no class for (a read-only file system, a full disk).
+    (e instanceof Error && /^E[A-Z]+$/.test(String((e as { code?: unknown }).code)));
 }
 
 function pct(x: number): string {
@@ -511,7 +572,10 @@ function trainingPlot(config: TrainConfig, history: readonly EpochStats[]): stri
     `viewBox="0 0 ${width} ${2 * height}">\n${nest(loss, 0)}\n${nest(acc, height)}\n</svg>\n`;
 }
 
-/** The command line: parses the flags, trains, and exits with 1 on a bad flag or error. */
+/**
+ * The command line: parses the flags and trains. Exits with 2 on a bad flag, with 1 on an
+ * error (one line for the user's problems: data files, output folder, GPU).
+ */
 async function main(args: readonly string[]): Promise<number> {
   let config;
   try {
@@ -528,9 +592,13 @@ async function main(args: readonly string[]): Promise<number> {
     await train(config);
     return 0;
   } catch (e) {
-    // Missing data files and a missing GPU are the user's to fix: the message says how.
-    const expected = e instanceof Deno.errors.NotFound || e instanceof WebGpuUnavailableError;
-    console.error(expected ? `train: ${(e as Error).message}` : e);
+    // Missing or corrupt data files, an unusable output folder and a missing GPU are the
+    // user's to fix: the message says how, and a stack trace would only hide it. Bugs keep theirs.
+    if (!isUserError(e)) {
+      console.error(e);
+      return 1;
+    }
+    console.error(e.message.startsWith("train: ") ? e.message : `train: ${e.message}`);
     return 1;
   }
 }

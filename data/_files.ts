@@ -100,11 +100,18 @@ function fromFileUrl(url: URL): string {
   return decodeURIComponent(url.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
 }
 
-/** Joins path segments with `/` (accepted by Deno on every platform). */
+/**
+ * Joins path segments with `/` (accepted by Deno on every platform). An empty first segment is
+ * the current folder, as in `path.join` (`joinPath("", "a")` is `a`), never the root `/`.
+ */
 export function joinPath(...parts: string[]): string {
-  return parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p.replace(/^\/+|\/+$/g, "")))
-    .filter((p, i) => i === 0 || p.length > 0)
-    .join("/");
+  const [first = "", ...rest] = parts;
+  // Trailing slashes go, except that of the root itself ("/" and "//" stay "/").
+  const head = first.replace(/\/+$/, "") || (first.startsWith("/") ? "/" : "");
+  const tail = rest.map((p) => p.replace(/^\/+|\/+$/g, "")).filter((p) => p.length > 0);
+  if (head === "") return tail.join("/");
+  if (head === "/") return "/" + tail.join("/");
+  return [head, ...tail].join("/");
 }
 
 /** Reads a file and gunzips it when it starts with the gzip magic bytes. */

@@ -20,9 +20,9 @@ export interface DisplayableTensor {
   readonly device: string;
   /** Optional name. */
   readonly name?: string | null;
-  /** Whether the value can still be read (false once disposed). */
+  /** Whether the value can still be read (false once disposed or released). */
   readonly isAlive?: boolean;
-  /** Reads the values (row-major). */
+  /** Reads the values (row-major); once they are gone, rejects with a message saying why. */
   data(): Promise<TypedArray>;
 }
 
@@ -62,12 +62,7 @@ export async function variableMimeBundle(
 ): Promise<MimeBundle> {
   const name = v.name ? ` <b>${escapeXml(v.name)}</b>` : "";
   const style = "font-family:monospace;margin-bottom:4px";
-  if (v.isAlive === false) {
-    return {
-      "text/html": `<div style="${style}">Variable${name} · <i>disposed</i></div>`,
-      "text/plain": "variable(<disposed>)",
-    };
-  }
+  if (v.isAlive === false) return await releasedBundle(v, name, style);
   const meta = `shape [${v.shape.join(", ")}] · ${v.dtype} · ${v.device}`;
   const header = `<div style="${style}">Variable${name} · ${escapeXml(meta)}</div>`;
   const data = await v.data();
@@ -75,6 +70,43 @@ export async function variableMimeBundle(
     v.shape.join(",")
   }], dtype=${v.dtype}${v.device === "cpu" ? "" : `, device=${v.device}`})`;
   return { "text/html": header + tensorHtml(data, v.shape, options), "text/plain": text };
+}
+
+/**
+ * The bundle of a value that can no longer be read: its shape, dtype and device where the
+ * Variable still knows them, and why it is gone, in the words of the error that reading it
+ * throws (released by backward() and how to keep it, disposed, freed by tidy()).
+ */
+async function releasedBundle(
+  v: DisplayableTensor,
+  name: string,
+  style: string,
+): Promise<MimeBundle> {
+  let meta: { shape: readonly number[]; dtype: string; device: string } | null = null;
+  try {
+    meta = { shape: v.shape, dtype: v.dtype, device: v.device };
+  } catch {
+    // A Variable that backward() released may not know its shape any more: the reason does.
+  }
+  let reason = "the value was disposed";
+  try {
+    await v.data();
+  } catch (e) {
+    reason = (e as Error).message;
+  }
+  const header = meta === null
+    ? "value not available"
+    : `shape [${meta.shape.join(", ")}] · ${meta.dtype} · ${meta.device} · value not available`;
+  const plainMeta = meta === null
+    ? ""
+    : `, shape=[${meta.shape.join(",")}], dtype=${meta.dtype}${
+      meta.device === "cpu" ? "" : `, device=${meta.device}`
+    }`;
+  return {
+    "text/html": `<div style="${style}">Variable${name} · <i>${escapeXml(header)}</i></div>` +
+      `<div style="font-family:monospace;color:#888">${escapeXml(reason)}</div>`,
+    "text/plain": `variable(<${reason}>${plainMeta})`,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "./_test_util.ts";
-import { tensor } from "../core/mod.ts";
+import { F, Parameter, tensor, tidy, type Variable } from "../mod.ts";
 import { dotGraphDisplay, tensorHtml, variableMimeBundle } from "./display.ts";
 
 Deno.test("variableMimeBundle() shows shape, dtype, device and every value of a small tensor", async () => {
@@ -14,8 +14,64 @@ Deno.test("variableMimeBundle() shows shape, dtype, device and every value of a 
   );
   x.dispose();
   const gone = await variableMimeBundle(x);
-  assert(gone["text/html"].includes("<i>disposed</i>"));
-  assertEquals(gone["text/plain"], "variable(<disposed>)");
+  assertMatch(gone["text/html"], /Variable <b>x<\/b> · <i>.*value not available<\/i>/);
+  assert(gone["text/html"].includes("Variable &#34;x&#34; was disposed"), gone["text/html"]);
+  assertMatch(gone["text/plain"], /^variable\(<Variable "x" was disposed>/);
+});
+
+Deno.test("variableMimeBundle() of a value backward() released says so and how to keep it", async () => {
+  const W = new Parameter([[1, 2]], { name: "W" });
+  const h = F.tanh(W); // an activation: released by the backward() below
+  h.sum().backward();
+  assertEquals(h.isAlive, false);
+  const b = await variableMimeBundle(h);
+  for (const form of [b["text/html"], b["text/plain"]]) {
+    assertMatch(form, /of shape \[1,2\] was released by backward\(\)/);
+    assert(form.includes("retainGraph: true") && form.includes("retainData()"), form);
+  }
+  assert(!b["text/html"].includes("<i>disposed</i>"));
+  // The Jupyter method gives the same bundle.
+  const show = (h as unknown as Record<symbol, () => Promise<Record<string, string>>>)[
+    Symbol.for("Jupyter.display")
+  ];
+  assertEquals(await show.call(h), b);
+});
+
+Deno.test("variableMimeBundle() of a freed value shows its shape, dtype and device and why", async () => {
+  // A value tidy() freed still knows its shape, dtype and device; reading it says why it fails.
+  const x = tensor([1, 2, 3]);
+  let kept: Variable | null = null;
+  tidy(() => {
+    kept = x.mul(3);
+    return x.add(1);
+  });
+  const b = await variableMimeBundle(kept!);
+  assertMatch(
+    b["text/html"],
+    /Variable · <i>shape \[3\] · float32 · cpu · value not available<\/i>/,
+  );
+  assertMatch(b["text/plain"], /^variable\(<.+>, shape=\[3\], dtype=float32\)$/);
+  // Any DisplayableTensor: the metadata it still has, and the message its read fails with.
+  const fake = {
+    shape: [2, 3],
+    dtype: "float32",
+    device: "gpu",
+    name: "h",
+    isAlive: false,
+    data: () => Promise.reject(new ReferenceError('Variable "h" was freed by tidy() <here>')),
+  };
+  const f = await variableMimeBundle(fake);
+  assertEquals(
+    f["text/html"],
+    '<div style="font-family:monospace;margin-bottom:4px">Variable <b>h</b> · ' +
+      "<i>shape [2, 3] · float32 · gpu · value not available</i></div>" +
+      '<div style="font-family:monospace;color:#888">Variable &#34;h&#34; was freed by tidy() ' +
+      "&#60;here&#62;</div>",
+  );
+  assertEquals(
+    f["text/plain"],
+    'variable(<Variable "h" was freed by tidy() <here>>, shape=[2,3], dtype=float32, device=gpu)',
+  );
 });
 
 Deno.test("tensorHtml() abbreviates long tensors with edge items on every axis", () => {

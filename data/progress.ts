@@ -19,8 +19,14 @@ export interface ProgressBarOptions {
   label?: string;
   /** `"bytes"` formats counts as KiB/MiB (downloads); default plain counts. */
   unit?: "steps" | "bytes";
-  /** Width of the bar in characters (default 30). */
+  /** Width of the bar in characters (default 30); narrower when the terminal is narrow. */
   width?: number;
+  /**
+   * Columns of the terminal: a redrawn line stays shorter than this, so that it never wraps
+   * (a wrapped line cannot be redrawn in place). Default: the console's width
+   * (`Deno.consoleSize()`) when writing to stdout or stderr in a terminal, else 80.
+   */
+  columns?: number;
   /** Where to write (default `Deno.stdout`). */
   writer?: ProgressWriter;
   /** Redraw in place; default `Deno.stdout.isTerminal()` (when writing to stdout). */
@@ -37,6 +43,9 @@ export interface ProgressBarOptions {
 export type ProgressPostfix = Record<string, number | string>;
 
 const encoder = new TextEncoder();
+
+/** The narrowest bar drawn; when even that does not fit, the line goes without a bar. */
+const MIN_BAR = 10;
 
 /**
  * A progress bar. In a terminal it redraws one line in place:
@@ -56,6 +65,7 @@ export class ProgressBar {
   #label: string;
   #unit: "steps" | "bytes";
   #width: number;
+  #columns: () => number;
   #writer: ProgressWriter;
   #tty: boolean;
   #intervalMs: number;
@@ -73,8 +83,12 @@ export class ProgressBar {
     this.#total = Math.max(0, options.total);
     this.#label = options.label ?? "";
     this.#unit = options.unit ?? "steps";
-    this.#width = options.width ?? 30;
+    this.#width = Math.max(0, options.width ?? 30);
     this.#writer = options.writer ?? Deno.stdout;
+    const columns = options.columns;
+    const toConsole = this.#writer === Deno.stdout || this.#writer === Deno.stderr;
+    // Asked at every redraw: the window may be resized during a long run.
+    this.#columns = columns !== undefined ? () => columns : toConsole ? consoleColumns : () => 80;
     this.#tty = options.isTerminal ??
       (options.writer === undefined && Deno.stdout.isTerminal());
     this.#intervalMs = options.intervalMs ?? 100;
@@ -127,33 +141,41 @@ export class ProgressBar {
     this.#write((this.#tty ? "\r" : "") + this.render() + (this.#tty ? "\x1b[K\n" : "\n"));
   }
 
-  /** The current line, without control characters. */
+  /**
+   * The current line, without control characters. In a terminal it is kept shorter than the
+   * terminal's width: the bar narrows (down to 10 characters, then goes), and what still does
+   * not fit is cut with `…`.
+   */
   render(): string {
-    const parts: string[] = [];
-    if (this.#label) parts.push(this.#label);
+    const before: string[] = [];
+    const after: string[] = [];
+    if (this.#label) before.push(this.#label);
     const elapsed = (this.#now() - this.#start) / 1000;
+    const frac = this.#total > 0 ? Math.min(1, this.#count / this.#total) : 0;
     if (this.#total > 0) {
-      const frac = Math.min(1, this.#count / this.#total);
-      if (this.#tty) {
-        const filled = Math.floor(frac * this.#width);
-        const head = filled < this.#width ? ">" : "";
-        parts.push(
-          "[" + "=".repeat(filled) + head + " ".repeat(this.#width - filled - head.length) + "]",
-        );
-      }
-      parts.push(`${this.#fmtCount(this.#count)}/${this.#fmtCount(this.#total)}`);
-      parts.push(`${String(Math.floor(frac * 100)).padStart(3)}%`);
+      after.push(`${this.#fmtCount(this.#count)}/${this.#fmtCount(this.#total)}`);
+      after.push(`${String(Math.floor(frac * 100)).padStart(3)}%`);
       const eta = !this.#finished && frac > 0 && frac < 1
         ? `<${fmtSeconds(elapsed / frac - elapsed)}`
         : "";
-      parts.push(fmtSeconds(elapsed) + eta);
+      after.push(fmtSeconds(elapsed) + eta);
     } else {
-      parts.push(this.#fmtCount(this.#count), fmtSeconds(elapsed));
+      after.push(this.#fmtCount(this.#count), fmtSeconds(elapsed));
     }
     for (const [k, v] of Object.entries(this.#postfix)) {
-      parts.push(`${k}=${typeof v === "number" ? fmtNumber(v) : v}`);
+      after.push(`${k}=${typeof v === "number" ? fmtNumber(v) : v}`);
     }
-    return parts.join(" ");
+    const text = [...before, ...after].join(" ");
+    if (!this.#tty) return text;
+
+    // One column stays free: a character in the last one makes some terminals wrap.
+    const max = Math.max(1, this.#columns() - 1);
+    // The bar takes what the text leaves (a space and two brackets), up to its width.
+    const barWidth = Math.min(this.#width, max - length(text) - 3);
+    if (this.#total > 0 && barWidth >= Math.min(MIN_BAR, this.#width) && barWidth > 0) {
+      return [...before, drawBar(frac, barWidth), ...after].join(" ");
+    }
+    return length(text) <= max ? text : [...text].slice(0, max - 1).join("") + "…";
   }
 
   #fmtCount(n: number): string {
@@ -167,6 +189,27 @@ export class ProgressBar {
     const bytes = encoder.encode(s);
     let off = 0;
     while (off < bytes.length) off += this.#writer.writeSync(bytes.subarray(off));
+  }
+}
+
+/** `[=====>    ]`: `frac` of `width` characters filled. */
+function drawBar(frac: number, width: number): string {
+  const filled = Math.floor(frac * width);
+  const head = filled < width ? ">" : "";
+  return "[" + "=".repeat(filled) + head + " ".repeat(width - filled - head.length) + "]";
+}
+
+/** Characters of a line as a terminal counts them (code points, not UTF-16 units). */
+function length(s: string): number {
+  return [...s].length;
+}
+
+/** The console's width, or 80 when there is no console to ask. */
+function consoleColumns(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
   }
 }
 

@@ -96,3 +96,56 @@ Deno.test("progress() wraps an iterable, shows postfix values and finishes on br
     "x 3/4  75% 0.0s v=3",
   ]);
 });
+
+/** The visible text of a terminal bar's last redraw (without `\r` and the erase sequence). */
+function lastLine(text: string): string {
+  return text.split("\r").at(-1)!.replace("\x1b[K", "").replace("\n", "");
+}
+
+Deno.test("ProgressBar in a terminal fits the line in the columns: the bar narrows, then goes", () => {
+  const draw = (columns: number | undefined, label = "epoch 1/3") => {
+    const out = capture();
+    let t = 0;
+    const bar = new ProgressBar({
+      total: 938,
+      label,
+      writer: out,
+      isTerminal: true,
+      now: () => (t += 1000),
+      ...(columns === undefined ? {} : { columns }),
+    });
+    bar.update(240, { loss: "0.5172", acc: "0.8512" }); // what train.ts --model cnn draws
+    return lastLine(out.text());
+  };
+  // A writer that is not the console is taken to be 80 columns wide: the line keeps the last
+  // column free (a character there makes some terminals wrap, and a wrapped line cannot be
+  // redrawn in place), so the 30-character bar narrows to fit.
+  const line80 = draw(undefined);
+  assertEquals(
+    line80,
+    "epoch 1/3 [=====>               ] 240/938  25% 2.0s<5.8s loss=0.5172 acc=0.8512",
+  );
+  assertEquals(line80.length, 79);
+  // Wide terminals get the full bar; narrow ones a narrower bar, then none, then a cut line.
+  assertMatch(draw(200), /^epoch 1\/3 \[={7}>\s{22}\] 240\/938/);
+  assertMatch(draw(70), /^epoch 1\/3 \[=+>\s+\] 240\/938/);
+  assertEquals(draw(60), "epoch 1/3 240/938  25% 2.0s<5.8s loss=0.5172 acc=0.8512");
+  assertEquals(draw(30), "epoch 1/3 240/938  25% 2.0s<…"); // 29 characters
+  for (let columns = 1; columns <= 120; columns++) {
+    const line = draw(columns, "a long label: épreuve 1/3");
+    assert([...line].length < Math.max(2, columns), `${columns} columns: ${JSON.stringify(line)}`);
+  }
+});
+
+Deno.test("ProgressBar piped lines are not cut to a terminal's width", () => {
+  const out = capture();
+  const bar = new ProgressBar({
+    total: 2,
+    label: "x".repeat(100),
+    writer: out,
+    isTerminal: false,
+    now: () => 0,
+  });
+  bar.finish();
+  assertEquals(out.text(), `${"x".repeat(100)} 0/2   0% 0.0s\n`);
+});

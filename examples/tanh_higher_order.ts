@@ -66,9 +66,25 @@ export function countFunctions(dot: string): number {
   return dot.split("\n").filter((l) => l.includes("shape=box")).length;
 }
 
-/** Prints the derivatives up to `order`, writes the last graph as DOT and, with Graphviz, SVG. */
+/** The command line, for usage messages. */
+export const USAGE = "deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.]";
+
+/**
+ * Prints the derivatives up to `order`, writes the last graph as DOT and, with Graphviz, SVG.
+ * Throws a RangeError with the usage when the order is not a positive integer (`abc`, `0`,
+ * `1.5`) or there are more than two arguments.
+ */
 export async function main(args: readonly string[] = Deno.args): Promise<void> {
-  const order = Number(args[0] ?? 3);
+  if (args.length > 2) {
+    throw new RangeError(`Expected at most 2 arguments, got ${args.length} (usage: ${USAGE})`);
+  }
+  const arg = args[0] ?? "3";
+  const order = Number(arg);
+  if (!/^[0-9]+$/.test(arg) || order < 1 || !Number.isSafeInteger(order)) {
+    throw new RangeError(
+      `Order must be a positive integer, got ${JSON.stringify(arg)} (usage: ${USAGE})`,
+    );
+  }
   const outDir = args[1] ?? ".";
   let last: TanhDerivativeResult | null = null;
   for (let n = 1; n <= order; n++) {
@@ -91,4 +107,13 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    // A bad argument is the user's to fix: the message says how, without a stack trace.
+    if (!(e instanceof RangeError)) throw e;
+    console.error(e.message);
+    Deno.exit(2);
+  }
+}

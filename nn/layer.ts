@@ -440,6 +440,12 @@ export interface PlotOptions {
   verbose?: boolean;
 }
 
+/** The inputs of `plot`: one operand (as DeZero's `model.plot(x)`) or an array of them. */
+function operands(inputs: Operand | readonly Operand[]): readonly Operand[] {
+  // Operand has no array form (data is wrapped by tensor()), so an array is the list of inputs.
+  return Array.isArray(inputs) ? inputs : [inputs as Operand];
+}
+
 /**
  * A Layer that is a whole network: adds `plot`, the DOT graph of a forward pass.
  *
@@ -458,9 +464,12 @@ export interface PlotOptions {
  * ```
  */
 export abstract class Model extends Layer {
-  /** Runs a forward pass on `inputs` and returns its computational graph as DOT text. */
-  plot(inputs: readonly Operand[], options: PlotOptions = {}): string {
-    const y = usingConfig({ enableBackprop: true }, () => this.apply(...inputs));
+  /**
+   * Runs a forward pass on `inputs` (one input, or an array of the inputs) and returns its
+   * computational graph as DOT text.
+   */
+  plot(inputs: Operand | readonly Operand[], options: PlotOptions = {}): string {
+    const y = usingConfig({ enableBackprop: true }, () => this.apply(...operands(inputs)));
     return getDotGraph(y, { verbose: options.verbose ?? true });
   }
 
@@ -469,11 +478,11 @@ export abstract class Model extends Layer {
    * Graphviz into `toFile` (svg, png or pdf by extension). Returns the path.
    */
   async plotToFile(
-    inputs: readonly Operand[],
+    inputs: Operand | readonly Operand[],
     toFile: string,
     options: PlotOptions = {},
   ): Promise<string> {
-    const y = usingConfig({ enableBackprop: true }, () => this.apply(...inputs));
+    const y = usingConfig({ enableBackprop: true }, () => this.apply(...operands(inputs)));
     return await plotDotGraph(y, { verbose: options.verbose ?? true, toFile });
   }
 }

@@ -173,6 +173,40 @@ Deno.test("tanh example main() writes the DOT file (and SVG only with Graphviz)"
   }
 });
 
+Deno.test("tanh example main() rejects an order that is not a positive integer, with the usage", async () => {
+  for (const order of ["abc", "0", "-1", "1.5", "", "2x", "0x2"]) {
+    await assert.rejects(() => tanhMain([order, "/nonexistent"]), {
+      name: "RangeError",
+      message: `Order must be a positive integer, got ${JSON.stringify(order)} ` +
+        "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.])",
+    });
+  }
+  await assert.rejects(() => tanhMain(["2", ".", "extra"]), {
+    name: "RangeError",
+    message: /^Expected at most 2 arguments, got 3 \(usage: deno run -A examples/,
+  });
+});
+
+Deno.test("tanh example on the command line: a bad order is the usage line and exit code 2", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../examples/tanh_higher_order.ts", import.meta.url).pathname,
+      "abc",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 2);
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.equal(
+    new TextDecoder().decode(stderr).trim(),
+    'Order must be a positive integer, got "abc" ' +
+      "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.])",
+  );
+});
+
 Deno.test("linearRegression() reproduces the book's fit (step 42)", async () => {
   const { W, b, history } = await linearRegression();
   assert.equal(history.length, 100);

@@ -5,7 +5,8 @@
  * whose accuracy must rise well above chance.
  */
 import assert from "node:assert/strict";
-import { DataLoader, F, memoryStats, noGrad } from "../mod.ts";
+import { DataLoader, F, memoryStats, noGrad, randn } from "../mod.ts";
+import { joinPath } from "../data/_files.ts";
 import { MNIST } from "../data/datasets.ts";
 import { loadSafetensors } from "../nn/mod.ts";
 import { gpuTest } from "../shaders/test_util.ts";
@@ -88,18 +89,160 @@ Deno.test("parseTrainArgs() answers --help and -h, and HELP lists every flag", (
 Deno.test("parseTrainArgs() rejects bad values and unknown flags with a clear error", () => {
   assert.throws(() => parseTrainArgs(["--model", "rnn"]), {
     name: "RangeError",
-    message: "train: --model must be mlp or cnn, got rnn",
+    message: 'train: --model must be mlp or cnn, got "rnn"',
   });
   assert.throws(() => parseTrainArgs(["--device", "tpu"]), RangeError);
   assert.throws(() => parseTrainArgs(["--epochs", "0"]), {
     name: "RangeError",
-    message: "train: --epochs must be a positive integer, got 0",
+    message: 'train: --epochs must be a positive integer, got "0"',
   });
   assert.throws(() => parseTrainArgs(["--batch-size", "1.5"]), RangeError);
   assert.throws(() => parseTrainArgs(["--lr=-1"]), RangeError);
   assert.throws(() => parseTrainArgs(["--lr", "abc"]), RangeError);
   assert.throws(() => parseTrainArgs(["--epoch", "3"]), TypeError);
   assert.throws(() => parseTrainArgs(["extra"]), TypeError);
+});
+
+Deno.test("parseTrainArgs() rejects an empty --out or --data-root (they meant the root /)", () => {
+  for (const flag of ["--out", "--data-root"]) {
+    for (const value of ["", " "]) {
+      assert.throws(() => parseTrainArgs([flag, value]), {
+        name: "RangeError",
+        message: `train: ${flag} must be a folder path, got ${JSON.stringify(value)}`,
+      });
+    }
+  }
+  // An empty first segment joins to a relative path, as path.join does, never to "/...".
+  assert.equal(joinPath("", "mnist_mlp.svg"), "mnist_mlp.svg");
+  assert.equal(joinPath("/", "mnist"), "/mnist");
+  assert.equal(joinPath("/"), "/");
+  assert.equal(joinPath("out/", "/a/", "", "b"), "out/a/b");
+});
+
+Deno.test("parseTrainArgs() takes plain decimal numbers only, naming the flag otherwise", () => {
+  const rejected: [string, string, string][] = [
+    ["--seed", "", "an integer from 0 to 4294967295"],
+    ["--seed", " ", "an integer from 0 to 4294967295"],
+    ["--seed", "-1", "an integer from 0 to 4294967295"],
+    ["--seed", "4294967296", "an integer from 0 to 4294967295"],
+    ["--batch-size", "0x10", "a positive integer"],
+    ["--batch-size", "", "a positive integer"],
+    ["--epochs", "1e1", "a positive integer"],
+    ["--epochs", "1e", "a positive integer"],
+    ["--epochs", "2.0", "a positive integer"],
+    ["--epochs", "3 ", "a positive integer"],
+    ["--epochs", "-2", "a positive integer"],
+    ["--epochs", "99999999999999999999", "a positive integer"],
+    ["--train-size", "6e4", "a positive integer"],
+    ["--train-size", "60k", "a positive integer"],
+    ["--test-size", "0", "a positive integer"],
+    ["--lr", "0x1", "a positive number"],
+    ["--lr", "", "a positive number"],
+    ["--lr", "1e", "a positive number"],
+    ["--lr", "0.01x", "a positive number"],
+    ["--lr", "0", "a positive number"],
+    ["--lr", "Infinity", "a positive number"],
+  ];
+  for (const [flag, value, what] of rejected) {
+    // The --flag=value form: parseArgs takes "--seed -1" for two flags.
+    assert.throws(() => parseTrainArgs([`${flag}=${value}`]), {
+      name: "RangeError",
+      message: `train: ${flag} must be ${what}, got ${JSON.stringify(value)}`,
+    }, `${flag} ${JSON.stringify(value)}`);
+  }
+  const c = parseTrainArgs([
+    "--seed=4294967295",
+    "--epochs=007",
+    "--lr=1e-3",
+    "--batch-size=16",
+    "--train-size=60000",
+  ]) as TrainConfig;
+  assert.deepEqual([c.seed, c.epochs, c.lr, c.batchSize, c.trainSize], [
+    4294967295,
+    7,
+    0.001,
+    16,
+    60000,
+  ]);
+  assert.equal((parseTrainArgs(["--lr", ".5"]) as TrainConfig).lr, 0.5);
+});
+
+Deno.test("train() checks the output folder before it loads data or trains", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dezero_out_" });
+  try {
+    const file = `${dir}/a_file`;
+    await Deno.writeTextFile(file, "x");
+    const config = parseTrainArgs([
+      "--device=cpu",
+      "--epochs=1",
+      "--train-size=100",
+    ]) as TrainConfig;
+    for (
+      const [out, cls] of [[file, Deno.errors.AlreadyExists], [
+        `${file}/sub`,
+        Deno.errors.NotADirectory,
+      ]] as const
+    ) {
+      const lines: string[] = [];
+      let epochs = 0;
+      await assert.rejects(
+        () =>
+          train({ ...config, out }, {
+            ...quiet,
+            log: (l) => lines.push(l),
+            onEpoch: () => epochs++,
+          }),
+        (e: Error) => {
+          assert.ok(e instanceof cls, `${e.name}: ${e.message}`);
+          assert.equal(
+            e.message,
+            `Cannot save the results in ${out} (--out): it or a folder above it is a file, not a folder`,
+          );
+          return true;
+        },
+      );
+      assert.equal(epochs, 0);
+      assert.deepEqual(lines, [], "nothing was loaded or trained");
+    }
+    // A folder that cannot be written to (root may write anywhere: then there is nothing to see).
+    const locked = `${dir}/locked`;
+    await Deno.mkdir(locked, { mode: 0o555 });
+    await Deno.chmod(locked, 0o555);
+    const writable = await Deno.writeTextFile(`${locked}/probe`, "").then(() => true, () => false);
+    if (!writable) {
+      await assert.rejects(() => train({ ...config, out: `${locked}/out` }, quiet), {
+        name: "PermissionDenied",
+        message: new RegExp(
+          `^Cannot save the results in ${locked}/out \\(--out\\): cannot write there`,
+        ),
+      });
+    }
+    // A folder that does not exist yet is created, with the folders above it, before training.
+    const fresh = `${dir}/new/deeper`;
+    let createdFirst = false;
+    const r = await train({ ...config, out: fresh, testSize: 100 }, {
+      ...quiet,
+      onEpoch: () => createdFirst = Deno.statSync(fresh).isDirectory,
+    });
+    assert.ok(createdFirst);
+    assert.equal(r.weightsPath, `${fresh}/mnist_mlp.safetensors`);
+    assert.deepEqual([...Deno.readDirSync(fresh)].map((e) => e.name).sort(), [
+      "mnist_mlp.safetensors",
+      "mnist_mlp.svg",
+    ]);
+  } finally {
+    await Deno.chmod(`${dir}/locked`, 0o755).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Model.plot() takes one input as well as an array of inputs", () => {
+  const model = buildModel("mlp");
+  const x = randn([2, 784]);
+  const one = model.plot(x);
+  assert.ok(one.startsWith("digraph"));
+  assert.equal(one, model.plot([x]));
+  assert.ok((one.match(/shape=box/g) ?? []).length >= 5, "the layers' functions are drawn");
 });
 
 const SHARED = decodeURIComponent(new URL("../../shared/data", import.meta.url).pathname);
@@ -249,7 +392,66 @@ Deno.test("train.ts on the command line: --help exits 0, a bad flag exits 2 with
   const bad = await runTrainTs("--model", "rnn");
   assert.equal(bad.code, 2);
   assert.equal(bad.out, "");
-  assert.match(bad.err, /train: --model must be mlp or cnn, got rnn/);
+  assert.match(bad.err, /train: --model must be mlp or cnn, got "rnn"/);
+  const empty = await runTrainTs("--out", "");
+  assert.equal(empty.code, 2);
+  assert.equal(empty.err.trim(), 'train: --out must be a folder path, got ""');
+});
+
+/** Whether stderr is one line of message, without a stack trace. */
+function oneLine(err: string): boolean {
+  return err.trim().split("\n").length === 1 && !/^\s+at /m.test(err);
+}
+
+Deno.test("train.ts on the command line: a bad --out is one line, exit 1, before any training", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dezero_cli_out_" });
+  try {
+    const file = `${dir}/a_file`;
+    await Deno.writeTextFile(file, "x");
+    for (const out of [file, `${file}/below`]) {
+      const r = await runTrainTs(
+        "--device=cpu",
+        "--train-size=100",
+        "--test-size=100",
+        "--out",
+        out,
+      );
+      assert.equal(r.code, 1, r.err);
+      assert.ok(oneLine(r.err), r.err);
+      assert.equal(
+        r.err.trim(),
+        `train: Cannot save the results in ${out} (--out): it or a folder above it is a file, ` +
+          "not a folder",
+      );
+      assert.ok(!r.out.includes("epoch"), r.out);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train.ts on the command line: corrupt data files are one line, exit 1", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dezero_cli_corrupt_" });
+  const out = await Deno.makeTempDir({ prefix: "dezero_cli_corrupt_out_" });
+  try {
+    await Deno.mkdir(`${root}/mnist`);
+    // gzip's magic bytes, then nothing a gzip reader accepts.
+    const junk = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    for (const split of ["train", "t10k"]) {
+      await Deno.writeFile(`${root}/mnist/${split}-images-idx3-ubyte.gz`, junk);
+      await Deno.writeFile(`${root}/mnist/${split}-labels-idx1-ubyte.gz`, junk);
+    }
+    const r = await runTrainTs("--device=cpu", "--data-root", root, "--out", out);
+    assert.equal(r.code, 1, r.err);
+    assert.ok(oneLine(r.err), r.err);
+    assert.match(
+      r.err,
+      /^train: MNIST: file .*mnist\/train-images-idx3-ubyte\.gz is not a valid gzip/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 /** Live tensors and GPU bytes after each of 4 short epochs of `model` on `device`. */
