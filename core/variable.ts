@@ -150,6 +150,8 @@ const deferred = new Set<Variable>();
 export class Variable {
   #array: NDArray | null;
   #released: string | null = null;
+  /** Shape, dtype and device of a value that was released or disposed (kept for display). */
+  #gone: { shape: readonly number[]; dtype: DType; device: Device } | null = null;
   #retain = false;
   #noGradResult = false;
   #noGradParents: Variable[] = [];
@@ -200,6 +202,7 @@ export class Variable {
     const old = this.#array;
     this.#array = a;
     this.#released = null;
+    this.#gone = null;
     if (old !== null && old !== a) old.dispose();
   }
 
@@ -208,9 +211,9 @@ export class Variable {
     return this.#array !== null && !this.#array.disposed;
   }
 
-  /** The shape. */
+  /** The shape (still known once the value was released or disposed). */
   get shape(): readonly number[] {
-    return this.array.shape;
+    return this.#gone?.shape ?? this.array.shape;
   }
   /** Number of axes. */
   get ndim(): number {
@@ -225,13 +228,13 @@ export class Variable {
     if (this.ndim === 0) throw new TypeError("length: a rank-0 variable has no length");
     return this.array.shape[0];
   }
-  /** The element type. */
+  /** The element type (still known once the value was released or disposed). */
   get dtype(): DType {
-    return this.array.dtype;
+    return this.#gone?.dtype ?? this.array.dtype;
   }
-  /** The device the value lives on. */
+  /** The device the value lives on (or lived on, once released or disposed). */
   get device(): Device {
-    return this.array.backend.device;
+    return this.#gone?.device ?? this.array.backend.device;
   }
 
   /** Sets the creator and the generation (called by Function). */
@@ -278,6 +281,7 @@ export class Variable {
   #release(why: string): void {
     if (this.#retain || this.#array === null) return;
     const shape = this.#array.shape;
+    this.#gone = { shape, dtype: this.#array.dtype, device: this.#array.backend.device };
     this.#array.dispose();
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} of shape ${
@@ -361,6 +365,10 @@ export class Variable {
   /** Frees the value and the gradient now. Idempotent. */
   dispose(): void {
     this.#keptUpstream = [];
+    if (this.#array !== null) {
+      const a = this.#array;
+      this.#gone = { shape: a.shape, dtype: a.dtype, device: a.backend.device };
+    }
     this.#array?.dispose();
     this.#array = null;
     this.#released = `Variable${this.name ? ` "${this.name}"` : ""} was disposed`;

@@ -30,6 +30,9 @@ Deno.test("variableMimeBundle() of a value backward() released says so and how t
     assert(form.includes("retainGraph: true") && form.includes("retainData()"), form);
   }
   assert(!b["text/html"].includes("<i>disposed</i>"));
+  // Its shape, dtype and device outlive the value, as a PyTorch tensor's metadata does.
+  assertEquals([h.shape, h.dtype, h.device], [[1, 2], "float32", "cpu"]);
+  assertMatch(b["text/html"], /shape \[1, 2\] · float32 · cpu · value not available/);
   // The Jupyter method gives the same bundle.
   const show = (h as unknown as Record<symbol, () => Promise<Record<string, string>>>)[
     Symbol.for("Jupyter.display")
