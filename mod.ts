@@ -21,6 +21,13 @@ export * as F from "./nn/f.ts";
 export * as utils from "./core/utils.ts";
 export * from "./data/mod.ts";
 export {
+  asDataset,
+  type DatasetLike,
+  type NestedNumbers,
+  type SampleLike,
+  toSample,
+} from "./data/dataset.ts";
+export {
   Buffer,
   type ClassifierOptions,
   decodeSafetensors,

@@ -7,7 +7,13 @@
  */
 import { type Device, tensor, type Variable } from "../core/mod.ts";
 import { defaultGenerator, Generator as RandomGenerator } from "../core/random.ts";
-import type { Dataset, Sample, SampleArray } from "./dataset.ts";
+import {
+  asDataset,
+  type Dataset,
+  type DatasetLike,
+  type Sample,
+  type SampleArray,
+} from "./dataset.ts";
 
 /** Options of {@linkcode DataLoader}. */
 export interface DataLoaderOptions {
@@ -71,12 +77,16 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
   #iteration = 0;
   #current: [Variable, Variable] | null = null;
 
-  /** A loader over `dataset` in batches of `batchSize`. */
-  constructor(dataset: Dataset, batchSize: number, options: DataLoaderOptions = {}) {
+  /**
+   * A loader over `dataset` in batches of `batchSize`. A plain array of `[x, t]` pairs (or an
+   * object with `length` and `get(i)`) is wrapped as a dataset, as DeZero's loader takes any
+   * indexable dataset.
+   */
+  constructor(dataset: DatasetLike, batchSize: number, options: DataLoaderOptions = {}) {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     }
-    this.dataset = dataset;
+    this.dataset = asDataset(dataset, this.constructor.name);
     this.batchSize = batchSize;
     this.shuffle = options.shuffle ?? true;
     this.dropLast = options.dropLast ?? false;
@@ -218,7 +228,7 @@ export interface SeqDataLoaderOptions {
  */
 export class SeqDataLoader extends DataLoader {
   /** A sequential loader of `batchSize` parallel streams. */
-  constructor(dataset: Dataset, batchSize: number, options: SeqDataLoaderOptions = {}) {
+  constructor(dataset: DatasetLike, batchSize: number, options: SeqDataLoaderOptions = {}) {
     super(dataset, batchSize, {
       ...options,
       shuffle: false,

@@ -6,6 +6,7 @@
  * @module
  */
 import { fmtShape, sizeOf } from "../core/shape.ts";
+import { Variable } from "../core/variable.ts";
 
 /** The element arrays a sample may use: `Uint8Array` for raw images, the tensor dtypes otherwise. */
 export type SampleArray = Uint8Array | Int32Array | Float32Array | Float64Array;
@@ -86,18 +87,178 @@ export function stackSamples(op: string, samples: readonly Sample[]): Sample {
   }
   const first = samples[0];
   const size = first.data.length;
-  const Ctor = first.data.constructor as new (n: number) => SampleArray;
+  let Ctor = first.data.constructor as new (n: number) => SampleArray;
+  // Plain-number targets become int32 or float32 sample by sample (0 and 0.5): as NumPy
+  // would, a batch mixing the two is float32.
+  if (
+    samples.some((s) => s.data instanceof Float32Array) &&
+    samples.every((s) => s.data instanceof Float32Array || s.data instanceof Int32Array)
+  ) {
+    Ctor = Float32Array;
+  }
   const out = new Ctor(size * samples.length);
   samples.forEach((s, i) => {
-    if (s.data.constructor !== Ctor || !sameShape(s.shape, first.shape)) {
+    const sameType = s.data.constructor === Ctor ||
+      (Ctor === Float32Array && s.data instanceof Int32Array);
+    if (!sameType || !sameShape(s.shape, first.shape)) {
       throw new TypeError(
         `${op}: sample ${i} is ${s.data.constructor.name} of shape ${fmtShape(s.shape)}, ` +
-          `sample 0 is ${Ctor.name} of shape ${fmtShape(first.shape)}: samples must match to batch`,
+          `sample 0 is ${first.data.constructor.name} of shape ${
+            fmtShape(first.shape)
+          }: samples must match to batch`,
       );
     }
     out.set(s.data, i * size);
   });
   return { data: out, shape: [samples.length, ...first.shape] };
+}
+
+/**
+ * What a dataset may return for `x` or `t`: a {@linkcode Sample}, a number, nested number
+ * arrays, a TypedArray (a 1-D sample) or a Variable on the CPU.
+ */
+export type SampleLike = Sample | NestedNumbers | ArrayBufferView | Variable;
+
+/** Numbers nested in arrays of equal lengths (`[[1, 2], [3, 4]]`). */
+export type NestedNumbers = number | readonly NestedNumbers[];
+
+/**
+ * Converts a {@linkcode SampleLike} to a {@linkcode Sample}. Plain numbers become float32,
+ * except targets (`isTarget`) whose values are all integers, which become int32 class
+ * labels (as DeZero's `np.array(1)` is an integer array); TypedArrays keep their type when a
+ * sample may use it (else float32, or int32 for an integer target); CPU Variables are read
+ * synchronously. Anything else is a TypeError naming the accepted forms.
+ *
+ * @example
+ * ```ts
+ * import { toSample } from "./dataset.ts";
+ * const x = toSample([[1, 2], [3, 4]]);
+ * const t = toSample(1, { isTarget: true });
+ * console.log(x.shape, x.data.constructor.name, t.data.constructor.name); // [2, 2] Float32Array Int32Array
+ * ```
+ */
+export function toSample(
+  value: SampleLike,
+  options: { isTarget?: boolean; op?: string } = {},
+): Sample {
+  const { isTarget = false, op = "toSample" } = options;
+  const fail = (detail: string): never => {
+    throw new TypeError(
+      `${op}: ${isTarget ? "t" : "x"} is ${detail}: a sample must be a number, nested number ` +
+        `arrays, a TypedArray, a CPU Variable or { data: TypedArray, shape }`,
+    );
+  };
+  if (typeof value === "number") {
+    const data = isTarget && Number.isInteger(value)
+      ? new Int32Array([value])
+      : new Float32Array([value]);
+    return { data, shape: [] };
+  }
+  if (ArrayBuffer.isView(value)) {
+    return { data: sampleArray(value, isTarget, fail), shape: [typedLength(value)] };
+  }
+  if (value instanceof Variable) {
+    const read = value.array.backend.readSync;
+    if (!read) {
+      fail(
+        `a Variable on device "${value.device}", which cannot be read synchronously ` +
+          `(move it with await x.toCpu() or return TypedArrays)`,
+      );
+    }
+    const data = sampleArray(read!.call(value.array.backend, value.array), isTarget, fail);
+    return { data, shape: [...value.shape] };
+  }
+  if (Array.isArray(value)) {
+    const shape: number[] = [];
+    for (let d: unknown = value; Array.isArray(d); d = d[0]) {
+      shape.push(d.length);
+      if (d.length === 0) break;
+    }
+    const flat: number[] = [];
+    const walk = (d: unknown, depth: number, path: number[]): void => {
+      if (depth === shape.length) {
+        if (typeof d !== "number") {
+          fail(`a ragged or non-numeric array: ${describe(d)} at index [${path.join(",")}]`);
+        }
+        flat.push(d as number);
+        return;
+      }
+      if (!Array.isArray(d) || d.length !== shape[depth]) {
+        fail(
+          `a ragged array: expected length ${shape[depth]} at index [${path.join(",")}], ` +
+            `got ${describe(d)}`,
+        );
+      }
+      (d as unknown[]).forEach((e, k) => walk(e, depth + 1, [...path, k]));
+    };
+    walk(value, 0, []);
+    const data = isTarget && flat.every(Number.isInteger)
+      ? Int32Array.from(flat)
+      : Float32Array.from(flat);
+    return { data, shape };
+  }
+  if (value !== null && typeof value === "object" && "data" in value && "shape" in value) {
+    const { data, shape } = value as { data: unknown; shape: unknown };
+    if (
+      !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) ||
+      !ArrayBuffer.isView(data)
+    ) {
+      fail(`{ data: ${describe(data)}, shape: ${describe(shape)} }`);
+    }
+    const arr = sampleArray(data as ArrayBufferView, isTarget, fail);
+    if (sizeOf(shape as number[]) !== arr.length) {
+      fail(`{ data, shape } with ${arr.length} elements for shape ${fmtShape(shape as number[])}`);
+    }
+    return arr === data ? value as Sample : { data: arr, shape: shape as number[] };
+  }
+  return fail(describe(value));
+}
+
+const SAMPLE_ARRAYS = [Uint8Array, Int32Array, Float32Array, Float64Array] as const;
+const INTEGER_ARRAYS = [Int8Array, Int16Array, Uint16Array, Uint32Array, Uint8ClampedArray];
+
+/** A TypedArray a sample may hold: the SampleArray types pass, the others are converted. */
+function sampleArray(
+  a: ArrayBufferView,
+  isTarget: boolean,
+  fail: (detail: string) => never,
+): SampleArray {
+  if (SAMPLE_ARRAYS.some((C) => a instanceof C)) return a as SampleArray;
+  if (a instanceof DataView || a instanceof BigInt64Array || a instanceof BigUint64Array) {
+    return fail(`a ${a.constructor.name}`);
+  }
+  const src = a as unknown as ArrayLike<number>;
+  if (isTarget && INTEGER_ARRAYS.some((C) => a instanceof C)) return Int32Array.from(src);
+  return Float32Array.from(src);
+}
+
+function typedLength(a: ArrayBufferView): number {
+  return (a as unknown as ArrayLike<unknown>).length ?? a.byteLength;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === "object") {
+    const name = v.constructor?.name;
+    return name === undefined || name === "Object" ? "a plain object" : `a ${name}`;
+  }
+  if (typeof v === "string") return `the string ${JSON.stringify(v.slice(0, 40))}`;
+  return `the ${typeof v} ${String(v).slice(0, 40)}`;
+}
+
+/** `getRaw(i)` of `ds`, checked to be a pair and converted to Samples. */
+function rawPair(ds: Dataset, i: number): [x: Sample, t: Sample] {
+  const pair = ds.getRaw(i) as unknown;
+  const op = ds instanceof WrappedDataset
+    ? `dataset item ${i}`
+    : `${ds.constructor.name}.getRaw(${i})`;
+  if (!Array.isArray(pair) || pair.length !== 2) {
+    const verb = ds instanceof WrappedDataset ? "must be" : "must return";
+    throw new TypeError(`${op} ${verb} a pair [x, t] of samples, got ${describe(pair)}`);
+  }
+  return [toSample(pair[0], { op }), toSample(pair[1], { op, isTarget: true })];
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -140,13 +301,18 @@ export abstract class Dataset {
   /** Number of samples. */
   abstract get length(): number;
 
-  /** Sample `i` without transforms (may be a view into the dataset's storage: do not modify). */
-  abstract getRaw(i: number): [x: Sample, t: Sample];
+  /**
+   * Sample `i` without transforms (may be a view into the dataset's storage: do not modify).
+   * Each of `x` and `t` is a {@linkcode Sample} or, as DeZero's `__getitem__` may return any
+   * array, a {@linkcode SampleLike}: a number, nested number arrays, a TypedArray or a CPU
+   * Variable, converted by `get` (see {@linkcode toSample}).
+   */
+  abstract getRaw(i: number): readonly [x: SampleLike, t: SampleLike];
 
   /** Sample `i` as `[x, t]` with the transforms applied. */
   get(i: number): [x: Sample, t: Sample] {
     this.checkIndex(i);
-    const [x, t] = this.getRaw(i);
+    const [x, t] = rawPair(this, i);
     return [
       this.transform ? this.transform.apply(x) : x,
       this.targetTransform ? this.targetTransform.apply(t) : t,
@@ -270,4 +436,60 @@ function gatherRows(src: Sample, indices: ArrayLike<number>, rowSize: number): S
     out.set(src.data.subarray(i * rowSize, (i + 1) * rowSize), k * rowSize);
   }
   return { data: out, shape: [indices.length, ...src.shape.slice(1)] };
+}
+
+/**
+ * What a `DataLoader` accepts as its dataset: a {@linkcode Dataset}, an array of
+ * `[x, t]` pairs, or any object with `length` and `get(i)` returning a pair (DeZero's
+ * loader takes anything with `__getitem__` and `__len__`). Samples are
+ * {@linkcode SampleLike}s.
+ */
+export type DatasetLike =
+  | Dataset
+  | readonly (readonly [x: SampleLike, t: SampleLike])[]
+  | { readonly length: number; get(i: number): readonly [x: SampleLike, t: SampleLike] };
+
+/** A dataset over an array of pairs or an object with `length` and `get(i)`. */
+class WrappedDataset extends Dataset {
+  readonly #source: Exclude<DatasetLike, Dataset>;
+  constructor(source: Exclude<DatasetLike, Dataset>) {
+    super();
+    this.#source = source;
+  }
+  get length(): number {
+    return this.#source.length;
+  }
+  getRaw(i: number): readonly [x: SampleLike, t: SampleLike] {
+    const s = this.#source;
+    if (Array.isArray(s)) return s[i];
+    return (s as { get(i: number): readonly [SampleLike, SampleLike] }).get(i);
+  }
+}
+
+/**
+ * `value` as a {@linkcode Dataset}: a Dataset itself, else an array of `[x, t]` pairs or an
+ * object with `length` and `get(i)` wrapped as one. Anything else is a TypeError.
+ *
+ * @example
+ * ```ts
+ * import { asDataset } from "./dataset.ts";
+ * const ds = asDataset([[[0, 1], 0], [[2, 3], 1]]);
+ * const [x, t] = ds.getBatch([0, 1]);
+ * console.log(x.shape, Array.from(t.data)); // [2, 2] [0, 1]
+ * ```
+ */
+export function asDataset(value: DatasetLike, op = "asDataset"): Dataset {
+  if (value instanceof Dataset) return value;
+  const v = value as unknown;
+  if (
+    Array.isArray(v) ||
+    (v !== null && typeof v === "object" && Number.isInteger((v as { length: unknown }).length) &&
+      typeof (v as { get: unknown }).get === "function")
+  ) {
+    return new WrappedDataset(value as Exclude<DatasetLike, Dataset>);
+  }
+  throw new TypeError(
+    `${op}: expected a Dataset, an array of [x, t] pairs or an object with length and ` +
+      `get(i), got ${describe(v)}`,
+  );
 }

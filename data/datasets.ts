@@ -273,6 +273,10 @@ export class ImageDataset extends ArrayDataset {
 
   /** Wraps `images` (`labels.length` images of `options.imageShape`) and `labels`. */
   constructor(images: Uint8Array, labels: Uint8Array, options: ImageDatasetOptions) {
+    checkLoaded(new.target.name, images, labels);
+    if (options?.imageShape === undefined) {
+      throw new TypeError(`${new.target.name}: options.imageShape ([C, H, W]) is required`);
+    }
     const n = labels.length;
     const { imageShape, defaultTransform, ...rest } = options;
     super({ data: images, shape: [n, ...imageShape] }, { data: labels, shape: [n] }, {
@@ -281,6 +285,28 @@ export class ImageDataset extends ArrayDataset {
     });
     this.train = options.train ?? true;
   }
+}
+
+/**
+ * Throws a TypeError unless `images` and `labels` are Uint8Arrays: the file-backed datasets
+ * are made by their async `load()` (a constructor cannot await), which a DeZero user writing
+ * `new MNIST({ train: true })` cannot guess.
+ */
+function checkLoaded(name: string, images: unknown, labels: unknown): void {
+  if (images instanceof Uint8Array && labels instanceof Uint8Array) return;
+  const what = (v: unknown) =>
+    v === null || v === undefined
+      ? String(v)
+      : typeof v === "object"
+      ? (v.constructor?.name ?? "object")
+      : typeof v;
+  const hint = name === "ImageDataset"
+    ? ""
+    : `load the files with \`await ${name}.load({ train, root })\` (loading is async); `;
+  throw new TypeError(
+    `${name}: ${hint}the constructor wraps already-loaded (images: Uint8Array, labels: ` +
+      `Uint8Array, options), got (${what(images)}, ${what(labels)})`,
+  );
 }
 
 /**

@@ -522,3 +522,15 @@ Deno.test("MNIST.load() downloads from a mirror, checks the recorded SHA-256 and
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("new MNIST({ train }) (DeZero's spelling) points to the async load()", () => {
+  for (const C of [MNIST, FashionMNIST, CIFAR10, CIFAR100]) {
+    const e = assertThrows(
+      // deno-lint-ignore no-explicit-any
+      () => new (C as any)({ train: true }),
+      TypeError,
+      `${C.name}: load the files with \`await ${C.name}.load({ train, root })\``,
+    );
+    assert(e.message.includes("got (Object, undefined)"), e.message);
+  }
+});
