@@ -34,7 +34,7 @@ export function assertSameDevice(op: string, arrays: readonly NDArray[]): void {
       throw new TypeError(
         `${op}: operands are on different devices: ${deviceOf(arrays[0])} and ${
           deviceOf(arrays[i])
-        }; move one with toGpu() or toCpu()`,
+        }; move one with toGpu() or toCpu() (toCpu() is async: await it, as in await model.toCpu())`,
       );
     }
   }

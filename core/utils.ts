@@ -278,6 +278,11 @@ export interface DotOptions {
  * The DOT text of the graph that produced `output` (variables as orange
  * ellipses with name, shape and dtype; functions as blue boxes).
  *
+ * `backward()` frees the graph it ran through (unless `retainGraph: true`),
+ * so call this before `backward()` (or backward with `{ retainGraph: true }`):
+ * where the graph was freed, a grey note node "graph released by backward()"
+ * marks the cut instead of the inputs.
+ *
  * @example
  * ```ts
  * import { F, tensor, utils } from "../mod.ts";
@@ -305,6 +310,13 @@ export function getDotGraph(output: Variable, { verbose = true }: DotOptions = {
   };
   const funcNode = (f: Function) => {
     lines.push(`${id(f)} [label="${esc(f.name)}", color=lightblue, style=filled, shape=box]`);
+    if (f.released) {
+      const cut = id({});
+      lines.push(
+        `${cut} [label="graph released by backward(); plot before backward() or call backward({ retainGraph: true })", color=gray, shape=note]`,
+        `${cut} -> ${id(f)} [style=dashed]`,
+      );
+    }
     for (const x of f.inputs) lines.push(`${id(x)} -> ${id(f)}`);
     for (const w of f.outputs) {
       const y = w.deref();

@@ -152,8 +152,11 @@ export class Variable {
   #released: string | null = null;
   /** Shape, dtype and device of a value that was released or disposed (kept for display). */
   #gone: { shape: readonly number[]; dtype: DType; device: Device } | null = null;
-  #retain = false;
+  /** retainData() calls not yet undone by {@linkcode Variable.unretainData} (kept while > 0). */
+  #retain = 0;
   #noGradResult = false;
+  /** A carried state that its layer replaced while it was a leaf (see `unretainData`). */
+  #retiredState = false;
   #noGradParents: Variable[] = [];
   #fromParameter = false;
   #reachedAt = 0;
@@ -266,8 +269,28 @@ export class Variable {
 
   /** Keeps this (intermediate) value readable after `backward()` (stateful layers use it). */
   retainData(): this {
-    this.#retain = true;
+    this.#retain++;
     return this;
+  }
+
+  /** Whether `retainData()` keeps the value. @internal */
+  get retained(): boolean {
+    return this.#retain > 0;
+  }
+
+  /**
+   * Undoes one `retainData()` call (a layer's carried state once the next call replaced
+   * it), so that backward() frees the value as any other activation. A value that was
+   * already a leaf then (a truncation point of BPTT, still an input of the current graph)
+   * is freed once two more backward() calls have run. @internal
+   */
+  unretainData(): void {
+    if (this.#retain === 0) return;
+    this.#retain--;
+    if (this.#retain === 0 && this.creator === null && this.#array !== null) {
+      this.#retiredState = true;
+      this.defer();
+    }
   }
 
   /** Frees the value because backward no longer needs it. @internal */
@@ -279,7 +302,7 @@ export class Variable {
 
   /** Frees the value unless retained; reading it later throws, saying `why`. */
   #release(why: string): void {
-    if (this.#retain || this.#array === null) return;
+    if (this.#retain > 0 || this.#array === null) return;
     const shape = this.#array.shape;
     this.#gone = { shape, dtype: this.#array.dtype, device: this.#array.backend.device };
     this.#array.dispose();
@@ -307,7 +330,12 @@ export class Variable {
    */
   releaseDeferred(): void {
     const f = this.creator;
-    if (this.#reaches < 2) {
+    if (this.#retiredState) {
+      this.#release(
+        "was released by backward(): it was a layer's carried state, replaced by a later call and no longer part of any graph; call retainData() on it to keep it",
+      );
+      if (this.#retain === 0) this.cleargrad();
+    } else if (this.#reaches < 2) {
       this.#release(
         `was released by backward(): it was computed ${
           this.#noGradResult
@@ -353,6 +381,9 @@ export class Variable {
     this.#release(
       "was the root of an earlier backward() and was released by the next one: read it before then (await loss.item()) or call retainData() to keep it",
     );
+    // Its gradient (the seed of ones, plus what a later backward() through it added, as
+    // truncated BPTT's `loss = loss.add(...)` does) goes with it.
+    if (this.#retain === 0) this.cleargrad();
   }
 
   /** Clears the gradient (releasing its memory). */
@@ -421,7 +452,7 @@ export class Variable {
    * reached them, so inputs prepared once can be reused by every step, also when
    * steps alternate two graphs or another model trains in between; leaves (tensors
    * you made) are never released;
-   * and the root of the previous such backward() (last step's loss) is released
+   * and the root of the previous such backward() (last step's loss, with its gradient) is released
    * when this one starts. A training loop's memory stays flat without waiting
    * for the garbage collector. `retainData()` exempts a variable from all three.
    */
@@ -476,13 +507,13 @@ export class Variable {
       );
       let gxs: (Variable | null)[];
       if (createGraph) {
-        gxs = usingConfig({ enableBackprop: true }, () => asList(f.backward(...gys as Variable[])));
+        gxs = usingConfig({ enableBackprop: true }, () => f.runBackward(gys as Variable[]));
       } else {
         // Everything the step allocates is freed except the gradients it returns,
         // which get handles of their own so that no two grads alias one handle.
         const created: NDArray[] = [];
         gxs = withScope(
-          () => noGrad(() => asList(f.backward(...gys as Variable[]))),
+          () => noGrad(() => f.runBackward(gys as Variable[])),
           (r) => r.filter((g): g is Variable => g !== null).map((g) => g.array),
         ).map((g) => {
           if (g === null) return null;
@@ -953,10 +984,15 @@ export abstract class Function {
   #saved: NDArray[] = [];
   #constants = new Set<Variable>();
   #released = false;
+  #applied = false;
 
-  /** Computes outputs from input arrays. */
+  /** Computes outputs from input arrays (backend arrays in, backend arrays out). */
   abstract forward(...xs: NDArray[]): NDArray | NDArray[];
-  /** Computes input gradients from output gradients (null for no gradient). */
+  /**
+   * Computes input gradients from output gradients: Variables in, and out one
+   * Variable per input (null for no gradient), computed with Variable ops so
+   * that they are differentiable again.
+   */
   abstract backward(...gys: Variable[]): Variable | null | (Variable | null)[];
 
   /** The op name used in errors and graphs. */
@@ -969,8 +1005,18 @@ export abstract class Function {
     return this.applyAll(...inputs)[0];
   }
 
-  /** Applies the function and returns all outputs. */
+  /**
+   * Applies the function and returns all outputs. An instance records one node
+   * of the graph, so it is applied once: `new Square().apply(x)` per call.
+   */
   applyAll(...raw: Operand[]): Variable[] {
+    if (this.#applied) {
+      throw new Error(
+        `${this.name}: this Function instance was already applied, and a second call would ` +
+          `overwrite the first one's graph: create a new instance per call: new ${this.name}().apply(x)`,
+      );
+    }
+    this.#applied = true;
     let ys: NDArray[];
     let inputs: Variable[];
     try {
@@ -988,7 +1034,7 @@ export abstract class Function {
       });
       ops.assertSameDevice(this.name, inputs.map((v) => v.array));
       const xs = inputs.map((v) => v.array);
-      ys = withScope(() => asList(this.forward(...xs)), (r) => r);
+      ys = withScope(() => this.#checkForward(this.forward(...xs)), (r) => r);
     } catch (e) {
       this.releaseGraph();
       throw e;
@@ -1016,6 +1062,52 @@ export abstract class Function {
       this.releaseGraph();
     }
     return outputs;
+  }
+
+  /** The outputs of `forward`, which must be backend arrays. */
+  #checkForward(ys: unknown): NDArray[] {
+    const list = asList(ys);
+    if (list.length === 0) {
+      throw new TypeError(
+        `${this.name}.forward: must return an NDArray or an array of them, got []`,
+      );
+    }
+    list.forEach((y, i) => {
+      if (y instanceof NDArray) return;
+      const what = Array.isArray(ys) ? `output ${i}` : "its result";
+      throw new TypeError(
+        `${this.name}.forward: must return backend arrays (an NDArray or an array of them), got ${
+          describe(y)
+        } as ${what}${
+          y instanceof Variable
+            ? ": forward works on the input arrays with ops.* (Variables are for backward)"
+            : ""
+        }`,
+      );
+    });
+    return list as NDArray[];
+  }
+
+  /**
+   * Calls `backward` and checks what it returns: a Variable or null, or an
+   * array of them, one per input. @internal
+   */
+  runBackward(gys: Variable[]): (Variable | null)[] {
+    const r: unknown = this.backward(...gys);
+    const list = asList(r);
+    const rule = "must return a Variable, null or an array of them (one per input)";
+    list.forEach((g, i) => {
+      if (g === null || g instanceof Variable) return;
+      const what = Array.isArray(r) ? ` as gradient ${i}` : "";
+      let hint = "";
+      if (g === undefined && !Array.isArray(r)) hint = " (a missing return?)";
+      if (g instanceof NDArray) {
+        hint = ": backward works on Variables (gy.mul(...), F.*) so that its gradients can be " +
+          "differentiated again; compute them from gys and this.inputs";
+      }
+      throw new TypeError(`${this.name}.backward: ${rule}, got ${describe(g)}${what}${hint}`);
+    });
+    return list as (Variable | null)[];
   }
 
   /** Whether `x` is an input made from a number or array (a constant without gradient). */

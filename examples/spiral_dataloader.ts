@@ -9,7 +9,16 @@
  *
  * @module
  */
-import { DataLoader, datasets, type Device, F, manualSeed, noGrad, testMode } from "../mod.ts";
+import {
+  DataLoader,
+  datasets,
+  type Device,
+  F,
+  manualSeed,
+  noGrad,
+  testMode,
+  tidy,
+} from "../mod.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
 
@@ -64,7 +73,8 @@ export async function spiralDataLoader(
     for (const [x, t] of trainLoader) {
       const y = model.apply(x);
       const loss = F.softmaxCrossEntropy(y, t);
-      const acc = noGrad(() => F.accuracy(y, t));
+      // `using`: freed at the end of the step, not when the garbage collector runs.
+      using acc = noGrad(() => F.accuracy(y, t));
       model.cleargrads();
       loss.backward();
       optimizer.update();
@@ -74,14 +84,20 @@ export async function spiralDataLoader(
     }
     let testLoss = 0, testAcc = 0, m = 0;
     for (const [x, t] of testLoader) {
-      const [loss, acc] = testMode(() =>
-        noGrad(() => {
-          const y = model.apply(x);
-          return [F.softmaxCrossEntropy(y, t), F.accuracy(y, t)];
-        })
+      // model.apply() under noGrad frees its own intermediates; tidy() frees y too
+      // (made in the callback, not returned), and the two results go once read.
+      const [loss, acc] = tidy(() =>
+        testMode(() =>
+          noGrad(() => {
+            const y = model.apply(x);
+            return [F.softmaxCrossEntropy(y, t), F.accuracy(y, t)];
+          })
+        )
       );
       testLoss += (await loss.item()) * t.length;
       testAcc += (await acc.item()) * t.length;
+      loss.dispose();
+      acc.dispose();
       m += t.length;
     }
     const stats = {

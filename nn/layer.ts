@@ -9,7 +9,7 @@ import "../core/backend_cpu.ts"; // the CPU backend registers itself
 import { Config, usingConfig } from "../core/config.ts";
 import { getBackend } from "../core/backend.ts";
 import { allocTyped, type DType, isFloat, type TypedArray } from "../core/dtype.ts";
-import type { NDArray } from "../core/ndarray.ts";
+import { type NDArray, withScope } from "../core/ndarray.ts";
 import { fmtShape } from "../core/shape.ts";
 import { getDotGraph, plotDotGraph } from "../core/utils.ts";
 import {
@@ -17,7 +17,7 @@ import {
   type Operand,
   Parameter,
   type TensorOptions,
-  type Variable,
+  Variable,
 } from "../core/variable.ts";
 import { loadSafetensors, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 
@@ -162,7 +162,11 @@ function fmtPattern(pattern: readonly LazySize[]): string {
  * The innermost running {@linkcode Layer.apply}: the `Config.train` the user set
  * and the one the call set for its forward (null outside any layer call).
  */
-let activeCall: { user: boolean; train: boolean } | null = null;
+let activeCall: { user: boolean; train: boolean; scoped: boolean } | null = null;
+
+const RELEASED_BY_APPLY =
+  "was released by Layer.apply(): it was made inside forward() under noGrad and is neither " +
+  "the output nor kept by the layer; store it in a field of the layer, or call keep() on it";
 
 /**
  * The base of layers and models: holds Parameters, Buffers and sublayers as
@@ -188,6 +192,8 @@ let activeCall: { user: boolean; train: boolean } | null = null;
  */
 export abstract class Layer {
   #training = true;
+  /** Carried states that this layer's calls retained for the next call's graph. */
+  #heldStates: Variable[] = [];
 
   /** Computes the output from the inputs. */
   abstract forward(...inputs: Variable[]): Variable;
@@ -198,6 +204,12 @@ export abstract class Layer {
    * PyTorch module's `training` flag), so a sublayer switched back with `train()`
    * inside an `eval()` model trains; under a `testMode` block every layer runs in
    * test mode.
+   *
+   * Under `noGrad` (no graph), the outermost call frees the arrays `forward` made when
+   * it returns, except the output and what the layers keep (parameters, buffers,
+   * carried state, Variables stored in their fields, values passed to `keep()`), so an
+   * evaluation loop's memory stays flat without `tidy()`. With a graph nothing is freed
+   * here: backward() frees it.
    */
   apply(...inputs: Operand[]): Variable {
     const xs = inputs.map((x) => asVariable(x));
@@ -209,14 +221,65 @@ export abstract class Layer {
     const user = activeCall !== null && Config.train === activeCall.train
       ? activeCall.user
       : Config.train;
-    const call = { user, train: user && this.#training };
+    // Without a graph (inference under noGrad), the outermost such call frees what its
+    // forward made and neither returned nor kept as layer state, as PyTorch frees them by
+    // refcount: an evaluation loop's memory stays flat without tidy() or the collector.
+    const scoped = !Config.enableBackprop && !(activeCall?.scoped ?? false);
+    const call = { user, train: user && this.#training, scoped };
     const enclosing = activeCall;
     activeCall = call;
+    const carried = this.carriedState();
     try {
-      return usingConfig({ train: call.train }, () => this.forward(...xs));
+      const run = () => usingConfig({ train: call.train }, () => this.forward(...xs));
+      const y = scoped ? withScope(run, (y) => this.#keptArrays(y), RELEASED_BY_APPLY) : run();
+      this.#releaseReplacedState(carried);
+      return y;
     } finally {
       activeCall = enclosing;
     }
+  }
+
+  /**
+   * A recurrent layer retains its state (`retainData()`) so that backward() leaves it
+   * to the next call's graph; once a later call replaced it (or `resetState()` dropped
+   * it), that hold is undone, so that backward() frees it as any activation and
+   * truncated BPTT stays flat without the garbage collector.
+   */
+  #releaseReplacedState(before: Variable[]): void {
+    const after = this.carriedState();
+    const held: Variable[] = [];
+    for (const v of this.#heldStates) {
+      if (after.includes(v)) held.push(v);
+      else v.unretainData();
+    }
+    for (const v of after) {
+      if (!before.includes(v) && !held.includes(v) && v.retained) held.push(v);
+    }
+    this.#heldStates = held;
+  }
+
+  /**
+   * What a scoped {@linkcode Layer.apply} keeps: the output and what the layers hold
+   * (Variables in their fields or arrays of them, carried state). Parameters, buffers
+   * and carried state escape scopes anyway.
+   */
+  #keptArrays(y: Variable): NDArray[] {
+    const kept: NDArray[] = [];
+    const add = (v: unknown) => {
+      if (!(v instanceof Variable)) return;
+      if (v.isAlive) kept.push(v.array);
+      if (v.grad?.isAlive) kept.push(v.grad.array);
+    };
+    add(y);
+    if (Array.isArray(y)) y.forEach(add);
+    for (const layer of this.#layers()) {
+      for (const v of Object.values(layer)) {
+        if (Array.isArray(v)) v.forEach(add);
+        else add(v);
+      }
+      layer.carriedState().forEach(add);
+    }
+    return kept;
   }
 
   /** Whether the layer is in training mode (see {@linkcode Layer.train}). */
@@ -438,6 +501,60 @@ function convert(data: TypedArray, dtype: DType): TypedArray {
 export interface PlotOptions {
   /** Show shapes and dtypes on the variable nodes (default true). */
   verbose?: boolean;
+  /**
+   * Also write the graph to this file (DeZero's `to_file`): `.dot` / `.gv` as DOT text, any
+   * other extension (svg, png, pdf) rendered by Graphviz's `dot`. Written atomically.
+   */
+  toFile?: string;
+}
+
+const PLOT_OPTIONS = new Set(["verbose", "toFile"]);
+
+/**
+ * Writes `dot` to `toFile` synchronously, through a temporary file renamed into place:
+ * DOT text for `.dot` / `.gv`, else rendered by Graphviz's `dot` in the extension's format.
+ */
+function writeDotSync(dot: string, toFile: string): void {
+  const ext = toFile.includes(".") ? toFile.split(".").pop()!.toLowerCase() : "png";
+  const tmp = `${toFile}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    if (ext === "dot" || ext === "gv") {
+      Deno.writeTextFileSync(tmp, dot);
+    } else {
+      const src = `${tmp}.dot`;
+      Deno.writeTextFileSync(src, dot);
+      let out: Deno.CommandOutput;
+      try {
+        out = new Deno.Command("dot", { args: [`-T${ext}`, "-o", tmp, src], stderr: "piped" })
+          .outputSync();
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new Error(
+            "Model.plot: Graphviz `dot` was not found: install Graphviz (apt-get install " +
+              "graphviz, brew install graphviz or https://graphviz.org/download), or write " +
+              "the DOT text with toFile: 'graph.dot'",
+          );
+        }
+        throw e;
+      } finally {
+        Deno.removeSync(src);
+      }
+      if (out.code !== 0) {
+        throw new Error(
+          `Model.plot: dot exited with ${out.code} writing ${toFile}: ` +
+            new TextDecoder().decode(out.stderr).trim(),
+        );
+      }
+    }
+    Deno.renameSync(tmp, toFile);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // not created
+    }
+    throw e;
+  }
 }
 
 /** The inputs of `plot`: one operand (as DeZero's `model.plot(x)`) or an array of them. */
@@ -466,11 +583,20 @@ function operands(inputs: Operand | readonly Operand[]): readonly Operand[] {
 export abstract class Model extends Layer {
   /**
    * Runs a forward pass on `inputs` (one input, or an array of the inputs) and returns its
-   * computational graph as DOT text.
+   * computational graph as DOT text; with `toFile` (DeZero's `plot(x, to_file=...)`) also
+   * writes it there (see {@linkcode PlotOptions.toFile}). An unknown option is a TypeError.
    */
   plot(inputs: Operand | readonly Operand[], options: PlotOptions = {}): string {
+    const unknown = Object.keys(options ?? {}).filter((k) => !PLOT_OPTIONS.has(k));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `Model.plot: unknown option ${unknown.join(", ")}: the options are verbose and toFile`,
+      );
+    }
     const y = usingConfig({ enableBackprop: true }, () => this.apply(...operands(inputs)));
-    return getDotGraph(y, { verbose: options.verbose ?? true });
+    const dot = getDotGraph(y, { verbose: options.verbose ?? true });
+    if (options.toFile !== undefined) writeDotSync(dot, options.toFile);
+    return dot;
   }
 
   /**

@@ -10,9 +10,10 @@ import type { Device } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import { fmtShape } from "../core/shape.ts";
 import { keepArrays } from "../core/ndarray.ts";
-import { full, Parameter, randn, Variable } from "../core/variable.ts";
+import { full, Parameter, randn, tidy, Variable } from "../core/variable.ts";
 import { linear } from "../core/functions.ts";
 import * as N from "./functions.ts";
+import { checkArg, checkOptions } from "./_options.ts";
 import { initParameter, isInitialized, Layer, lazyParameter, tieLazyDim } from "./layer.ts";
 
 /** Options shared by layers that create weights. */
@@ -47,6 +48,8 @@ export interface LinearOptions extends WeightOptions {
   nobias?: boolean;
 }
 
+const LINEAR_OPTIONS = { inSize: "count", nobias: "boolean", dtype: "dtype" } as const;
+
 /**
  * A parameter made eagerly on the CPU (a bias) follows its layer's lazily
  * created weights onto the GPU at the first call.
@@ -78,6 +81,8 @@ export class Linear extends Layer {
   /** A layer with `outSize` outputs. */
   constructor(outSize: number, options: LinearOptions = {}) {
     super();
+    checkArg("Linear", "outSize", "count", outSize);
+    checkOptions("Linear", options, LINEAR_OPTIONS, "{ nobias: true }", "outSize");
     this.#outSize = outSize;
     this.#dtype = options.dtype;
     const dtype = options.dtype ?? "float32";
@@ -118,6 +123,14 @@ export interface Conv2dOptions extends WeightOptions {
   inChannels?: number;
 }
 
+const CONV_OPTIONS = {
+  stride: "pair",
+  pad: "pair",
+  nobias: "boolean",
+  inChannels: "count",
+  dtype: "dtype",
+} as const;
+
 function kernelPair(k: N.Pair): [number, number] {
   return typeof k === "number" ? [k, k] : [k[0], k[1]];
 }
@@ -148,6 +161,10 @@ abstract class ConvLayer extends Layer {
 
   constructor(kind: ConvKind, outChannels: number, kernelSize: N.Pair, options: Conv2dOptions) {
     super();
+    const op = this.constructor.name;
+    checkArg(op, "outChannels", "count", outChannels);
+    checkArg(op, "kernelSize", "pair", kernelSize);
+    checkOptions(op, options, CONV_OPTIONS, "{ stride: 1, pad: 1 }", "kernelSize");
     this.#kind = kind;
     this.#opts = options;
     this.#k = kernelPair(kernelSize);
@@ -259,6 +276,13 @@ export class BatchNorm extends Layer {
    */
   constructor(options: N.BatchNormOptions & WeightOptions & { size?: number } = {}) {
     super();
+    checkOptions(
+      "BatchNorm",
+      options,
+      { decay: "number", eps: "number", size: "count", dtype: "dtype" },
+      "{ size: 16 }",
+      "the options",
+    );
     this.#opts = options;
     const dtype = options.dtype;
     this.avgMean = lazyParameter([null], { name: "avgMean", buffer: true, dtype });
@@ -306,6 +330,7 @@ export class LayerNorm extends Layer {
   /** A layer-norm layer (eps 1e-5, as PyTorch). */
   constructor(options: { eps?: number } = {}) {
     super();
+    checkOptions("LayerNorm", options, { eps: "number" }, "{ eps: 1e-5 }", "the options");
     this.#eps = options.eps ?? 1e-5;
     tieLazyDim("size", 0, [this.gamma, this.beta]);
   }
@@ -339,6 +364,10 @@ export class Dropout extends Layer {
   /** A dropout layer. */
   constructor(ratio = 0.5) {
     super();
+    checkArg("Dropout", "ratio", "number", ratio);
+    if (!(ratio >= 0 && ratio < 1)) {
+      throw new RangeError(`Dropout: ratio must be in [0, 1), got ${ratio}`);
+    }
     this.ratio = ratio;
   }
   /** Applies the layer. */
@@ -364,6 +393,9 @@ export class EmbedID extends Layer {
   /** A table of `inSize` vectors of `outSize` (standard normal, as DeZero). */
   constructor(inSize: number, outSize: number, options: WeightOptions = {}) {
     super();
+    checkArg("EmbedID", "inSize", "count", inSize);
+    checkArg("EmbedID", "outSize", "count", outSize);
+    checkOptions("EmbedID", options, { dtype: "dtype" }, '{ dtype: "float32" }', "outSize");
     this.W = new Parameter(randn([inSize, outSize], { dtype: options.dtype }).array, { name: "W" });
   }
   /** Applies the layer. */
@@ -379,6 +411,8 @@ export interface RecurrentOptions extends WeightOptions {
   /** Input size (inferred from the first input when omitted). */
   inSize?: number;
 }
+
+const RECURRENT_OPTIONS = { inSize: "count", dtype: "dtype" } as const;
 
 function checkBatch(op: string, x: Variable, h: Variable | null): void {
   if (h !== null && !h.isAlive) {
@@ -449,6 +483,8 @@ export class RNN extends Layer {
   /** An RNN with `hiddenSize` units. */
   constructor(hiddenSize: number, options: RecurrentOptions = {}) {
     super();
+    checkArg("RNN", "hiddenSize", "count", hiddenSize);
+    checkOptions("RNN", options, RECURRENT_OPTIONS, "{ inSize: 3 }", "hiddenSize");
     this.x2h = new Linear(hiddenSize, { inSize: options.inSize, dtype: options.dtype });
     this.h2h = new Linear(hiddenSize, { inSize: hiddenSize, nobias: true, dtype: options.dtype });
   }
@@ -516,6 +552,8 @@ export class LSTM extends Layer {
   /** An LSTM with `hiddenSize` units. */
   constructor(hiddenSize: number, options: RecurrentOptions = {}) {
     super();
+    checkArg("LSTM", "hiddenSize", "count", hiddenSize);
+    checkOptions("LSTM", options, RECURRENT_OPTIONS, "{ inSize: 3 }", "hiddenSize");
     const xo = { inSize: options.inSize, dtype: options.dtype };
     const ho = { inSize: hiddenSize, nobias: true, dtype: options.dtype };
     this.x2f = new Linear(hiddenSize, xo);
@@ -559,11 +597,15 @@ export class LSTM extends Layer {
       const a = xl.apply(x);
       return h === null ? a : a.add(hl.apply(h));
     };
-    const f = N.sigmoid(gate(this.x2f, this.h2f));
+    // Without a cell state the forget gate is unused: only its lazy weight is made (in the
+    // same order as the others, so a seed gives the same weights), nothing is computed.
+    const c = this.#c;
+    if (c === null && !isInitialized(this.x2f.W)) tidy(() => void this.x2f.apply(x));
+    const f = c === null ? null : N.sigmoid(gate(this.x2f, this.h2f));
     const i = N.sigmoid(gate(this.x2i, this.h2i));
     const o = N.sigmoid(gate(this.x2o, this.h2o));
     const u = gate(this.x2u, this.h2u).tanh();
-    const cNew = this.#c === null ? i.mul(u) : f.mul(this.#c).add(i.mul(u));
+    const cNew = f === null || c === null ? i.mul(u) : f.mul(c).add(i.mul(u));
     const hNew = o.mul(cNew.tanh());
     this.#h = carry(this.#h, hNew);
     this.#c = carry(this.#c, cNew);
@@ -601,6 +643,8 @@ export class GRU extends Layer {
   /** A GRU with `hiddenSize` units. */
   constructor(hiddenSize: number, options: RecurrentOptions = {}) {
     super();
+    checkArg("GRU", "hiddenSize", "count", hiddenSize);
+    checkOptions("GRU", options, RECURRENT_OPTIONS, "{ inSize: 3 }", "hiddenSize");
     const xo = { inSize: options.inSize, dtype: options.dtype };
     const ho = { inSize: hiddenSize, nobias: true, dtype: options.dtype };
     this.x2z = new Linear(hiddenSize, xo);

@@ -25,6 +25,7 @@ import {
 import { encodeSafetensors, saveSafetensors } from "./io.ts";
 import { isInitialized } from "./layer.ts";
 import { L, type Layer, MLP, Model, ResNet, Sequential, VGG16 } from "./mod.ts";
+import { gpuTest } from "../shaders/test_util.ts";
 
 const f64 = { dtype: "float64" as const };
 
@@ -456,3 +457,197 @@ Deno.test("Parameter subclasses stay out of scopes", () => {
   ok(p.isAlive && b.avgMean.isAlive);
   deepStrictEqual(ones([2]).shape, [2]);
 });
+
+Deno.test("L.Layer and L.Parameter are DeZero's L.Layer and L.Parameter", async () => {
+  equal(L.Layer, (await import("./layer.ts")).Layer);
+  equal(L.Parameter, Parameter);
+  class Net extends L.Layer {
+    w = new L.Parameter(ones([2]));
+    forward(x: Variable): Variable {
+      return x.mul(this.w);
+    }
+  }
+  equal([...new Net().params()].length, 1);
+});
+
+Deno.test("Model.plot() writes toFile (DeZero's to_file) and returns the DOT text", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const dotPath = `${dir}/net.dot`;
+    const dot = new TwoLayerNet().plot(randn([1, 3]), { toFile: dotPath });
+    ok(dot.startsWith("digraph"));
+    equal(await Deno.readTextFile(dotPath), dot);
+    let hasDot = false;
+    try {
+      hasDot = (await new Deno.Command("dot", { args: ["-V"], stderr: "null" }).output()).success;
+    } catch {
+      // Graphviz is not installed: plot must say how to get it.
+    }
+    const svg = `${dir}/net.svg`;
+    if (hasDot) {
+      new TwoLayerNet().plot(randn([1, 3]), { toFile: svg });
+      ok((await Deno.readTextFile(svg)).includes("<svg"));
+    } else {
+      throws(() => new TwoLayerNet().plot(randn([1, 3]), { toFile: svg }), /install Graphviz/);
+    }
+    deepStrictEqual([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Model.plot() rejects an unknown option with a TypeError", () => {
+  throws(
+    // deno-lint-ignore no-explicit-any
+    () => new TwoLayerNet().plot(randn([1, 3]), { to_file: "x.png" } as any),
+    { name: "TypeError", message: /unknown option to_file/ },
+  );
+});
+
+/** A model that exercises what Layer.apply keeps under noGrad: state, buffers, lazy weights. */
+class StatefulNet extends Model {
+  conv = new L.Conv2d(2, 3, { pad: 1 });
+  bn = new L.BatchNorm();
+  drop = new L.Dropout(0.5);
+  lstm = new L.LSTM(4);
+  fc = new L.Linear(3);
+  forward(x: Variable): Variable {
+    const h = F.relu(this.bn.apply(this.conv.apply(x)));
+    return this.fc.apply(this.lstm.apply(this.drop.apply(h.reshape(h.shape[0], -1))));
+  }
+}
+
+/** Runs `step` `n` times and returns memoryStats() after the warm-up and at the end. */
+async function memoryAcross(n: number, step: () => Promise<void>) {
+  for (let i = 0; i < 3; i++) await step();
+  const start = memoryStats();
+  for (let i = 0; i < n; i++) await step();
+  return { start, end: memoryStats() };
+}
+
+function assertFlat({ start, end }: Awaited<ReturnType<typeof memoryAcross>>): void {
+  // Not equal: the collector may free a leftover of an earlier test meanwhile.
+  ok(
+    end.liveTensors <= start.liveTensors,
+    `live tensors ${start.liveTensors} -> ${end.liveTensors}`,
+  );
+  ok(
+    end.cpuLiveBytes <= start.cpuLiveBytes,
+    `CPU bytes ${start.cpuLiveBytes} -> ${end.cpuLiveBytes}`,
+  );
+  ok(
+    end.gpuLiveBytes <= start.gpuLiveBytes,
+    `GPU bytes ${start.gpuLiveBytes} -> ${end.gpuLiveBytes}`,
+  );
+}
+
+async function noGradInferenceIsFlat(device: "cpu" | "gpu"): Promise<void> {
+  manualSeed(0);
+  const model = new StatefulNet();
+  if (device === "gpu") model.toGpu();
+  const x = randn([2, 2, 4, 4], { device });
+  const mlp = new MLP([16, 3], { activation: F.relu });
+  if (device === "gpu") mlp.toGpu();
+  const x2 = randn([5, 7], { device });
+  // Train mode too: batch norm updates its running statistics, dropout draws masks.
+  for (const mode of [noGrad, (f: () => Variable) => testMode(() => noGrad(f))]) {
+    model.lstm.resetState();
+    assertFlat(
+      await memoryAcross(20, async () => {
+        const y = mode(() => model.apply(x));
+        const z = mode(() => mlp.apply(x2));
+        await y.data(); // the book's evaluation loop: read the prediction, drop it
+        await z.data();
+        y.dispose(); // the caller's own output (the collector's part otherwise)
+        z.dispose();
+      }),
+    );
+  }
+  // What the layers keep is still readable: the carried state and the running statistics.
+  deepStrictEqual(model.lstm.h!.shape, [2, 4]);
+  ok((await model.bn.avgMean.data()).every(Number.isFinite));
+}
+
+Deno.test("Layer.apply() under noGrad frees its intermediates: inference memory is flat (CPU)", () =>
+  noGradInferenceIsFlat("cpu"));
+
+gpuTest(
+  "Layer.apply() under noGrad frees its intermediates: inference memory is flat (GPU)",
+  () => noGradInferenceIsFlat("gpu"),
+);
+
+Deno.test("Layer.apply() under noGrad keeps its output, fields and keep()s, frees the rest", async () => {
+  let leaked: Variable | null = null;
+  let kept: Variable | null = null;
+  class Net extends Model {
+    l = new L.Linear(2);
+    last: Variable | null = null;
+    forward(x: Variable): Variable {
+      const h = this.l.apply(x);
+      leaked = h.mul(2);
+      kept = h.mul(3).keep();
+      this.last = h.add(1);
+      return h.tanh();
+    }
+  }
+  const net = new Net();
+  const x = randn([3, 4]);
+  const y = noGrad(() => net.apply(x));
+  deepStrictEqual(y.shape, [3, 2]);
+  deepStrictEqual((await net.last!.data()).length, 6);
+  deepStrictEqual((await kept!.data()).length, 6);
+  await rejects(() => leaked!.data(), /released by Layer\.apply\(\).*keep\(\)/);
+  // With a graph nothing is freed: backward needs it.
+  const y2 = net.apply(x);
+  deepStrictEqual((await leaked!.data()).length, 6);
+  y2.sum().backward();
+  ok(net.l.W.grad !== null);
+});
+
+async function bpttIsFlat(device: "cpu" | "gpu"): Promise<void> {
+  for (const make of [() => new L.RNN(6), () => new L.LSTM(6), () => new L.GRU(6)]) {
+    manualSeed(0);
+    const rnn = make();
+    const fc = new L.Linear(1);
+    class Net extends Model {
+      rnn = rnn;
+      fc = fc;
+      forward(x: Variable): Variable {
+        return this.fc.apply(this.rnn.apply(x));
+      }
+    }
+    const model = new Net();
+    if (device === "gpu") model.toGpu();
+    let i = 0;
+    // One epoch of the book's step 59: a loss summed over the sequence, backward() and
+    // unchainBackward() every 5 steps, per-step inputs (disposed once backward() used them).
+    const epoch = async () => {
+      rnn.resetState();
+      const zero = tensor(0, { device });
+      let loss: Variable = zero;
+      const inputs: Variable[] = [zero];
+      for (let step = 1; step <= 20; step++, i++) {
+        const x = tensor([[Math.sin(i * 0.1)]], { device });
+        const t = tensor([[Math.sin((i + 1) * 0.1)]], { device });
+        inputs.push(x, t);
+        loss = loss.add(F.meanSquaredError(model.apply(x), t));
+        if (step % 5 === 0) {
+          model.cleargrads();
+          loss.backward();
+          loss.unchainBackward();
+          for (const v of inputs.splice(0)) v.dispose();
+        }
+      }
+      await loss.item();
+    };
+    assertFlat(await memoryAcross(8, epoch));
+  }
+}
+
+Deno.test("truncated BPTT frees each step's state and gradients: memory is flat (CPU)", () =>
+  bpttIsFlat("cpu"));
+
+gpuTest(
+  "truncated BPTT frees each step's state and gradients: memory is flat (GPU)",
+  () => bpttIsFlat("gpu"),
+);

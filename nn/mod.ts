@@ -18,7 +18,7 @@
  *
  * @module
  */
-export * as L from "./layers.ts";
+export * as L from "./l.ts";
 export * as optimizers from "./optimizers.ts";
 export { Buffer, Lambda, Layer, Model, type PlotOptions, Sequential } from "./layer.ts";
 export {

@@ -9,6 +9,7 @@ import type { Variable } from "../core/variable.ts";
 import * as N from "./functions.ts";
 import { Layer, Model } from "./layer.ts";
 import { BatchNorm, Conv2d, Linear } from "./layers.ts";
+import { checkArg, checkOptions } from "./_options.ts";
 
 /** Options of {@linkcode MLP}. */
 export interface MLPOptions {
@@ -37,9 +38,30 @@ export class MLP extends Model {
   readonly #activation: (x: Variable) => Variable;
 
   /** An MLP with the given output sizes. */
-  constructor(sizes: readonly number[], options: MLPOptions = {}) {
+  constructor(sizes: readonly number[], options?: MLPOptions);
+  /** DeZero's positional form: `new MLP([10, 3], F.relu)`. */
+  constructor(sizes: readonly number[], activation: (x: Variable) => Variable);
+  constructor(
+    sizes: readonly number[],
+    options: MLPOptions | ((x: Variable) => Variable) = {},
+  ) {
     super();
-    this.#activation = options.activation ?? N.sigmoid;
+    if (!Array.isArray(sizes) || sizes.length === 0) {
+      throw new TypeError(
+        `MLP: sizes must be a non-empty array of output sizes such as [10, 1], got ${
+          Array.isArray(sizes) ? "[]" : typeof sizes
+        }`,
+      );
+    }
+    sizes.forEach((size, i) => checkArg("MLP", `sizes[${i}]`, "count", size));
+    const o = typeof options === "function" ? { activation: options } : checkOptions<MLPOptions>(
+      "MLP",
+      options,
+      { activation: "function" },
+      "{ activation: F.relu }",
+      "sizes (other than the activation function)",
+    );
+    this.#activation = o.activation ?? N.sigmoid;
     sizes.forEach((size, i) => {
       const layer = new Linear(size);
       this[`l${i}`] = layer;
@@ -63,6 +85,8 @@ export interface ClassifierOptions {
   /** Number of classes of the last layer (1000, ImageNet's, by default). */
   numClasses?: number;
 }
+
+const CLASSIFIER_OPTIONS = { numClasses: "count" } as const;
 
 /**
  * VGG-16 (Simonyan & Zisserman, 2014) as in DeZero: thirteen 3×3 convolutions
@@ -113,6 +137,7 @@ export class VGG16 extends Model {
   /** The architecture, with lazily sized weights (allocated at the first call). */
   constructor(options: ClassifierOptions = {}) {
     super();
+    checkOptions("VGG16", options, CLASSIFIER_OPTIONS, "{ numClasses: 10 }", "the options");
     this.fc8 = new Linear(options.numClasses ?? 1000);
   }
 
@@ -235,6 +260,10 @@ export class ResNet extends Model {
   /** A ResNet of `depth` 18, 34 or 50 layers. */
   constructor(depth: ResNetDepth = 50, options: ClassifierOptions = {}) {
     super();
+    if (!Object.hasOwn(RESNET_CONFIGS, depth)) {
+      throw new RangeError(`ResNet: depth must be 18, 34 or 50, got ${depth}`);
+    }
+    checkOptions("ResNet", options, CLASSIFIER_OPTIONS, "{ numClasses: 10 }", "depth");
     const config = RESNET_CONFIGS[depth];
     if (config === undefined) {
       throw new RangeError(`ResNet: depth must be 18, 34 or 50, got ${depth}`);

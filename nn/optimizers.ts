@@ -18,6 +18,7 @@ import { fmtShape } from "../core/shape.ts";
 import type { Parameter } from "../core/variable.ts";
 import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 import { isInitialized, Layer } from "./layer.ts";
+import { hyperparams } from "./_options.ts";
 
 /** A gradient hook: called with the parameters that have gradients, before the update. */
 export type HookFunction = (params: Parameter[]) => void;
@@ -424,7 +425,11 @@ function fusable(p: Parameter, arrays: NDArray[]): boolean {
  */
 export class SGD extends Optimizer {
   /** Options: `lr` (0.01). */
-  constructor({ lr = 0.01 }: { lr?: number } = {}) {
+  constructor(options?: { lr?: number });
+  /** DeZero's positional form: `new SGD(0.1)`. */
+  constructor(lr: number);
+  constructor(...args: unknown[]) {
+    const { lr = 0.01 } = hyperparams<{ lr?: number }>("SGD", args, ["lr"], ["lr"]);
     super(lr);
   }
   /** One update step of `p` from its gradient. */
@@ -447,7 +452,17 @@ export class MomentumSGD extends Optimizer {
   /** The momentum. */
   momentum: number;
   /** Options: `lr` (0.01), `momentum` (0.9). */
-  constructor({ lr = 0.01, momentum = 0.9 }: { lr?: number; momentum?: number } = {}) {
+  constructor(options?: { lr?: number; momentum?: number });
+  /** DeZero's positional form: `new MomentumSGD(0.01, 0.9)`. */
+  constructor(lr: number, momentum?: number);
+  constructor(...args: unknown[]) {
+    const names = ["lr", "momentum"];
+    const { lr = 0.01, momentum = 0.9 } = hyperparams<{ lr?: number; momentum?: number }>(
+      "MomentumSGD",
+      args,
+      names,
+      names,
+    );
     super(lr);
     this.momentum = momentum;
   }
@@ -487,7 +502,17 @@ export class AdaGrad extends Optimizer {
   /** Added to the denominator. */
   eps: number;
   /** Options: `lr` (0.001), `eps` (1e-8). */
-  constructor({ lr = 0.001, eps = 1e-8 }: { lr?: number; eps?: number } = {}) {
+  constructor(options?: { lr?: number; eps?: number });
+  /** DeZero's positional form: `new AdaGrad(0.001, 1e-8)`. */
+  constructor(lr: number, eps?: number);
+  constructor(...args: unknown[]) {
+    const names = ["lr", "eps"];
+    const { lr = 0.001, eps = 1e-8 } = hyperparams<{ lr?: number; eps?: number }>(
+      "AdaGrad",
+      args,
+      names,
+      names,
+    );
     super(lr);
     this.eps = eps;
   }
@@ -533,9 +558,13 @@ export class AdaDelta extends Optimizer {
   /** Added inside the square roots. */
   eps: number;
   /** Options: `rho` (0.95), `eps` (1e-6), `lr` (1). */
-  constructor(
-    { rho = 0.95, eps = 1e-6, lr = 1 }: { rho?: number; eps?: number; lr?: number } = {},
-  ) {
+  constructor(options?: { rho?: number; eps?: number; lr?: number });
+  /** DeZero's positional form (no `lr` there): `new AdaDelta(0.95, 1e-6)`. */
+  constructor(rho: number, eps?: number);
+  constructor(...args: unknown[]) {
+    const { rho = 0.95, eps = 1e-6, lr = 1 } = hyperparams<
+      { rho?: number; eps?: number; lr?: number }
+    >("AdaDelta", args, ["rho", "eps"], ["rho", "eps", "lr"]);
     super(lr);
     this.rho = rho;
     this.eps = eps;
@@ -608,7 +637,20 @@ export class Adam extends Optimizer {
   /** Added to the denominator. */
   eps: number;
   /** Options (DeZero's defaults). */
-  constructor({ lr, alpha, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: AdamOptions = {}) {
+  constructor(options?: AdamOptions);
+  /** DeZero's positional form: `new Adam(0.001, 0.9, 0.999, 1e-8)` (alpha is `lr`). */
+  constructor(alpha: number, beta1?: number, beta2?: number, eps?: number);
+  constructor(...args: unknown[]) {
+    const op = new.target === Adam ? "Adam" : new.target.name;
+    const known = ["lr", "alpha", "beta1", "beta2", "eps"];
+    // A subclass (AdamW) passes its options object on, its own keys included.
+    const own = new.target === Adam ? known : Object.keys(args[0] ?? {});
+    const { lr, alpha, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = hyperparams<AdamOptions>(
+      op,
+      args,
+      new.target === Adam ? ["alpha", "beta1", "beta2", "eps"] : [],
+      [...new Set([...known, ...own])],
+    );
     if (lr !== undefined && alpha !== undefined && lr !== alpha) {
       throw new RangeError(`Adam: lr ${lr} and alpha ${alpha} name the same step size: give one`);
     }
@@ -692,8 +734,16 @@ export class AdamW extends Adam {
   weightDecay: number;
   /** Adam's options plus `weightDecay` (0.01). */
   constructor(options: AdamOptions & { weightDecay?: number } = {}) {
-    super(options);
-    this.weightDecay = options.weightDecay ?? 0.01;
+    const o = hyperparams<AdamOptions & { weightDecay?: number }>("AdamW", [options], [], [
+      "lr",
+      "alpha",
+      "beta1",
+      "beta2",
+      "eps",
+      "weightDecay",
+    ]);
+    super(o);
+    this.weightDecay = o.weightDecay ?? 0.01;
   }
   /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {

@@ -480,3 +480,19 @@ gpuTest("update() names moveState() for state left on the GPU, and keeps t", asy
   equal(sgd.t, 0);
   equal(p.device, "gpu");
 });
+
+Deno.test("SGD(lr) and MomentumSGD(lr, momentum) positional forms update with those values", async () => {
+  const p = new Parameter(tensor([1, 2]).array, { name: "p" });
+  p.grad = tensor([1, 1]);
+  new optimizers.SGD(0.5).setup([p]).update();
+  deepStrictEqual(await p.toArray(), [0.5, 1.5]);
+  const q = new Parameter(tensor([1]).array, { name: "q" });
+  const opt = new optimizers.MomentumSGD(0.1, 0.5).setup([q]);
+  for (let i = 0; i < 2; i++) {
+    q.grad = tensor([1]);
+    opt.update();
+  }
+  // v1 = -0.1, v2 = 0.5·(-0.1) - 0.1 = -0.15: q = 1 - 0.25
+  ok(Math.abs((await q.item()) - 0.75) < 1e-6);
+  throws(() => new (optimizers.SGD as any)(true), /SGD: expected an options object/);
+});

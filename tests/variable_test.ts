@@ -852,3 +852,23 @@ Deno.test("float to int32 saturates and maps NaN to 0, as on the GPU", async () 
   assert.deepEqual(await tensor(src, { dtype: "int32" }).toArray(), want64);
   assert.deepEqual(await tensor(new Float64Array(src), { dtype: "int32" }).toArray(), want64);
 });
+
+Deno.test("getDotGraph() after backward() marks where backward released the graph", () => {
+  const build = () => {
+    const x = tensor(1, { name: "x" }), y = tensor(2, { name: "y" });
+    return x.mul(y).add(x).mul(3);
+  };
+  const labels = (dot: string) => dot.split("\n").filter((l) => l.includes("label=")).length;
+  const before = utils.getDotGraph(build());
+  assert.ok(!before.includes("released by backward"));
+  assert.equal(labels(before), 9); // x, y, Mul, t, Add, t, the constant 3, Mul, z
+
+  const z = build();
+  z.backward();
+  const after = utils.getDotGraph(z);
+  assert.match(after, /label="graph released by backward\(\); .*retainGraph: true/);
+
+  const kept = build();
+  kept.backward({ retainGraph: true });
+  assert.equal(labels(utils.getDotGraph(kept)), 9);
+});

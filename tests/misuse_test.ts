@@ -1,0 +1,205 @@
+// Mistakes a plain-JavaScript or notebook user makes (no type checking there):
+// DeZero's positional constructor forms, and wrong returns from a user Function.
+import assert from "node:assert/strict";
+import {
+  F,
+  Function,
+  initGpu,
+  L,
+  MLP,
+  type NDArray,
+  ops,
+  optimizers,
+  tensor,
+  Variable,
+} from "../mod.ts";
+import { ResNet, VGG16 } from "../nn/models.ts";
+import { gpuTest } from "../shaders/test_util.ts";
+
+// deno-lint-ignore no-explicit-any
+const untyped = (c: unknown) => c as any;
+
+/** Asserts that `fn` throws an instance of `cls` whose message includes `part`. */
+function assertThrows(fn: () => unknown, cls: ErrorConstructor, part: string): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
+    assert.ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
+    return true;
+  });
+}
+
+Deno.test("optimizers accept DeZero's positional hyperparameters", () => {
+  assert.deepStrictEqual(new optimizers.SGD(0.5).lr, 0.5);
+  const m = new optimizers.MomentumSGD(0.1, 0.5);
+  assert.deepStrictEqual([m.lr, m.momentum], [0.1, 0.5]);
+  const g = new optimizers.AdaGrad(0.02, 1e-3);
+  assert.deepStrictEqual([g.lr, g.eps], [0.02, 1e-3]);
+  const d = new optimizers.AdaDelta(0.9, 1e-5); // DeZero: AdaDelta(rho, eps), no lr
+  assert.deepStrictEqual([d.rho, d.eps, d.lr], [0.9, 1e-5, 1]);
+  const a = new optimizers.Adam(0.1, 0.8, 0.99, 1e-7);
+  assert.deepStrictEqual([a.lr, a.beta1, a.beta2, a.eps], [0.1, 0.8, 0.99, 1e-7]);
+  assert.deepStrictEqual(new optimizers.Adam(0.1).lr, 0.1);
+  // The options form is unchanged.
+  assert.deepStrictEqual(new optimizers.SGD({ lr: 0.2 }).lr, 0.2);
+  assert.deepStrictEqual(new optimizers.Adam({ alpha: 0.02 }).lr, 0.02);
+  const w = new optimizers.AdamW({ lr: 0.01, weightDecay: 0.1 });
+  assert.deepStrictEqual([w.lr, w.weightDecay], [0.01, 0.1]);
+  assert.deepStrictEqual(new optimizers.AdamW().weightDecay, 0.01);
+});
+
+Deno.test("optimizers reject wrong hyperparameters with a TypeError", () => {
+  assertThrows(() => new (untyped(optimizers.SGD))("0.1"), TypeError, "SGD: expected an options");
+  assertThrows(() => new (untyped(optimizers.SGD))(0.1, 0.9), TypeError, "at most 1 positional");
+  assertThrows(() => new (untyped(optimizers.SGD))({ lr: "0.1" }), TypeError, '"lr" must be');
+  assertThrows(
+    () => new (untyped(optimizers.SGD))({ learningRate: 0.1 }),
+    TypeError,
+    'SGD: unknown option "learningRate"',
+  );
+  assertThrows(() => new (untyped(optimizers.AdamW))(0.1), TypeError, "AdamW: expected an options");
+  assertThrows(
+    () => new (untyped(optimizers.AdamW))({ weightDecay: 0.1, decay: 1 }),
+    TypeError,
+    'AdamW: unknown option "decay"',
+  );
+});
+
+Deno.test("MLP accepts DeZero's activation argument", async () => {
+  const mlp = new MLP([4, 1], F.relu);
+  const x = tensor([[-1, 2]]);
+  // Reference: the same layers with relu in between.
+  const y = mlp.apply(x);
+  const l0 = mlp.l0 as L.Linear, l1 = mlp.l1 as L.Linear;
+  const ref = l1.apply(F.relu(l0.apply(x)));
+  assert.deepStrictEqual(await y.toArray(), await ref.toArray());
+  assertThrows(() => new (untyped(MLP))([4, 1], "relu"), TypeError, "MLP: options must be");
+  assertThrows(() => new (untyped(MLP))(4), TypeError, "MLP: sizes must be");
+  assertThrows(() => new (untyped(MLP))([4, 0]), TypeError, "MLP: sizes[1] must be");
+});
+
+Deno.test("layers reject positional options with a TypeError naming the layer", () => {
+  assertThrows(
+    () => new (untyped(L.Conv2d))(4, 3, 1, 1),
+    TypeError,
+    "Conv2d: options must be an object such as { stride: 1, pad: 1 }, got 1 (positional arguments after kernelSize are not accepted)",
+  );
+  assertThrows(() => new (untyped(L.Deconv2d))(4, 3, 2), TypeError, "Deconv2d: options must be");
+  assertThrows(
+    () => new (untyped(L.Linear))(5, true),
+    TypeError,
+    "Linear: options must be an object such as { nobias: true }, got true",
+  );
+  assertThrows(() => new (untyped(L.EmbedID))(10, 3, "float32"), TypeError, "EmbedID: options");
+  assertThrows(() => new (untyped(L.RNN))(8, 3), TypeError, "RNN: options must be");
+  assertThrows(() => new (untyped(L.LSTM))(8, 3), TypeError, "LSTM: options must be");
+  assertThrows(() => new (untyped(L.GRU))(8, 3), TypeError, "GRU: options must be");
+  assertThrows(() => new (untyped(L.BatchNorm))(16), TypeError, "BatchNorm: options must be");
+  assertThrows(() => new (untyped(L.LayerNorm))(1e-5), TypeError, "LayerNorm: options must be");
+  assertThrows(() => new (untyped(VGG16))(true), TypeError, "VGG16: options must be");
+  assertThrows(() => new (untyped(ResNet))(20), RangeError, "ResNet: depth must be 18, 34 or 50");
+});
+
+Deno.test("layers reject option values of the wrong type", () => {
+  assertThrows(() => new (untyped(L.Linear))("5"), TypeError, "Linear: outSize must be");
+  assertThrows(() => new (untyped(L.Linear))(5, { nobias: 1 }), TypeError, '"nobias" must be');
+  assertThrows(
+    () => new (untyped(L.Linear))(5, { bias: false }),
+    TypeError,
+    'unknown option "bias"',
+  );
+  assertThrows(() => new (untyped(L.Conv2d))(4, 3, { pad: "1" }), TypeError, '"pad" must be');
+  assertThrows(() => new (untyped(L.Conv2d))(4, "3"), TypeError, "Conv2d: kernelSize must be");
+  assertThrows(() => new (untyped(L.Linear))(5, { dtype: "f32" }), TypeError, '"dtype" must be');
+  assertThrows(() => new (untyped(L.Dropout))("0.5"), TypeError, "Dropout: ratio must be");
+  assertThrows(() => new L.Dropout(1), RangeError, "Dropout: ratio must be in [0, 1)");
+  // Good forms still work, undefined options included.
+  new L.Conv2d(4, [3, 3], { stride: 1, pad: 0, inChannels: undefined });
+  new L.Linear(5, { nobias: true, inSize: 3, dtype: "float64" });
+  new L.BatchNorm({ decay: 0.9, size: 4 });
+});
+
+class ForgotReturn extends Function {
+  forward(x: NDArray) {
+    return ops.mul(x, x);
+  }
+  backward(gy: Variable): any {
+    gy.mul(this.inputs[0]).mul(2);
+  }
+}
+class ArrayBackward extends Function {
+  forward(x: NDArray) {
+    return ops.mul(x, x);
+  }
+  backward(gy: Variable): any {
+    return ops.mul(ops.mul(this.inputs[0].array, 2), gy.array);
+  }
+}
+class VariableForward extends Function {
+  forward(x: NDArray): any {
+    return new Variable(x.share()).mul(2);
+  }
+  backward(gy: Variable) {
+    return gy.mul(2);
+  }
+}
+class Square extends Function {
+  forward(x: NDArray) {
+    return ops.mul(x, x);
+  }
+  backward(gy: Variable) {
+    return gy.mul(this.inputs[0]).mul(2);
+  }
+}
+
+Deno.test("Function.backward() returning nothing is a TypeError naming the function", () => {
+  assertThrows(
+    () => new ForgotReturn().apply(tensor(3)).backward(),
+    TypeError,
+    "ForgotReturn.backward: must return a Variable, null or an array of them (one per input), got undefined (a missing return?)",
+  );
+});
+
+Deno.test("Function.backward() returning an NDArray is a TypeError, with createGraph too", () => {
+  for (const createGraph of [false, true]) {
+    const x = tensor(3);
+    assertThrows(
+      () => new ArrayBackward().apply(x).backward({ createGraph }),
+      TypeError,
+      "ArrayBackward.backward: must return a Variable, null or an array of them (one per input), got an NDArray",
+    );
+    assert.strictEqual(x.grad, null);
+  }
+});
+
+Deno.test("Function.forward() returning a Variable is a TypeError naming the function", () => {
+  assertThrows(
+    () => new VariableForward().apply(tensor(3)),
+    TypeError,
+    "VariableForward.forward: must return backend arrays (an NDArray or an array of them), got a Variable",
+  );
+});
+
+Deno.test("Function.apply() twice on one instance is an Error", async () => {
+  const sq = new Square();
+  const a = tensor(2);
+  const ya = sq.apply(a);
+  assertThrows(
+    () => sq.apply(tensor(3)),
+    Error,
+    "Square: this Function instance was already applied",
+  );
+  // The first call's graph is intact.
+  ya.backward();
+  assert.deepStrictEqual(await a.grad!.item(), 4);
+});
+
+gpuTest("mixed-device errors say that toCpu() must be awaited", async () => {
+  await initGpu();
+  const m = new MLP([3, 2]);
+  const x = tensor([[1, 2]]);
+  m.apply(x);
+  m.toGpu();
+  const pending = m.toCpu(); // not awaited
+  assertThrows(() => m.apply(x), TypeError, "toCpu() is async: await it");
+  await pending;
+});
