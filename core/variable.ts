@@ -134,6 +134,19 @@ let backwardCount = 0;
  */
 const deferred = new Set<Variable>();
 
+/** How many `Layer.apply` calls are running (see `Variable.madeInLayer`). */
+let layerCalls = 0;
+
+/** Runs `fn` as a layer's forward: results needing no gradient made there are the layer's. @internal */
+export function asLayerCall<T>(fn: () => T): T {
+  layerCalls++;
+  try {
+    return fn();
+  } finally {
+    layerCalls--;
+  }
+}
+
 /**
  * A node of the graph: a value (a backend array) with an optional gradient and
  * the Function that created it.
@@ -155,6 +168,7 @@ export class Variable {
   /** retainData() calls not yet undone by {@linkcode Variable.unretainData} (kept while > 0). */
   #retain = 0;
   #noGradResult = false;
+  #madeInLayer = false;
   /** A carried state that its layer replaced while it was a leaf (see `unretainData`). */
   #retiredState = false;
   #noGradParents: Variable[] = [];
@@ -316,6 +330,15 @@ export class Variable {
   markNoGradResult(parents: Variable[]): void {
     this.#noGradResult = true;
     this.#noGradParents = parents;
+    this.#madeInLayer = layerCalls > 0;
+  }
+
+  /**
+   * Whether this no-gradient result was made inside a layer's forward (a batch's im2col or
+   * reshape there): never held by the user, so backward frees it at once. @internal
+   */
+  get madeInLayer(): boolean {
+    return this.#madeInLayer;
   }
 
   /** The no-gradient results this one was computed from (kept). @internal */
@@ -587,10 +610,11 @@ export class Variable {
         if (!keepGraph) f.releaseGraph(this);
       }
     }
-    // Results of inputs that need no gradient (a DataLoader batch's reshape or im2col, made
-    // again by every step; or data prepared once with requiresGrad: false and reused) are
-    // deferred as values computed from no Parameter are: a per-step one is freed two
-    // backward() calls later, one that every step uses stays.
+    // Results of inputs that need no gradient made inside a layer's forward (a DataLoader
+    // batch's im2col or reshape, made again by every step) are freed at once: only the layer
+    // saw them. Others (data prepared once with requiresGrad: false and reused) are deferred
+    // as values computed from no Parameter are: a per-step one is freed two backward() calls
+    // later, one that every step uses stays.
     const stack = [...noGradResults];
     while (stack.length > 0) {
       const x = stack.pop()!;
@@ -600,7 +624,8 @@ export class Variable {
           stack.push(p);
         }
       }
-      x.defer();
+      if (x.madeInLayer && !retainGraph) x.releaseByBackward();
+      else x.defer();
     }
     if (!retainGraph) {
       this.#keptUpstream = kept;

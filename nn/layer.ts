@@ -13,6 +13,7 @@ import { type NDArray, withScope } from "../core/ndarray.ts";
 import { fmtShape } from "../core/shape.ts";
 import { getDotGraph, plotDotGraph } from "../core/utils.ts";
 import {
+  asLayerCall,
   asVariable,
   type Operand,
   Parameter,
@@ -230,7 +231,8 @@ export abstract class Layer {
     activeCall = call;
     const carried = this.carriedState();
     try {
-      const run = () => usingConfig({ train: call.train }, () => this.forward(...xs));
+      const run = () =>
+        asLayerCall(() => usingConfig({ train: call.train }, () => this.forward(...xs)));
       const y = scoped ? withScope(run, (y) => this.#keptArrays(y), RELEASED_BY_APPLY) : run();
       this.#releaseReplacedState(carried);
       return y;

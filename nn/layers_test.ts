@@ -651,3 +651,23 @@ gpuTest(
   "truncated BPTT frees each step's state and gradients: memory is flat (GPU)",
   () => bpttIsFlat("gpu"),
 );
+
+Deno.test("backward() frees at once what a layer made from a batch that needs no gradient (im2col)", () => {
+  manualSeed(0);
+  const conv = new L.Conv2d(2, 3, { pad: 1 });
+  const step = () => {
+    const x = randn([2, 1, 5, 5]);
+    x.requiresGrad = false; // a DataLoader batch
+    const loss = conv.apply(x).sum();
+    conv.cleargrads();
+    loss.backward();
+    loss.dispose();
+    x.dispose();
+  };
+  step(); // creates the weights and their gradients
+  const before = memoryStats().liveTensors;
+  step();
+  // Kept two more steps (as values computed outside layers are), the im2col of the batch would
+  // still be alive here.
+  equal(memoryStats().liveTensors, before);
+});
