@@ -150,9 +150,16 @@ export interface Backend {
    * `take` along `axis` with int32 `indices` of any shape: the result has shape
    * `x.shape[:axis] + indices.shape + x.shape[axis+1:]`. An index out of range is
    * a RangeError naming `op` (default "gather"): at once on the CPU, at the next
-   * readback on the GPU.
+   * readback on the GPU. A negative index counts from the end (`negative: "wrap"`,
+   * the default, as NumPy's `take`) or is out of range (`"error"`: labels, ids).
    */
-  gather(x: NDArray, axis: number, indices: NDArray, op?: string): NDArray;
+  gather(
+    x: NDArray,
+    axis: number,
+    indices: NDArray,
+    op?: string,
+    negative?: "wrap" | "error",
+  ): NDArray;
   /**
    * The adjoint of `gather`: zeros of `shape`, then `updates` added at the
    * gathered positions (repeated indices accumulate). Index errors name `op`, as in `gather`.

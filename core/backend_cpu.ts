@@ -512,7 +512,13 @@ function splitAt(shape: readonly number[], axis: number): [number, number, numbe
 }
 
 /** The indices as non-negative positions, validated against an axis of size `n`. */
-function normIndices(op: string, indices: NDArray, axis: number, n: number): Int32Array {
+function normIndices(
+  op: string,
+  indices: NDArray,
+  axis: number,
+  n: number,
+  negative: "wrap" | "error" = "wrap",
+): Int32Array {
   if (indices.dtype !== "int32") {
     throw new TypeError(`${op}: indices must be int32, got ${indices.dtype}`);
   }
@@ -520,7 +526,7 @@ function normIndices(op: string, indices: NDArray, axis: number, n: number): Int
   const out = new Int32Array(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
-    const j = v < 0 ? v + n : v;
+    const j = v < 0 && negative === "wrap" ? v + n : v;
     if (j < 0 || j >= n) {
       throw new RangeError(`${op}: index ${v} is out of range for axis ${axis} of size ${n}`);
     }
@@ -856,11 +862,17 @@ export const cpuBackend: Backend = {
     });
   },
 
-  gather(x: NDArray, axis: number, indices: NDArray, op = "gather"): NDArray {
+  gather(
+    x: NDArray,
+    axis: number,
+    indices: NDArray,
+    op = "gather",
+    negative: "wrap" | "error" = "wrap",
+  ): NDArray {
     const ax = normAxis(op, axis, x.ndim);
     const s = dataOf(op, x);
     const [outer, n, inner] = splitAt(x.shape, ax);
-    const idx = normIndices(op, indices, ax, n);
+    const idx = normIndices(op, indices, ax, n, negative);
     const m = idx.length;
     const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
     const o = allocTyped(x.dtype, outer * m * inner);

@@ -516,9 +516,7 @@ function checkRange(op: string, d: ArrayLike<number>, count: number, noun: Label
  * Throws a RangeError naming the op when a label is outside `[0, count)`. On
  * the CPU the labels are checked now. A GPU array cannot be read back here: a
  * gather over `0..count-1` records an index out of range, and the next
- * readback throws. That gather wraps `[-count, -1]` as NumPy's `take` does, so
- * negative labels go through a gather of their own, shifted by `-count` out of
- * its range (the record shows `label - count`; the op name says so).
+ * readback throws; negative labels are out of range there too (no wrap-around).
  */
 function checkLabels(op: string, t: NDArray, count: number, noun: LabelNoun): void {
   const read = t.backend.readSync;
@@ -528,13 +526,7 @@ function checkLabels(op: string, t: NDArray, count: number, noun: LabelNoun): vo
   }
   withScope(() => {
     const range = t.backend.full([count], 0, "int32");
-    const flat = t.reshape([t.size]);
-    // min(t, 0) - count: -count (a valid index, wrapped) for t >= 0, out of range for t < 0.
-    const negative = ops.sub(ops.minimum(flat, 0), count);
-    const shifted = `${op}: ${noun[0]}s must not be negative (shown minus ${count})`;
-    // Negative labels first: a label below -count fails both, and the second record (exact) wins.
-    t.backend.gather(range, 0, negative, shifted);
-    t.backend.gather(range, 0, flat, op);
+    t.backend.gather(range, 0, t.reshape([t.size]), op, "error");
   }, () => []);
 }
 

@@ -128,8 +128,14 @@ export const gpuBackend: Backend = {
     assign(dst, src, view);
   },
 
-  gather(x: NDArray, axis: number, indices: NDArray, op?: string): NDArray {
-    return gather(x, axis, indices, op);
+  gather(
+    x: NDArray,
+    axis: number,
+    indices: NDArray,
+    op?: string,
+    negative?: "wrap" | "error",
+  ): NDArray {
+    return gather(x, axis, indices, op, negative);
   },
 
   scatterAdd(

@@ -161,10 +161,12 @@ function runIndexed(opts: {
   inner: number;
   n: number;
   axis: number;
+  /** Negative indices count from the end (true) or are out of range. */
+  wrap: boolean;
 }): void {
   const wgsl = `// ${opts.op}
 ${opts.src}${storageDecl(1, "idx", "i32", false)}${opts.dst}${storageDecl(3, "errs", "i32", true)}${
-    paramsDecl(4, 6)
+    paramsDecl(4, 7)
   }${udivHelper(fastDiv(opts.total))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
@@ -177,7 +179,7 @@ fn main(${ENTRY_ARGS}) {
   let p = udiv(r, ${P(1)});
   let j = r - p * ${P(1)};
   var v = idx[j];
-  if (v < 0) { v += i32(n); }
+  if (v < 0 && ${P(6)} == 1u) { v += i32(n); }
   if (v < 0 || v >= i32(n)) {
     errs[0] = i32(${P(5)});
     errs[1] = idx[j];
@@ -194,7 +196,15 @@ fn main(${ENTRY_ARGS}) {
     wgsl,
     ["r", "r", "w", "w"],
     [...opts.buffers, runtime().errorBuffer],
-    [opts.total, opts.m, opts.inner, opts.n, opts.axis, kernelErrorCode(opts.errorOp)],
+    [
+      opts.total,
+      opts.m,
+      opts.inner,
+      opts.n,
+      opts.axis,
+      kernelErrorCode(opts.errorOp),
+      opts.wrap ? 1 : 0,
+    ],
     opts.total,
   );
 }
@@ -210,7 +220,13 @@ function checkIndices(op: string, indices: NDArray): void {
  * range cannot throw here (that would need a readback): it is clamped, and
  * the next readback throws a RangeError naming it and `op`.
  */
-export function gather(x: NDArray, axis: number, indices: NDArray, op = "gather"): NDArray {
+export function gather(
+  x: NDArray,
+  axis: number,
+  indices: NDArray,
+  op = "gather",
+  negative: "wrap" | "error" = "wrap",
+): NDArray {
   const t = wgslType("gather", x.dtype);
   checkIndices("gather", indices);
   const ax = normAxis("gather", axis, x.ndim);
@@ -225,6 +241,7 @@ export function gather(x: NDArray, axis: number, indices: NDArray, op = "gather"
     dst: storageDecl(2, "out", t, true),
     errorOp: op,
     body: "out[i] = x[k];",
+    wrap: negative === "wrap",
     buffers: [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
     total,
     m: indices.size,
@@ -274,6 +291,7 @@ export function scatterAdd(
     dst: storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true),
     errorOp: op,
     body: add,
+    wrap: true,
     buffers: [
       bufferOf("scatterAdd", updates),
       bufferOf("scatterAdd", indices),
