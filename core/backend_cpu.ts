@@ -240,6 +240,15 @@ type BinaryRun = (
   n: number,
 ) => void;
 
+/**
+ * `Math.pow` with IEEE 754's (and NumPy's, C's) `pow` where they differ: 1 to any power,
+ * NaN included, is 1, and so is -1 to ±infinity (`Math.pow` gives NaN).
+ */
+function powIeee(a: number, b: number): number {
+  if (a === 1 || (a === -1 && (b === Infinity || b === -Infinity))) return 1;
+  return Math.pow(a, b);
+}
+
 /** Integer power with int32 wraparound (exponentiation by squaring). */
 function ipow(base: number, exp: number): number {
   if (exp < 0) {
@@ -274,7 +283,7 @@ const BINARY_RUNS: { [K in BinaryOp]: BinaryRun } = {
     for (let k = 0; k < n; k++, ia += sa, ib += sb) o[io + k] = a[ia] / b[ib];
   },
   pow(a, ia, sa, b, ib, sb, o, io, n) {
-    for (let k = 0; k < n; k++, ia += sa, ib += sb) o[io + k] = Math.pow(a[ia], b[ib]);
+    for (let k = 0; k < n; k++, ia += sa, ib += sb) o[io + k] = powIeee(a[ia], b[ib]);
   },
   maximum(a, ia, sa, b, ib, sb, o, io, n) {
     for (let k = 0; k < n; k++, ia += sa, ib += sb) o[io + k] = Math.max(a[ia], b[ib]);

@@ -967,7 +967,7 @@ gpuTest(
 );
 
 gpuTest(
-  "pow() special cases match the CPU (Math.pow): infinities, zeros, NaN, negative bases",
+  "pow() special cases match the CPU (IEEE pow): infinities, zeros, NaN, negative bases",
   async () => {
     const A = [-Infinity, -3, -2, -1, -0.5, -0, 0, 0.5, 1, 2, 3, Infinity, NaN, -1e30];
     const B = [
@@ -984,6 +984,13 @@ gpuTest(
     for (let k = 0; k < a.length; k++) {
       const ok = Object.is(c[k], g[k]) || Math.abs(c[k] - g[k]) <= 1e-5 * Math.abs(c[k]);
       assert.ok(ok, `${a[k]} ** ${b[k]}: gpu ${g[k]}, cpu ${c[k]}`);
+    }
+    // Where IEEE pow (NumPy, C) and Math.pow differ, both devices follow IEEE.
+    for (
+      const [p, q] of [[1, NaN], [1, Infinity], [1, -Infinity], [-1, Infinity], [-1, -Infinity]]
+    ) {
+      const k = A.indexOf(p) * B.length + B.findIndex((v) => Object.is(v, q));
+      assert.deepEqual([c[k], g[k]], [1, 1], `${p} ** ${q}`);
     }
     for (const t of [x.c, x.g, y.c, y.g]) t.dispose();
   },

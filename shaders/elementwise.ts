@@ -81,16 +81,16 @@ fn erf_f32(x: f32) -> f32 {
 fn inf_f32() -> f32 { return bitcast<f32>(0x7f800000u); }
 fn isinf_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
 fn pow_f32(a: f32, b: f32) -> f32 {
-  // The special cases of Math.pow (the CPU reference), spelled out: WGSL's pow is
+  // The special cases of IEEE pow (the CPU reference), spelled out: WGSL's pow is
   // exp2(b * log2(a)), undefined for a <= 0, and drivers may assume no infinities or NaNs.
-  if (b == 0.0) { return 1.0; }
+  if (b == 0.0 || a == 1.0) { return 1.0; }
   if (isnan_f32(a) || isnan_f32(b)) { return nan_f32(); }
   if (b == 1.0) { return a; }
   if (b == 2.0) { return a * a; }
   let m = abs(a);
   if (isinf_f32(b)) {
-    // |a| > 1 grows, |a| < 1 vanishes (either sign of a); Math.pow(±1, ±inf) is NaN.
-    if (m == 1.0) { return nan_f32(); }
+    // |a| > 1 grows, |a| < 1 vanishes (either sign of a); (-1) ** ±inf is 1, as IEEE pow.
+    if (m == 1.0) { return 1.0; }
     return select(0.0, inf_f32(), (m > 1.0) == (b > 0.0));
   }
   // The sign of a survives an odd integer exponent only.
