@@ -231,6 +231,21 @@ fn main(${ENTRY_ARGS}) {
 }
 
 /** Index of the max / min along `axis` (first on ties, a NaN wins), int32. */
+/**
+ * WGSL placing invocation `g` over params `[rows, n, inner, parts, per chunk]`: its row `o`,
+ * the row's first element `base` and stride `st`, and the range `[jBeg, jEnd)` of its chunk
+ * (the whole row when `split` is false, one invocation a row).
+ */
+function chunkPlacement(split: boolean): string {
+  return (split ? [`let o = g / ${P(3)};`, `let part = g % ${P(3)};`] : ["let o = g;"])
+    .concat(
+      `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`,
+      `let st = ${P(2)};`,
+      split ? `let jBeg = part * ${P(4)};` : "let jBeg = 0u;",
+      split ? `let jEnd = min(${P(1)}, jBeg + ${P(4)});` : `let jEnd = ${P(1)};`,
+    ).join("\n  ");
+}
+
 export function argReduce(op: ArgReduceOp, x: NDArray, axis: number, keepdims: boolean): NDArray {
   if (op !== "argmax" && op !== "argmin") {
     throw new TypeError(`argReduce: unknown op ${JSON.stringify(op)}`);
@@ -324,14 +339,7 @@ function argPass(op: ArgReduceOp, t: "f32" | "i32", p: ArgPass): void {
   decl += storageDecl(access.push("w") - 1, "out", "i32", true);
   if (p.vals) decl += storageDecl(access.push("w") - 1, "vals", t, true);
   decl += paramsDecl(access.length, params.length) + (t === "f32" ? NAN_HELPERS : "");
-  // The row of output `g`, and the range [jBeg, jEnd) of its chunk.
-  const place = (split ? [`let o = g / ${P(3)};`, `let part = g % ${P(3)};`] : ["let o = g;"])
-    .concat(
-      `let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};`,
-      `let st = ${P(2)};`,
-      split ? `let jBeg = part * ${P(4)};` : "let jBeg = 0u;",
-      split ? `let jEnd = min(${P(1)}, jBeg + ${P(4)});` : `let jEnd = ${P(1)};`,
-    ).join("\n  ");
+  const place = chunkPlacement(split);
   const at = (j: string) => p.idx ? `u32(xi[base + ${j} * st])` : j;
   const title = `// ${op} (${p.tree ? "tree" : "serial"}${split ? ", chunks" : ""}${
     p.idx ? " of chunks" : ""
@@ -525,12 +533,7 @@ function softmaxChunked(
 fn main(${ENTRY_ARGS}) {
   let g = ${linearIndex(SERIAL_WG)};
   if (g >= ${P(0)} * ${P(3)}) { return; }
-  let o = g / ${P(3)};
-  let part = g % ${P(3)};
-  let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};
-  let st = ${P(2)};
-  let jBeg = part * ${P(4)};
-  let jEnd = min(${P(1)}, jBeg + ${P(4)});
+  ${chunkPlacement(true)}
   var mx = ${NEG_INF};
   for (var j = jBeg; j < jEnd; j++) { mx = max(mx, ${pairs ? "xm" : "x"}[base + j * st]); }
   var sum = 0.0;
@@ -567,12 +570,7 @@ ${storageDecl(0, "x", "f32", false)}${storageDecl(1, "m", "f32", false)}${
 fn main(${ENTRY_ARGS}) {
   let g = ${linearIndex(SERIAL_WG)};
   if (g >= ${P(0)} * ${P(3)}) { return; }
-  let o = g / ${P(3)};
-  let part = g % ${P(3)};
-  let base = (o / ${P(2)}) * ${P(1)} * ${P(2)} + o % ${P(2)};
-  let st = ${P(2)};
-  let jBeg = part * ${P(4)};
-  let jEnd = min(${P(1)}, jBeg + ${P(4)});
+  ${chunkPlacement(true)}
   let mx = m[o];
   ${log ? "let ls = log(s[o]);" : "let sum = s[o];"}
   for (var j = jBeg; j < jEnd; j++) {
