@@ -1,41 +1,15 @@
 import assert from "node:assert/strict";
 import { BINARY_OPS, type ConvGeometry, UNARY_OPS } from "../core/backend.ts";
 import { cpuBackend } from "../core/backend_cpu.ts";
-import type { DType, TypedArray } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { sizeOf } from "../core/shape.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { runtime } from "./_context.ts";
 import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
 import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
-import { assertAllClose, gpuTest, randomTyped } from "./test_util.ts";
+import { assertAllClose, both, gpuTest, randBoth as rand, randomTyped, same } from "./test_util.ts";
 
 const cpu = cpuBackend;
-
-/** The same data on both backends. */
-function both(data: TypedArray, shape: readonly number[]): { c: NDArray; g: NDArray } {
-  return { c: cpu.fromTyped(data, shape), g: gpu.fromTyped(data, shape) };
-}
-
-function rand(
-  shape: readonly number[],
-  opts: { seed?: number; lo?: number; hi?: number; dtype?: DType } = {},
-): { c: NDArray; g: NDArray } {
-  return both(randomTyped(sizeOf(shape), opts), shape);
-}
-
-/** Reads both results and asserts equal shapes, dtypes and close values. */
-async function same(
-  what: string,
-  g: NDArray,
-  c: NDArray,
-  tol: { rtol?: number; atol?: number } = {},
-): Promise<void> {
-  assert.deepEqual(g.shape, c.shape, `${what}: shape`);
-  assert.equal(g.dtype, c.dtype, `${what}: dtype`);
-  assert.equal(g.backend.device, "gpu");
-  assertAllClose(await gpu.read(g), await cpu.read(c), { ...tol, what });
-}
 
 /**
  * Runs `fn` with the title (first WGSL line) of every kernel dispatched meanwhile logged

@@ -7,33 +7,28 @@
  */
 import assert from "node:assert/strict";
 import { cpuBackend as cpu } from "../core/backend_cpu.ts";
-import type { DType, TypedArray } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
-import { sizeOf } from "../core/shape.ts";
 import { F, tensor } from "../mod.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { matmul as gpuMatmul } from "./matmul.ts";
 import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
 import { runtime } from "./_context.ts";
-import { assertAllClose, gpuTest, randomTyped } from "./test_util.ts";
+import {
+  assertAllClose,
+  gpuTest,
+  randBoth as rand,
+  randomTyped,
+  same as sameValues,
+} from "./test_util.ts";
 
-function rand(
-  shape: readonly number[],
-  opts: { seed?: number; lo?: number; hi?: number; dtype?: DType } = {},
-): { c: NDArray; g: NDArray } {
-  const data: TypedArray = randomTyped(sizeOf(shape), opts);
-  return { c: cpu.fromTyped(data, shape), g: gpu.fromTyped(data, shape) };
-}
-
+/** {@linkcode sameValues}, then frees both results (the arrays here are large). */
 async function same(
   what: string,
   g: NDArray,
   c: NDArray,
   tol: { rtol?: number; atol?: number } = {},
 ): Promise<void> {
-  assert.deepEqual(g.shape, c.shape, `${what}: shape`);
-  assert.equal(g.dtype, c.dtype, `${what}: dtype`);
-  assertAllClose(await gpu.read(g), await cpu.read(c), { ...tol, what });
+  await sameValues(what, g, c, tol);
   g.dispose();
   c.dispose();
 }

@@ -5,7 +5,12 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { cpuBackend as cpu } from "../core/backend_cpu.ts";
 import type { DType, TypedArray } from "../core/dtype.ts";
+import type { NDArray } from "../core/ndarray.ts";
+import { sizeOf } from "../core/shape.ts";
+import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { gpuAvailable, initGpu } from "./mod.ts";
 
 /** Whether GPU tests must run (CI): set `DEZERO_REQUIRE_GPU=1`. */
@@ -74,6 +79,32 @@ export function randomTyped(
   const out = dtype === "float64" ? new Float64Array(size) : new Float32Array(size);
   for (let i = 0; i < size; i++) out[i] = lo + next() * (hi - lo);
   return out;
+}
+
+/** The same data on both backends: `c` on the CPU, `g` on the GPU. */
+export function both(data: TypedArray, shape: readonly number[]): { c: NDArray; g: NDArray } {
+  return { c: cpu.fromTyped(data, shape), g: gpu.fromTyped(data, shape) };
+}
+
+/** {@linkcode randomTyped} data of `shape` on both backends. */
+export function randBoth(
+  shape: readonly number[],
+  opts: { seed?: number; lo?: number; hi?: number; dtype?: DType } = {},
+): { c: NDArray; g: NDArray } {
+  return both(randomTyped(sizeOf(shape), opts), shape);
+}
+
+/** Reads a GPU and a CPU result and asserts equal shapes, dtypes and close values. */
+export async function same(
+  what: string,
+  g: NDArray,
+  c: NDArray,
+  tol: { rtol?: number; atol?: number } = {},
+): Promise<void> {
+  assert.deepEqual(g.shape, c.shape, `${what}: shape`);
+  assert.equal(g.dtype, c.dtype, `${what}: dtype`);
+  assert.equal(g.backend.device, "gpu");
+  assertAllClose(await gpu.read(g), await cpu.read(c), { ...tol, what });
 }
 
 /**
