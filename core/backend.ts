@@ -91,6 +91,12 @@ export interface ConvGeometry {
   readonly pw: number;
 }
 
+/**
+ * What `gather` does with a negative index: count from the end (`"wrap"`, as NumPy's
+ * `take`) or report it out of range (`"error"`: labels, ids).
+ */
+export type NegativeIndex = "wrap" | "error";
+
 /** Memory held by a backend, in bytes. */
 export interface BackendMemory {
   /** Bytes held by live arrays. */
@@ -158,7 +164,7 @@ export interface Backend {
     axis: number,
     indices: NDArray,
     op?: string,
-    negative?: "wrap" | "error",
+    negative?: NegativeIndex,
   ): NDArray;
   /**
    * The adjoint of `gather`: zeros of `shape`, then `updates` added at the

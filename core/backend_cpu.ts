@@ -16,6 +16,7 @@ import {
   type BackendMemory,
   type BinaryOp,
   type ConvGeometry,
+  type NegativeIndex,
   type ReduceOp,
   registerBackend,
   type StridedView,
@@ -526,7 +527,7 @@ function normIndices(
   indices: NDArray,
   axis: number,
   n: number,
-  negative: "wrap" | "error" = "wrap",
+  negative: NegativeIndex = "wrap",
 ): Int32Array {
   if (indices.dtype !== "int32") {
     throw new TypeError(`${op}: indices must be int32, got ${indices.dtype}`);
@@ -876,7 +877,7 @@ export const cpuBackend: Backend = {
     axis: number,
     indices: NDArray,
     op = "gather",
-    negative: "wrap" | "error" = "wrap",
+    negative: NegativeIndex = "wrap",
   ): NDArray {
     const ax = normAxis(op, axis, x.ndim);
     const s = dataOf(op, x);

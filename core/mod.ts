@@ -14,6 +14,7 @@ export type {
   BinaryOp,
   ConvGeometry,
   Device,
+  NegativeIndex,
   ReduceOp,
   StridedView,
   UnaryOp,

@@ -10,6 +10,7 @@ import type {
   BackendMemory,
   BinaryOp,
   ConvGeometry,
+  NegativeIndex,
   ReduceOp,
   StridedView,
   UnaryOp,
@@ -133,7 +134,7 @@ export const gpuBackend: Backend = {
     axis: number,
     indices: NDArray,
     op?: string,
-    negative?: "wrap" | "error",
+    negative?: NegativeIndex,
   ): NDArray {
     return gather(x, axis, indices, op, negative);
   },

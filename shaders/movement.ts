@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ConvGeometry, StridedView } from "../core/backend.ts";
+import type { ConvGeometry, NegativeIndex, StridedView } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { checkView, convOut, poolOut } from "../core/_validate.ts";
@@ -225,7 +225,7 @@ export function gather(
   axis: number,
   indices: NDArray,
   op = "gather",
-  negative: "wrap" | "error" = "wrap",
+  negative: NegativeIndex = "wrap",
 ): NDArray {
   const t = wgslType("gather", x.dtype);
   checkIndices("gather", indices);
