@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { cpuBackend as cpu } from "../core/backend_cpu.ts";
+import type { ConvGeometry } from "../core/backend.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { F, tensor } from "../mod.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
@@ -15,6 +16,7 @@ import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
 import { runtime } from "./_context.ts";
 import {
   assertAllClose,
+  both,
   gpuTest,
   randBoth as rand,
   randomTyped,
@@ -281,3 +283,75 @@ gpuTest(
     });
   },
 );
+
+/**
+ * maxPool2d's maxima and indices on both devices; returns the first lines (titles) of the
+ * kernels the GPU dispatched.
+ */
+async function samePool(
+  what: string,
+  x: { c: NDArray; g: NDArray },
+  g: ConvGeometry,
+): Promise<string[]> {
+  const titles: string[] = [];
+  const rt = runtime();
+  const dispatch = rt.dispatch;
+  rt.dispatch = function (k, ...rest) {
+    titles.push(k.wgsl.split("\n")[0]);
+    return dispatch.call(this, k, ...rest);
+  };
+  let yg: NDArray, ig: NDArray;
+  try {
+    [yg, ig] = gpu.maxPool2d(x.g, g);
+  } finally {
+    rt.dispatch = dispatch;
+  }
+  const [yc, ic] = cpu.maxPool2d(x.c, g);
+  await same(`${what}: maxima`, yg, yc);
+  await same(`${what}: indices`, ig, ic);
+  return titles;
+}
+
+gpuTest("maxPool2d() over a window beyond 65,535 elements matches the CPU", async () => {
+  // A global pool over 300×300: the maximum near the end, ties across the window.
+  const data = randomTyped(2 * 300 * 300, { seed: 61, lo: -3, hi: 3 }) as Float32Array;
+  data[89_995] = 10;
+  for (const at of [90_000 + 100, 90_000 + 70_000, 90_000 + 89_999]) data[at] = 10;
+  const global = { kh: 300, kw: 300, sh: 1, sw: 1, ph: 0, pw: 0 };
+  await samePool("global 300×300", both(data, [1, 2, 300, 300]), global);
+  const ints = rand([1, 1, 300, 300], { dtype: "int32", lo: 0, hi: 5, seed: 62 });
+  await samePool("global 300×300 int32 (ties)", ints, global);
+});
+
+gpuTest("a small loop budget scans max-pooling windows in passes", async () => {
+  // A budget of 16 iterations: a 5×5 window takes 2 passes, 7×7 with padding 4; NaNs,
+  // -inf and ties fall in different passes, and some passes see only padding.
+  await withBudget(16, async () => {
+    const data = randomTyped(2 * 3 * 11 * 13, { seed: 63, lo: -2, hi: 2 }) as Float32Array;
+    data[40] = NaN;
+    data[41] = Infinity;
+    data.fill(-Infinity, 143, 170);
+    for (let j = 300; j < 429; j++) data[j] = j % 3; // ties
+    const x = both(data, [2, 3, 11, 13]);
+    const ints = rand([2, 3, 11, 13], { dtype: "int32", lo: -2, hi: 2, seed: 64 });
+    const geometries = [
+      { kh: 5, kw: 5, sh: 1, sw: 1, ph: 0, pw: 0 },
+      { kh: 7, kw: 7, sh: 2, sw: 3, ph: 3, pw: 3 },
+      { kh: 4, kw: 9, sh: 4, sw: 2, ph: 2, pw: 4 },
+      { kh: 11, kw: 13, sh: 1, sw: 1, ph: 0, pw: 0 },
+      { kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 }, // within the budget: one pass
+    ];
+    for (const g of geometries) {
+      // Passes of 16 window positions where the window and its rows exceed 16 iterations.
+      const passes = g.kh * g.kw + g.kh > 16 ? Math.ceil((g.kh * g.kw) / 16) : 0;
+      for (const [name, v] of [["f32", x], ["int32", ints]] as const) {
+        const titles = await samePool(`${name} ${JSON.stringify(g)}`, v, g);
+        assert.deepEqual(
+          titles,
+          passes ? Array(passes).fill("// maxPool2d (window in passes)") : ["// maxPool2d"],
+          JSON.stringify(g),
+        );
+      }
+    }
+  });
+});

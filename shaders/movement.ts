@@ -27,6 +27,7 @@ import {
   wgslType,
 } from "./_context.ts";
 import { runElementwise } from "./elementwise.ts";
+import { loopBudget } from "./reduce.ts";
 import { kernelErrorCode } from "./runtime.ts";
 
 const WG = 256;
@@ -467,10 +468,9 @@ export function maxPool2d(x: NDArray, g: ConvGeometry): [NDArray, NDArray] {
   if (n === 0) return [y, index];
   // Once `best` is a NaN nothing replaces it; before that a NaN replaces anything.
   const wins = t === "f32" ? "!isnan_f32(best) && (v > best || isnan_f32(v))" : "v > best";
-  const wgsl = `// maxPool2d
-${storageDecl(0, "x", t, false)}${storageDecl(1, "y", t, true)}${
+  const header = `${storageDecl(0, "x", t, false)}${storageDecl(1, "y", t, true)}${
     storageDecl(2, "index", "i32", true)
-  }${paramsDecl(3, 11)}${udivHelper(fastDiv(n))}${
+  }${paramsDecl(3, 13)}${udivHelper(fastDiv(Math.max(n, g.kh * g.kw)))}${
     t === "f32"
       ? "fn isnan_f32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }\n"
       : ""
@@ -487,7 +487,23 @@ fn main(${ENTRY_ARGS}) {
   let oh = q - nc * OH;
   let y0 = i32(oh * ${P(7)}) - i32(${P(9)});
   let x0 = i32(ow * ${P(8)}) - i32(${P(10)});
-  let base = i32(nc) * H * W;
+  let base = i32(nc) * H * W;`;
+  const params = [n, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw];
+  const buffers = [
+    bufferOf("maxPool2d", x),
+    bufferOf("maxPool2d", y),
+    bufferOf("maxPool2d", index),
+  ];
+  // An invocation scans its whole window when that stays within the loop budget (see
+  // `loopBudget`: llvmpipe ends an invocation's loops after 65,535 iterations and goes on
+  // with what it has); a larger window is scanned in window order by several passes, each
+  // over the next run of window positions, carrying the best so far in `y` and `index`
+  // (-1 while no position of the window lay inside the image).
+  const window = g.kh * g.kw;
+  const budget = loopBudget();
+  if (window + g.kh <= budget) {
+    const wgsl = `// maxPool2d
+${header}
   // Every window holds an image element (padding at most half the kernel).
   let ky0 = u32(max(-y0, 0));
   let ky1 = u32(min(i32(KH), H - y0));
@@ -507,14 +523,31 @@ fn main(${ENTRY_ARGS}) {
   index[i] = at;
 }
 `;
-  run1dWith(
-    "maxPool2d",
-    wgsl,
-    ["r", "w", "w"],
-    [bufferOf("maxPool2d", x), bufferOf("maxPool2d", y), bufferOf("maxPool2d", index)],
-    [n, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw],
-    n,
-    POOL_WG,
-  );
+    run1dWith("maxPool2d", wgsl, ["r", "w", "w"], buffers, [...params, 0, window], n, POOL_WG);
+    return [y, index];
+  }
+  const wgsl = `// maxPool2d (window in passes)
+${header}
+  let start = ${P(11)};
+  var at = -1;
+  var best = ${t === "f32" ? "0.0" : "0"};
+  if (start > 0u) { at = index[i]; best = y[i]; }
+  for (var p = start; p < ${P(12)}; p++) {
+    let ky = udiv(p, KW);
+    let r = y0 + i32(ky);
+    let c = x0 + i32(p - ky * KW);
+    if (r < 0 || r >= H || c < 0 || c >= W) { continue; }
+    let k = base + r * W + c;
+    let v = x[k];
+    if (at < 0 || (${wins})) { best = v; at = k; }
+  }
+  y[i] = best;
+  index[i] = at;
+}
+`;
+  for (let from = 0; from < window; from += budget) {
+    const to = Math.min(window, from + budget);
+    run1dWith("maxPool2d", wgsl, ["r", "w", "w"], buffers, [...params, from, to], n, POOL_WG);
+  }
   return [y, index];
 }
