@@ -110,3 +110,41 @@ export function poolOut(op: string, h: number, w: number, g: ConvGeometry): [num
   }
   return out;
 }
+
+/** Items an array may have for {@linkcode describeValue} to list them. */
+const LISTED_ITEMS = 6;
+
+/**
+ * A value as an error message names it after "got": `undefined`, `null`, `true`, `-1`,
+ * `NaN`, `a string "abc"`, `a function`, `an array [1, 2, "x"]` (longer arrays by length),
+ * `a plain object`, `a Map`, `an NDArray`.
+ */
+export function describeValue(x: unknown): string {
+  if (x === null || x === undefined || typeof x === "boolean" || typeof x === "number") {
+    return String(x);
+  }
+  if (typeof x === "bigint") return `${x}n`;
+  if (typeof x === "string") {
+    return `a string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}`;
+  }
+  if (typeof x === "function") return "a function";
+  if (typeof x === "symbol") return "a symbol";
+  if (Array.isArray(x)) {
+    if (x.length > LISTED_ITEMS) return `an array of length ${x.length}`;
+    const items = x.map((v) =>
+      typeof v === "number" || typeof v === "boolean" || v === null || v === undefined
+        ? String(v)
+        : typeof v === "string"
+        ? JSON.stringify(v.length > 10 ? `${v.slice(0, 10)}…` : v)
+        : Array.isArray(v)
+        ? "[…]"
+        : typeof v
+    );
+    return `an array [${items.join(", ")}]`;
+  }
+  const name = (x as { constructor?: { name?: string } }).constructor?.name;
+  if (!name || name === "Object") return "a plain object";
+  // "an Error", "an NDArray" (an initialism is spelled out), "a Map", "a Variable"
+  const an = /^[AEIOU]/.test(name) || /^[AEFHILMNORSX][A-Z]/.test(name);
+  return `${an ? "an" : "a"} ${name}`;
+}

@@ -7,6 +7,7 @@
  */
 import { type Device, getBackend } from "./backend.ts";
 import { Config, noGrad, usingConfig } from "./config.ts";
+import { describeValue } from "./_validate.ts";
 import {
   allocTyped,
   assertDType,
@@ -1102,7 +1103,7 @@ export abstract class Function {
       const what = Array.isArray(ys) ? `output ${i}` : "its result";
       throw new TypeError(
         `${this.name}.forward: must return backend arrays (an NDArray or an array of them), got ${
-          describe(y)
+          describeValue(y)
         } as ${what}${
           y instanceof Variable
             ? ": forward works on the input arrays with ops.* (Variables are for backward)"
@@ -1130,7 +1131,7 @@ export abstract class Function {
         hint = ": backward works on Variables (gy.mul(...), F.*) so that its gradients can be " +
           "differentiated again; compute them from gys and this.inputs";
       }
-      throw new TypeError(`${this.name}.backward: ${rule}, got ${describe(g)}${what}${hint}`);
+      throw new TypeError(`${this.name}.backward: ${rule}, got ${describeValue(g)}${what}${hint}`);
     });
     return list as (Variable | null)[];
   }
@@ -1248,21 +1249,6 @@ function flatten(
 }
 
 /** A value's type for a TypeError: `null`, `a Map`, `a string "abc"`, `undefined`. */
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (typeof x === "object") {
-    const name = (x as { constructor?: { name?: string } }).constructor?.name;
-    if (!name) return "an object";
-    // "an Object", "an NDArray" (an acronym is spelled), "a Map"
-    const an = /^[AEIOU]/.test(name) || /^[AEFHILMNORSX][A-Z]/.test(name);
-    return `${an ? "an" : "a"} ${name}`;
-  }
-  if (typeof x === "string") {
-    return `a string ${JSON.stringify(x.length > 20 ? `${x.slice(0, 20)}…` : x)}`;
-  }
-  return typeof x;
-}
-
 function checkDevice(op: string, device: Device, dtype: DType): void {
   if (device === "gpu" && dtype === "float64") {
     throw new TypeError(
@@ -1300,7 +1286,9 @@ function makeArray(
   }
   if (typeof data !== "number" && !Array.isArray(data)) {
     throw new TypeError(
-      `${op}: expected a number, nested arrays, a TypedArray or a Variable, got ${describe(data)}`,
+      `${op}: expected a number, nested arrays, a TypedArray or a Variable, got ${
+        describeValue(data)
+      }`,
     );
   }
   const shape = inferShape(data);
@@ -1382,7 +1370,7 @@ export function operandArray(x: unknown, like: NDArray | undefined, what: string
     return makeArray(x as TensorData, { device: like?.backend.device ?? "cpu" }, op);
   }
   throw new TypeError(
-    `${what} must be a Variable, a number, nested arrays or a TypedArray, got ${describe(x)}`,
+    `${what} must be a Variable, a number, nested arrays or a TypedArray, got ${describeValue(x)}`,
   );
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeValue } from "../core/_validate.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
 import { Variable } from "../core/variable.ts";
 
@@ -178,7 +179,7 @@ export function toSample(
     const walk = (d: unknown, depth: number, path: number[]): void => {
       if (depth === shape.length) {
         if (typeof d !== "number") {
-          fail(`a ragged or non-numeric array: ${describe(d)} at index [${path.join(",")}]`);
+          fail(`a ragged or non-numeric array: ${describeValue(d)} at index [${path.join(",")}]`);
         }
         flat.push(d as number);
         return;
@@ -186,7 +187,7 @@ export function toSample(
       if (!Array.isArray(d) || d.length !== shape[depth]) {
         fail(
           `a ragged array: expected length ${shape[depth]} at index [${path.join(",")}], ` +
-            `got ${describe(d)}`,
+            `got ${describeValue(d)}`,
         );
       }
       (d as unknown[]).forEach((e, k) => walk(e, depth + 1, [...path, k]));
@@ -203,7 +204,7 @@ export function toSample(
       !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) ||
       !ArrayBuffer.isView(data)
     ) {
-      fail(`{ data: ${describe(data)}, shape: ${describe(shape)} }`);
+      fail(`{ data: ${describeValue(data)}, shape: ${describeValue(shape)} }`);
     }
     const arr = sampleArray(data as ArrayBufferView, isTarget, fail);
     if (sizeOf(shape as number[]) !== arr.length) {
@@ -211,7 +212,7 @@ export function toSample(
     }
     return arr === data ? value as Sample : { data: arr, shape: shape as number[] };
   }
-  return fail(describe(value));
+  return fail(describeValue(value));
 }
 
 const SAMPLE_ARRAYS = [Uint8Array, Int32Array, Float32Array, Float64Array] as const;
@@ -236,18 +237,6 @@ function typedLength(a: ArrayBufferView): number {
   return (a as unknown as ArrayLike<unknown>).length ?? a.byteLength;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (typeof v === "object") {
-    const name = v.constructor?.name;
-    return name === undefined || name === "Object" ? "a plain object" : `a ${name}`;
-  }
-  if (typeof v === "string") return `the string ${JSON.stringify(v.slice(0, 40))}`;
-  return `the ${typeof v} ${String(v).slice(0, 40)}`;
-}
-
 /** `getRaw(i)` of `ds`, checked to be a pair and converted to Samples. */
 function rawPair(ds: Dataset, i: number): [x: Sample, t: Sample] {
   const pair = ds.getRaw(i) as unknown;
@@ -256,7 +245,7 @@ function rawPair(ds: Dataset, i: number): [x: Sample, t: Sample] {
     : `${ds.constructor.name}.getRaw(${i})`;
   if (!Array.isArray(pair) || pair.length !== 2) {
     const verb = ds instanceof WrappedDataset ? "must be" : "must return";
-    throw new TypeError(`${op} ${verb} a pair [x, t] of samples, got ${describe(pair)}`);
+    throw new TypeError(`${op} ${verb} a pair [x, t] of samples, got ${describeValue(pair)}`);
   }
   return [toSample(pair[0], { op }), toSample(pair[1], { op, isTarget: true })];
 }
@@ -490,6 +479,6 @@ export function asDataset(value: DatasetLike, op = "asDataset"): Dataset {
   }
   throw new TypeError(
     `${op}: expected a Dataset, an array of [x, t] pairs or an object with length and ` +
-      `get(i), got ${describe(v)}`,
+      `get(i), got ${describeValue(v)}`,
   );
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeValue } from "../core/_validate.ts";
 import { DTYPES } from "../core/dtype.ts";
 
 /** What an option may hold. */
@@ -20,16 +21,6 @@ const EXPECTED: Record<OptionKind, string> = {
 };
 
 /** A value's type for a TypeError: `the number 1`, `true`, `a string "2"`, `an array`. */
-function show(x: unknown): string {
-  if (x === null || x === undefined || typeof x === "boolean") return String(x);
-  if (typeof x === "number") return String(x);
-  if (typeof x === "string") return `a string ${JSON.stringify(x)}`;
-  if (typeof x === "function") return "a function";
-  if (Array.isArray(x)) return `an array [${x.map((v) => typeof v === "number" ? v : typeof v)}]`;
-  const name = (x as { constructor?: { name?: string } }).constructor?.name;
-  return name ? `a ${name}` : "an object";
-}
-
 function isCount(x: unknown): boolean {
   return typeof x === "number" && Number.isInteger(x) && x > 0;
 }
@@ -58,7 +49,7 @@ function fits(kind: OptionKind, x: unknown): boolean {
 /** Throws a TypeError unless `x` (argument `what` of `op`) is of `kind`. */
 export function checkArg(op: string, what: string, kind: OptionKind, x: unknown): void {
   if (!fits(kind, x)) {
-    throw new TypeError(`${op}: ${what} must be ${EXPECTED[kind]}, got ${show(x)}`);
+    throw new TypeError(`${op}: ${what} must be ${EXPECTED[kind]}, got ${describeValue(x)}`);
   }
 }
 
@@ -86,7 +77,7 @@ export function checkOptions<T extends object>(
   if (!isPlainObject(options)) {
     throw new TypeError(
       `${op}: options must be an object such as ${example}, got ${
-        show(options)
+        describeValue(options)
       } (positional arguments after ${after} are not accepted)`,
     );
   }
@@ -137,7 +128,7 @@ export function hyperparams<T extends object>(
     throw new TypeError(
       `${op}: expected an options object such as ${example}${
         positional.length > 0 ? ` or numbers (${positional.join(", ")})` : ""
-      }, got ${args.map(show).join(", ")}`,
+      }, got ${args.map(describeValue).join(", ")}`,
     );
   }
   return checkOptions<T>(op, args[0], spec, example, "the options");

@@ -203,3 +203,21 @@ gpuTest("mixed-device errors say that toCpu() must be awaited", async () => {
   assertThrows(() => m.apply(x), TypeError, "toCpu() is async: await it");
   await pending;
 });
+
+Deno.test("errors name a wrong value the same way in the core, the layers and the data", () => {
+  // One wording everywhere: values shown, classes with their article, plain objects so called.
+  const cases: [() => unknown, string][] = [
+    [() => F.mul(untyped({}), 1), "got a plain object"],
+    [() => F.mul(untyped(new Map()), 1), "got a Map"],
+    [() => new (untyped(L.Linear))(5, new Error("x")), "got an Error"],
+    [() => new optimizers.SGD(untyped({ lr: "0.1" })), 'got a string "0.1"'],
+    [() => new optimizers.SGD(untyped({ lr: [1, "a", [2]] })), 'got an array [1, "a", […]]'],
+    [() => new optimizers.SGD(untyped({ lr: Array(9).fill(0) })), "got an array of length 9"],
+    [() => new optimizers.SGD(untyped({ lr: NaN })), "got NaN"],
+    [() => new optimizers.SGD(untyped({ lr: () => 1 })), "got a function"],
+    [() => tensor(untyped(Symbol("s"))), "got a symbol"],
+    [() => tensor(untyped(10n)), "got 10n"],
+    [() => tensor(untyped("x".repeat(50))), `got a string "${"x".repeat(40)}…"`],
+  ];
+  for (const [fn, text] of cases) assertThrows(fn, TypeError, text);
+});

@@ -631,7 +631,7 @@ Deno.test("arrays and TypedArrays beside a Variable become tensors of its device
     message:
       'add: operand 2 must be a Variable, a number, nested arrays or a TypedArray, got a string "3"',
   });
-  assert.throws(() => F.mul({} as any, x), /mul: operand 1 must be .*, got an Object/);
+  assert.throws(() => F.mul({} as any, x), /mul: operand 1 must be .*, got a plain object/);
   assert.throws(() => x.sub(undefined as any), /sub: operand 2 must be .*, got undefined/);
   assert.throws(() => F.reshape(null as any, [1]), /reshape: the input must be .*, got null/);
   assert.throws(() => x.lt(new Map() as any), /lt: the operand must be .*, got a Map/);
