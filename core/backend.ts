@@ -131,7 +131,11 @@ export interface Backend {
   binary(op: BinaryOp, a: NDArray, b: NDArray): NDArray;
   /** `cond != 0 ? a : b` with broadcasting of all three; `a.dtype === b.dtype`. */
   where(cond: NDArray, a: NDArray, b: NDArray): NDArray;
-  /** Converts the dtype (float to int truncates toward zero). */
+  /**
+   * Converts the dtype. Float to int32 rounds toward zero, saturates at the int32 range
+   * (float32 at -2147483648 and 2147483520, the largest float32 below 2^31) and maps NaN
+   * to 0, on every backend.
+   */
   cast(x: NDArray, dtype: DType): NDArray;
 
   // -- reductions

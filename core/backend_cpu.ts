@@ -701,9 +701,20 @@ export const cpuBackend: Backend = {
 
   cast(x: NDArray, dtype: DType): NDArray {
     assertDType("cast", dtype);
-    const o = allocTyped(dtype, x.size);
-    // TypedArray#set converts like a store: float to int32 truncates toward zero.
-    o.set(dataOf("cast", x));
+    const s = dataOf("cast", x);
+    if (dtype !== "int32" || x.dtype === "int32") {
+      const o = allocTyped(dtype, x.size);
+      o.set(s);
+      return wrap(o, x.shape);
+    }
+    // Toward zero, saturating, NaN to 0, as on the GPU (TypedArray#set wraps out-of-range
+    // values modulo 2^32): float32 values saturate at 2147483520, the largest below 2^31.
+    const o = new Int32Array(x.size);
+    const hi = x.dtype === "float32" ? 2147483520 : 2147483647;
+    for (let i = 0; i < o.length; i++) {
+      const v = s[i];
+      o[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : v;
+    }
     return wrap(o, x.shape);
   },
 

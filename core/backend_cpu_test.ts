@@ -995,3 +995,24 @@ Deno.test("no primitive modifies its inputs", () => {
   B.im2col(a.reshape([1, 2, 3, 4]), { kh: 2, kw: 2, sh: 1, sw: 1, ph: 1, pw: 1 });
   check();
 });
+
+Deno.test("cast() to int32 rounds toward zero, saturates and maps NaN to 0", async () => {
+  const src = [3e9, -3e9, NaN, Infinity, -Infinity, 2.9, -2.9, 2147483520, -2147483648, -0.5];
+  const f32 = cpuBackend.cast(cpuBackend.fromTyped(new Float32Array(src), [src.length]), "int32");
+  const f64 = cpuBackend.cast(cpuBackend.fromTyped(new Float64Array(src), [src.length]), "int32");
+  const ends = [-2147483648, 2, -2, 2147483520, -2147483648, 0];
+  assert.deepEqual([...await cpuBackend.read(f32)], [
+    2147483520,
+    -2147483648,
+    0,
+    2147483520,
+    ...ends,
+  ]);
+  assert.deepEqual([...await cpuBackend.read(f64)], [
+    2147483647,
+    -2147483648,
+    0,
+    2147483647,
+    ...ends,
+  ]);
+});

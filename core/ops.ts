@@ -83,22 +83,11 @@ export function zerosOn(device: Device, shape: readonly number[], dtype: DType):
 
 /**
  * Converts the dtype, returning a shared handle when it already matches. Floats become int32
- * toward zero, saturating at the int32 range, NaN as 0, on every device (WGSL saturates, a
- * TypedArray store wraps around, and NaN is unspecified on the GPU): float32 values saturate
- * at -2147483648 and 2147483520 (the largest float32 below 2^31), float64 ones at
- * -2147483648 and 2147483647.
+ * as every backend's `cast` makes them: toward zero, saturating at the int32 range, NaN as 0.
  */
 export function cast(x: NDArray, dtype: DType): NDArray {
   if (x.dtype === dtype) return x.share();
-  if (dtype !== "int32") return x.backend.cast(x, dtype);
-  const hi = x.dtype === "float32" ? 2147483520 : 2147483647;
-  const lo = maximum(x, -2147483648);
-  const clipped = minimum(lo, hi);
-  const nan = binary("ne", x, x);
-  const finite = where(nan, 0, clipped);
-  const out = x.backend.cast(finite, dtype);
-  for (const t of [lo, clipped, nan, finite]) t.dispose();
-  return out;
+  return x.backend.cast(x, dtype);
 }
 
 function operands(op: string, a: ArrayOrScalar, b: ArrayOrScalar): [NDArray, NDArray, NDArray[]] {

@@ -979,7 +979,12 @@ gpuTest("float to int32 casts saturate and map NaN to 0 on both devices", async 
   const want = [2147483520, -2147483648, 0, 2147483520, -2147483648, 2, -2, 2147483520];
   assert.deepEqual([...await cpu.read(c)], want);
   assert.deepEqual([...await gpu.read(g)], want);
-  for (const t of [x.c, x.g, c, g]) t.dispose();
+  // The backends' own cast, as the ops and the optimizers' kernels reach it.
+  const bc = cpu.cast(x.c, "int32");
+  const bg = gpu.cast(x.g, "int32");
+  assert.deepEqual([...await cpu.read(bc)], want);
+  assert.deepEqual([...await gpu.read(bg)], want);
+  for (const t of [x.c, x.g, c, g, bc, bg]) t.dispose();
 });
 
 gpuTest("array operands, int32 mean and argmax keepdims work on the GPU", async () => {

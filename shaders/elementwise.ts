@@ -497,7 +497,12 @@ export function cast(x: NDArray, dtype: DType): NDArray {
     runtime().copy(bufferOf("cast", x), bufferOf("cast", out), x.size * 4);
     return out;
   }
-  return elementwise("cast", [broadcastOperand("cast", x, x.shape)], ["x"], "x", x.shape, dtype);
+  // Float to int32 toward zero, saturating (at 2147483520, the largest float32 below 2^31),
+  // NaN to 0: WGSL leaves out-of-range conversions to the implementation.
+  const expr = to === "i32"
+    ? "select(i32(clamp(x, -2147483648.0, 2147483520.0)), 0, isnan_f32(x))"
+    : "x";
+  return elementwise("cast", [broadcastOperand("cast", x, x.shape)], ["x"], expr, x.shape, dtype);
 }
 
 /**
