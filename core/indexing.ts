@@ -329,7 +329,7 @@ function nestedShape(list: readonly unknown[]): number[] {
  * with every entry checked and negative entries wrapped. Host values (lists,
  * Int32Arrays, CPU arrays) are checked here and throw at once. A GPU array
  * cannot be read back synchronously: it goes through a gather from
- * `0..size-1` along `axis`, which clamps an entry out of range and has the next
+ * `0..size-1` along `axis`, which makes an entry out of range 0 and has the next
  * readback throw a RangeError naming its value, the axis and its size.
  */
 function toIndexArray(it: unknown, like: NDArray, axis: number, size: number): NDArray {

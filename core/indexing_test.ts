@@ -222,7 +222,7 @@ gpuTest("getItem() with a GPU index array reports an out-of-bounds entry at read
   const x = tensor([[0, 1, 2], [3, 4, 5]], { device: "gpu" });
   const idx = (a: number[]) => tensor(Int32Array.from(a), { device: "gpu" });
   // Checking the entries would need a readback: the gather kernel that wraps
-  // them clamps a bad one and records it, and the next readback throws.
+  // them makes a bad one 0 and records it, and the next readback throws.
   for (const [bad, value] of [[[0, 3], 3], [[-4, 0], -4]] as const) {
     const y = x.getItem([[1, 0], idx([...bad])]);
     await assert.rejects(() => y.data(), (e: unknown) => {

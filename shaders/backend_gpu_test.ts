@@ -857,6 +857,15 @@ gpuTest("gather() and scatterAdd() report out-of-range indices at the next readb
   // Valid negative indices are fine.
   const ok = gpu.gather(x, 1, gpu.fromTyped(new Int32Array([-1]), [1]));
   assertAllClose(await gpu.read(ok), [3, 6]);
+  // Until the error is read, a bad index gathers 0 and scatters nothing: no other row (as the
+  // last one, had it been clamped) takes its values or its gradient.
+  const ids = gpu.fromTyped(new Int32Array([1, 7, 0]), [3]);
+  const rows = gpu.gather(x, 0, ids, "embedId", "error");
+  const ones = gpu.fromTyped(new Float32Array(9).fill(1), [3, 3]);
+  const grads = gpu.scatterAdd([2, 3], 0, ids, ones, "embedId");
+  await assert.rejects(() => gpu.read(rows), /embedId: index 7 is out of range/);
+  assertAllClose(await gpu.read(rows), [4, 5, 6, 0, 0, 0, 1, 2, 3]);
+  assertAllClose(await gpu.read(grads), [1, 1, 1, 1, 1, 1]);
 });
 
 gpuTest("readbacks return fresh data when read before Deno's map promise resolves", async () => {

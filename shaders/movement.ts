@@ -155,6 +155,8 @@ function runIndexed(opts: {
   dst: string;
   errorOp: string;
   body: string;
+  /** What an invocation whose index is out of range does instead of `body`. */
+  outOfRange: string;
   buffers: [src: GPUBuffer, idx: GPUBuffer, dst: GPUBuffer];
   /** Threads: elements of the gathered shape `[outer, m, inner]`. */
   total: number;
@@ -182,13 +184,16 @@ fn main(${ENTRY_ARGS}) {
   var v = idx[j];
   if (v < 0 && ${P(6)} == 1u) { v += i32(n); }
   if (v < 0 || v >= i32(n)) {
+    // Reported at the next readback; until then an index out of range reads 0 and
+    // adds nothing, so that no other row takes its place.
     errs[0] = i32(${P(5)});
     errs[1] = idx[j];
     errs[2] = i32(n);
     errs[3] = i32(${P(4)});
+    ${opts.outOfRange}
+    return;
   }
-  let c = u32(clamp(v, 0, i32(n) - 1));
-  let k = (p * n + c) * inner + q;
+  let k = (p * n + u32(v)) * inner + q;
   ${opts.body}
 }
 `;
@@ -242,6 +247,7 @@ export function gather(
     dst: storageDecl(2, "out", t, true),
     errorOp: op,
     body: "out[i] = x[k];",
+    outOfRange: "out[i] = 0;",
     wrap: negative === "wrap",
     buffers: [bufferOf("gather", x), bufferOf("gather", indices), bufferOf("gather", out)],
     total,
@@ -292,6 +298,7 @@ export function scatterAdd(
     dst: storageDecl(2, "out", t === "i32" ? "atomic<i32>" : "atomic<u32>", true),
     errorOp: op,
     body: add,
+    outOfRange: "",
     wrap: true,
     buffers: [
       bufferOf("scatterAdd", updates),
