@@ -589,6 +589,11 @@ function softmaxKernel(op: string, x: NDArray, axis: number, log: boolean): NDAr
  * console.log(cpuBackend.readSync!(c)); // Float32Array [11, 12, 13]
  * ```
  */
+/** Reads since the last one that yielded a turn of the event loop (see `read`). */
+let readsInARow = 0;
+/** Every this many reads, one yields a turn of the event loop. */
+const READS_PER_TURN = 16;
+
 export const cpuBackend: Backend = {
   device: "cpu",
 
@@ -621,8 +626,16 @@ export const cpuBackend: Backend = {
     return wrap(data, shape);
   },
 
-  read(x: NDArray): Promise<TypedArray> {
-    return Promise.resolve(dataOf("read", x).slice());
+  async read(x: NDArray): Promise<TypedArray> {
+    const out = dataOf("read", x).slice();
+    if (++readsInARow >= READS_PER_TURN) {
+      // A loop whose only awaits are reads (an evaluation loop reading its loss) never gives
+      // the event loop a turn, so the collector's finalizers, which free what the loop
+      // dropped (its outputs and losses), never run there; one turn now and then lets them.
+      readsInARow = 0;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return out;
   },
 
   /** A copy of the elements (row-major). */

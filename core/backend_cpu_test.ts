@@ -1016,3 +1016,16 @@ Deno.test("cast() to int32 rounds toward zero, saturates and maps NaN to 0", asy
     ...ends,
   ]);
 });
+
+Deno.test("a loop of CPU reads gives the event loop a turn (for finalizers) every 16 reads", async () => {
+  const x = cpuBackend.fromTyped(new Float32Array([1]), [1]);
+  let turned = false;
+  const timer = setTimeout(() => turned = true, 0);
+  let reads = 0;
+  while (!turned && reads < 16) {
+    await cpuBackend.read(x);
+    reads++;
+  }
+  clearTimeout(timer);
+  assert.ok(turned, "16 reads in a row gave no timer a turn");
+});

@@ -395,7 +395,11 @@ Deno.test("RNN, LSTM and GRU state outlives tidy(): inference loops keep flat me
         y.dispose();
         if (i === 1) before = memoryStats().liveTensors;
       }
-      if (!grad) equal(memoryStats().liveTensors, before, "noGrad steps free the old state");
+      // At most as many (reads give the collector's finalizers a turn for earlier garbage).
+      if (!grad) {
+        const now = memoryStats().liveTensors;
+        ok(now <= before, `noGrad steps free the old state: ${before} -> ${now} live tensors`);
+      }
     }
   }
   // A state freed from outside is a clear error.
