@@ -32,7 +32,7 @@ export type TensorData = NestedArray | TypedArray;
 export interface VariableOptions extends TensorOptions {
   /** A name shown in graphs and errors. */
   name?: string;
-  /** Whether backward computes a gradient for it (default true). */
+  /** Whether backward computes a gradient for it (default true; int32 values never do). */
   requiresGrad?: boolean;
 }
 
@@ -135,6 +135,27 @@ let backwardCount = 0;
  */
 const deferred = new Set<Variable>();
 
+/**
+ * Values computed outside the graph from a step's activations (an accuracy: no creator, so
+ * no backward() reaches them), by age: made since the last releasing backward(), then one
+ * and two such calls older. The third such call frees them, so that a training loop that
+ * reads its accuracy each step (as the book's step 51) stays flat, also when a step runs two
+ * backward() calls (a GAN's). retainData() keeps one.
+ */
+const stepResults: Variable[][] = [[], [], []];
+
+/**
+ * Registers `v`, computed outside the graph from `from` (an accuracy of a model's output), to be
+ * freed by the third backward() after it when `from` is an activation of a graph that records
+ * (see `stepResults`); returns `v`. @internal
+ */
+export function stepResult(v: Variable, from: Variable): Variable {
+  if (Config.enableBackprop && layerCalls === 0 && from.fromParameter && from.creator !== null) {
+    stepResults[0].push(v);
+  }
+  return v;
+}
+
 /** How many `Layer.apply` calls are running (see `Variable.madeInLayer`). */
 let layerCalls = 0;
 
@@ -188,9 +209,10 @@ export class Variable {
   /** Topological depth: backward visits higher generations first. */
   generation = 0;
   /**
-   * Whether backward computes a gradient for this variable (true by default, as in
-   * DeZero). Data batches turn it off, which skips work such as the input gradient
-   * of a first layer; a function of inputs that all opt out records no graph.
+   * Whether backward computes a gradient for this variable (true by default for floats, as
+   * in DeZero; false for int32, as in PyTorch: labels and indices have no gradient). Data
+   * batches turn it off, which skips work such as the input gradient of a first layer; a
+   * function of inputs that all opt out records no graph.
    */
   requiresGrad = true;
 
@@ -201,7 +223,16 @@ export class Variable {
   constructor(data: NDArray | TensorData | Variable, opts: VariableOptions = {}) {
     this.#array = data instanceof NDArray ? data : makeArray(data, opts);
     this.name = opts.name ?? null;
-    if (opts.requiresGrad === false) this.requiresGrad = false;
+    if (this.#array.dtype === "int32") {
+      if (opts.requiresGrad === true) {
+        throw new TypeError(
+          `Variable: only floating-point values can require gradients, got dtype int32${
+            this.name ? ` for "${this.name}"` : ""
+          }: make it float32 (or leave requiresGrad out)`,
+        );
+      }
+      this.requiresGrad = false;
+    } else if (opts.requiresGrad === false) this.requiresGrad = false;
   }
 
   /** The backend array; throws when backward released it. */
@@ -399,6 +430,13 @@ export class Variable {
     return backwardCount - this.#reachedAt >= 2;
   }
 
+  /** Frees a step result that three backward() calls outlived (see `stepResults`). @internal */
+  releaseAsStepResult(): void {
+    this.#release(
+      "was computed outside the graph from a training step's activations (as an accuracy) and released by the third backward() after it: read it before then (await acc.item()) or call retainData() to keep it",
+    );
+  }
+
   /** Frees the value of an earlier backward()'s root. @internal */
   releaseAsOldRoot(): void {
     this.#keptUpstream = [];
@@ -476,9 +514,10 @@ export class Variable {
    * reached them, so inputs prepared once can be reused by every step, also when
    * steps alternate two graphs or another model trains in between; leaves (tensors
    * you made) are never released;
-   * and the root of the previous such backward() (last step's loss, with its gradient) is released
-   * when this one starts. A training loop's memory stays flat without waiting
-   * for the garbage collector. `retainData()` exempts a variable from all three.
+   * the root of the previous such backward() (last step's loss, with its gradient) is released
+   * when this one ends; and a step's accuracy (computed outside the graph from its model's
+   * output) when the third such call after it ends. A training loop's memory stays flat
+   * without waiting for the garbage collector. `retainData()` exempts a variable from all four.
    */
   backward(
     opts: { retainGrad?: boolean; createGraph?: boolean; retainGraph?: boolean } = {},
@@ -637,6 +676,10 @@ export class Variable {
       }
     }
     previousRoot?.releaseAsOldRoot();
+    if (!retainGraph) {
+      for (const v of stepResults.pop()!) v.releaseAsStepResult();
+      stepResults.unshift([]);
+    }
     hold.length = 0;
   }
 

@@ -26,6 +26,7 @@ import {
   type NestedArray,
   type Operand,
   rand,
+  stepResult,
   Variable,
 } from "../core/variable.ts";
 
@@ -562,7 +563,13 @@ export function softmaxCrossEntropy(x: Operand, t: Labels): Variable {
     count: c,
     size: { n, of: `${n} rows` },
   });
-  return new SoftmaxCrossEntropy(labels).apply(xv);
+  // The labels are an input of the graph (needing no gradient), so that backward() reaches
+  // them: a per-step batch of labels (t.getItem(...)) is then freed as any per-step value.
+  if (t instanceof Variable) {
+    labels.dispose();
+    return new SoftmaxCrossEntropy().apply(xv, t);
+  }
+  return new SoftmaxCrossEntropy().apply(xv, labels);
 }
 
 /**
@@ -573,13 +580,9 @@ export function softmaxCrossEntropy(x: Operand, t: Labels): Variable {
  */
 class SoftmaxCrossEntropy extends Function {
   #onehot: NDArray | null = null;
-  constructor(readonly labels: NDArray) {
-    super();
-  }
-  forward(x: NDArray): NDArray {
+  forward(x: NDArray, labels: NDArray): NDArray {
     const [n, c] = x.shape;
-    this.save(this.labels);
-    const onehot = this.save(oneHot(this.labels, c, x.dtype));
+    const onehot = this.save(oneHot(labels, c, x.dtype));
     this.#onehot = onehot;
     const logp = fused(x.backend, "logSoftmax")
       ? x.backend.logSoftmax!(x, 1)
@@ -588,10 +591,10 @@ class SoftmaxCrossEntropy extends Function {
     // masked class (a -Infinity logit) has logp = -Infinity, and -Infinity · 0 is NaN.
     return ops.div(ops.sum(ops.where(onehot, logp, 0)), -n);
   }
-  backward(gy: Variable): Variable {
+  backward(gy: Variable): [Variable, null] {
     const x = this.inputs[0];
     const y = softmax(x, 1).sub(this.#onehot!);
-    return y.mul(gy.div(x.shape[0]));
+    return [y.mul(gy.div(x.shape[0])), null];
   }
 }
 
@@ -682,7 +685,8 @@ export function accuracy(y: Operand, t: Labels): Variable {
     const hit = ops.binary("eq", pred, labels.reshape(pred.shape));
     return ops.div(ops.sum(ops.cast(hit, "float32")), pred.size);
   });
-  return new Variable(out);
+  // Freed by the third backward() after it when y is a training step's output.
+  return stepResult(new Variable(out), yv);
 }
 
 // ------------------------------------------------------------ regularization

@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import { F, tensor, utils } from "../mod.ts";
+import {
+  type Device,
+  F,
+  initGpu,
+  memoryStats,
+  MLP,
+  noGrad,
+  optimizers,
+  randn,
+  slice,
+  tensor,
+  utils,
+  type Variable,
+} from "../mod.ts";
 import { gpuTest } from "../shaders/test_util.ts";
 
 Deno.test("softmaxCrossEntropy() names an out-of-range label on the CPU", () => {
@@ -126,3 +139,78 @@ for (const device of ["cpu", "gpu"] as const) {
     assert.ok(r.ok, r.failures.join("\n"));
   });
 }
+
+Deno.test("int32 values need no gradient, as in PyTorch: labels and indices", () => {
+  const t = tensor([0, 1, 2], { dtype: "int32" });
+  assert.equal(t.requiresGrad, false);
+  assert.equal(t.getItem(slice(0, 2)).requiresGrad, false);
+  assert.equal(tensor([1.5]).requiresGrad, true);
+  assert.throws(
+    () => tensor([1], { dtype: "int32", requiresGrad: true, name: "t" }),
+    /Variable: only floating-point values can require gradients, got dtype int32 for "t"/,
+  );
+});
+
+/** The book's step 48 loop: each step slices its batch of inputs and of labels. */
+async function slicedLabelsLoop(device: Device): Promise<void> {
+  if (device === "gpu") await initGpu();
+  const x = randn([60, 2], { device });
+  const t = tensor(Array.from({ length: 60 }, (_, i) => i % 3), { dtype: "int32", device });
+  const model = new MLP([6, 3]);
+  if (device === "gpu") model.toGpu();
+  const opt = new optimizers.SGD({ lr: 0.1 }).setup(model);
+  let before = 0;
+  for (let step = 0; step < 60; step++) {
+    const s = (step * 10) % 60;
+    const loss = F.softmaxCrossEntropy(
+      model.apply(x.getItem(slice(s, s + 10))),
+      t.getItem(slice(s, s + 10)),
+    );
+    model.cleargrads();
+    loss.backward();
+    opt.update();
+    if (step === 9) before = memoryStats().liveTensors;
+  }
+  // The label slices are freed as the input slices are (they grew by one a step).
+  assert.equal(memoryStats().liveTensors, before);
+}
+
+Deno.test("a loop slicing its labels per step stays flat (CPU)", () => slicedLabelsLoop("cpu"));
+gpuTest("a loop slicing its labels per step stays flat (GPU)", () => slicedLabelsLoop("gpu"));
+
+Deno.test("a step's accuracy stays readable for two more steps, then backward() frees it", async () => {
+  const x = randn([12, 2]);
+  const t = tensor(Array.from({ length: 12 }, (_, i) => i % 3), { dtype: "int32" });
+  const model = new MLP([5, 3]);
+  const opt = new optimizers.SGD({ lr: 0.1 }).setup(model);
+  const accs: Variable[] = [];
+  let before = 0;
+  for (let step = 0; step < 30; step++) {
+    const y = model.apply(x);
+    const loss = F.softmaxCrossEntropy(y, t);
+    accs.push(F.accuracy(y, t));
+    model.cleargrads();
+    loss.backward();
+    opt.update();
+    if (step === 9) before = memoryStats().liveTensors;
+  }
+  // The book's step 51 loop without reads: flat (it grew by one accuracy a step).
+  assert.equal(memoryStats().liveTensors, before);
+  // The last two are readable, the one before was freed by the last backward().
+  assert.ok((await accs[29].item()) >= 0);
+  assert.ok((await accs[28].item()) >= 0);
+  await assert.rejects(
+    () => accs[27].item(),
+    /computed outside the graph from a training step's activations .* retainData\(\)/,
+  );
+  // retainData() keeps one; under noGrad (evaluation) nothing is freed by a later backward().
+  const y = model.apply(x);
+  const kept = F.accuracy(y, t).retainData();
+  const evaluated = noGrad(() => F.accuracy(model.apply(x), t));
+  for (let i = 0; i < 3; i++) {
+    model.cleargrads();
+    F.softmaxCrossEntropy(model.apply(x), t).backward();
+  }
+  assert.ok((await kept.item()) >= 0);
+  assert.ok((await evaluated.item()) >= 0);
+});
