@@ -139,6 +139,21 @@ export function keepArrays(...arrays: (NDArray | null | undefined)[]): void {
   for (const a of arrays) if (a) untrack(a);
 }
 
+/** The innermost open scope, or null outside every scope. @internal */
+export function currentScope(): Set<NDArray> | null {
+  return scopes.at(-1) ?? null;
+}
+
+/**
+ * Moves `a` out of the scopes it is tracked in and into `scope` if that is still open (else
+ * into none: it lives until disposed or collected). A value stored into a Variable made
+ * outside the current scope belongs where that Variable was made. @internal
+ */
+export function adoptInto(scope: Set<NDArray> | null, a: NDArray): void {
+  untrack(a);
+  if (scope !== null && scopes.includes(scope)) scope.add(a);
+}
+
 /**
  * Runs `fn`, then disposes every array created inside it except those
  * `keep(result)` lists (which move to the enclosing scope). Disposes everything

@@ -16,7 +16,7 @@ import {
   isFloat,
   type TypedArray,
 } from "./dtype.ts";
-import { keepArrays, NDArray, withScope } from "./ndarray.ts";
+import { adoptInto, currentScope, keepArrays, NDArray, withScope } from "./ndarray.ts";
 import * as ops from "./ops.ts";
 import { defaultGenerator, type Generator } from "./random.ts";
 import { assertShape, fmtShape, shapesEqual, stridesOf } from "./shape.ts";
@@ -202,8 +202,13 @@ export class Variable {
   #keptUpstream: Variable[] = [];
   /** A name shown in graphs and errors. */
   name: string | null;
-  /** The gradient, a Variable (differentiable again under `createGraph`). */
-  grad: Variable | null = null;
+  #grad: Variable | null = null;
+  /**
+   * The scope open where this Variable was made (see `adoptInto`): a value or gradient stored
+   * into it inside a later scope (a `tidy()`) outlives that scope. Null for none, and for
+   * Parameters, whose values escape every scope.
+   */
+  #scope: Set<NDArray> | null = currentScope();
   /** The Function that produced this Variable, or null for a leaf. */
   creator: Function | null = null;
   /** Topological depth: backward visits higher generations first. */
@@ -235,6 +240,24 @@ export class Variable {
     } else if (opts.requiresGrad === false) this.requiresGrad = false;
   }
 
+  /** The gradient, a Variable (differentiable again under `createGraph`). */
+  get grad(): Variable | null {
+    return this.#grad;
+  }
+  set grad(g: Variable | null) {
+    this.#grad = g;
+    if (g !== null && g.#array !== null && this.#scope !== currentScope()) {
+      adoptInto(this.#scope, g.#array);
+      g.#scope = this.#scope;
+    }
+  }
+
+  /** Makes this Variable's values escape every scope (a Parameter's). @internal */
+  protected escapeScopes(): void {
+    this.#scope = null;
+    keepArrays(this.array);
+  }
+
   /** The backend array; throws when backward released it. */
   get array(): NDArray {
     if (this.#array === null) {
@@ -249,6 +272,7 @@ export class Variable {
   /** Replaces the value, releasing the old array. */
   set array(a: NDArray) {
     const old = this.#array;
+    if (this.#scope !== currentScope()) adoptInto(this.#scope, a);
     this.#array = a;
     this.#released = null;
     this.#gone = null;
@@ -979,7 +1003,7 @@ export class Parameter extends Variable {
    */
   constructor(data: NDArray | TensorData | Variable, opts: VariableOptions = {}) {
     super(data, opts);
-    keepArrays(this.array);
+    this.escapeScopes();
     this.markFromParameter();
   }
 

@@ -11,6 +11,7 @@ import {
   ops,
   optimizers,
   tensor,
+  tidy,
   Variable,
 } from "../mod.ts";
 import { ResNet, VGG16 } from "../nn/models.ts";
@@ -220,4 +221,17 @@ Deno.test("errors name a wrong value the same way in the core, the layers and th
     [() => tensor(untyped("x".repeat(50))), `got a string "${"x".repeat(40)}…"`],
   ];
   for (const [fn, text] of cases) assertThrows(fn, TypeError, text);
+});
+
+gpuTest("toGpu() inside tidy() on a Variable made outside it keeps the moved value", async () => {
+  await initGpu();
+  const z = tensor([1, 2, 3]);
+  z.grad = tensor([4, 5, 6]);
+  tidy(() => {
+    z.toGpu();
+    return null;
+  });
+  assert.equal(z.device, "gpu");
+  assert.deepEqual(await z.toArray(), [1, 2, 3]);
+  assert.deepEqual(await z.grad!.toArray(), [4, 5, 6]);
 });

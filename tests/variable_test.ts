@@ -872,3 +872,47 @@ Deno.test("getDotGraph() after backward() marks where backward released the grap
   kept.backward({ retainGraph: true });
   assert.equal(labels(utils.getDotGraph(kept)), 9);
 });
+
+Deno.test("tidy() keeps what it stores into a Variable made outside it: a gradient, a value", async () => {
+  // A fixed full-batch input (book steps 42-44) and a tidy()'d training step: the input's
+  // gradient is made inside the callback but belongs to the input, made outside.
+  const x = tensor([[0.5, -1], [2, 0.25]]);
+  const W = new Parameter(tensor([[1, 2], [3, 4]]));
+  for (let i = 0; i < 3; i++) {
+    const loss = tidy(() => {
+      W.cleargrad();
+      const l = F.matmul(x, W).sum();
+      l.backward();
+      return l;
+    });
+    assert.equal(await loss.item(), 2.25);
+    // DeZero accumulates an input's gradient over steps: 3, 7 per row, i + 1 times.
+    assert.deepEqual(await x.grad!.toArray(), [[3 * (i + 1), 7 * (i + 1)], [
+      3 * (i + 1),
+      7 * (i + 1),
+    ]]);
+  }
+  // A value replaced inside: it belongs to the Variable too.
+  const z = tensor([1, 2, 3]);
+  tidy(() => {
+    z.array = ops.mul(z.array, 2);
+    return null;
+  });
+  assert.deepEqual(await z.toArray(), [2, 4, 6]);
+  // Nested: what a Variable made in an outer tidy() receives in an inner one lives until the
+  // outer one ends (then it goes with the Variable, not returned).
+  const before = memoryStats().liveTensors;
+  const made: Variable[] = [];
+  tidy(() => {
+    const v = tensor([1, 2]);
+    made.push(v);
+    tidy(() => {
+      v.grad = tensor([5, 6]);
+      return null;
+    });
+    assert.equal(v.grad!.array.disposed, false);
+    return null;
+  });
+  assert.equal(made[0].grad!.array.disposed, true);
+  assert.equal(memoryStats().liveTensors, before);
+});
