@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DType } from "./dtype.ts";
+import { type DType, isFloat } from "./dtype.ts";
 import { type Index, Indexer } from "./indexing.ts";
 import type { NDArray } from "./ndarray.ts";
 import * as ops from "./ops.ts";
@@ -678,7 +678,16 @@ class Extreme extends Function {
     const x = this.inputs[0];
     const keptShape = reducedShape(x.shape, this.axes, true);
     const y = this.output().array.reshape(keptShape);
-    const cond = ops.binary("eq", x.array, y);
+    let cond = ops.binary("eq", x.array, y);
+    if (isFloat(x.dtype)) {
+      // A NaN is the extreme of its row (NaN == NaN is false): the gradient goes to the NaNs.
+      const xNan = ops.binary("ne", x.array, x.array);
+      const yNan = ops.binary("ne", y, y);
+      const both = ops.binary("mul", xNan, yNan);
+      const withNan = ops.binary("add", cond, both);
+      for (const t of [cond, xNan, yNan, both]) t.dispose();
+      cond = withNan;
+    }
     y.dispose();
     return mul(broadcastTo(reshape(gy, keptShape), x.shape), constant(cond));
   }

@@ -53,3 +53,17 @@ gpuTest("logsumexp() of infinite rows gives the infinity, not NaN, on both devic
     );
   }
 });
+
+for (const device of ["cpu", "gpu"] as const) {
+  const name = `max/min route the gradient to a NaN, the extreme of its row (${device})`;
+  const body = async () => {
+    for (const op of ["max", "min"] as const) {
+      const x = tensor([[1, NaN, 3], [4, 5, 6]], { device });
+      F[op](x, 1).sum().backward();
+      const want = op === "max" ? [[0, 1, 0], [0, 0, 1]] : [[0, 1, 0], [1, 0, 0]];
+      assertAllClose(await x.grad!.data(), want.flat(), { what: op });
+    }
+  };
+  if (device === "gpu") gpuTest(name, body);
+  else Deno.test(name, body);
+}
