@@ -200,6 +200,8 @@ export class Variable {
   #reaches = 0;
   /** Values computed from no Parameter that this root's backward() kept (see `deferred`). */
   #keptUpstream: Variable[] = [];
+  /** Graph nodes (Functions not yet released) that have this Variable as an input. */
+  #consumers = 0;
   /** A name shown in graphs and errors. */
   name: string | null;
   #grad: Variable | null = null;
@@ -476,7 +478,14 @@ export class Variable {
   cleargrad(): void {
     const g = this.grad;
     this.grad = null;
-    if (g && !g.creator) g.dispose();
+    if (g && !g.creator) {
+      g.dispose();
+      if (g.#gone !== null) {
+        g.#released = `Variable of shape ${
+          fmtShape(g.#gone.shape)
+        } (a gradient) was released by cleargrad(), which frees the old gradient: copy it first to keep it (tensor(x.grad) or await x.grad.data())`;
+      }
+    }
   }
 
   /** Frees the value and the gradient now. Idempotent. */
@@ -492,6 +501,50 @@ export class Variable {
     const g = this.grad;
     this.grad = null;
     g?.dispose();
+    if (this.#consumers === 0) Variable.#releaseChain(this);
+  }
+
+  /** Counts a graph node that takes this Variable as an input. @internal */
+  addConsumer(): void {
+    this.#consumers++;
+  }
+
+  /** Uncounts a released graph node that took this Variable as an input. @internal */
+  dropConsumer(): void {
+    if (--this.#consumers === 0 && this.#array === null) Variable.#releaseChain(this);
+  }
+
+  /** Variables whose creators {@linkcode Variable.#releaseChain} has yet to look at. */
+  static #chain: Variable[] | null = null;
+
+  /** Releases dead creators from `v` upward, iteratively (a long chain needs no deep stack). */
+  static #releaseChain(v: Variable): void {
+    if (Variable.#chain !== null) {
+      Variable.#chain.push(v);
+      return;
+    }
+    const chain = Variable.#chain = [v];
+    try {
+      while (chain.length > 0) chain.pop()!.#releaseDeadCreator();
+    } finally {
+      Variable.#chain = null;
+    }
+  }
+
+  /**
+   * Releases the creator's graph (what it saved, its constants: the tensor `x.mul(2)` made of
+   * the 2) once no backward() can reach it: every output gone and no graph node consuming any.
+   * Disposing the last of a chain (`using y = x.mul(2); using z = y.add(1)`) so frees the chain
+   * now, not when the collector finds it.
+   */
+  #releaseDeadCreator(): void {
+    const f = this.creator;
+    if (f === null) return;
+    for (const w of f.outputs) {
+      const y = w.deref();
+      if (y !== undefined && (y.#array !== null || y.#consumers > 0)) return;
+    }
+    f.releaseGraph();
   }
 
   /** `using x = ...` releases the variable at the end of the block. */
@@ -607,7 +660,10 @@ export class Variable {
           created.push(g.array);
           return new Variable(g.array.share());
         });
-        for (const a of created) a.dispose();
+        // A backward that passes a gradient on (add, reshape) returns the output's own: that
+        // handle stays with the output's grad (retainGrad keeps it).
+        const incoming = new Set(gys.map((g) => g?.array));
+        for (const a of created) if (!incoming.has(a)) a.dispose();
       }
       if (gxs.length !== f.inputs.length) {
         throw new TypeError(
@@ -1143,6 +1199,7 @@ export abstract class Function {
         if (fromParameter) y.markFromParameter();
       }
       this.inputs = inputs;
+      for (const x of inputs) x.addConsumer();
       this.outputs = outputs.map((y) => new WeakRef(y));
     } else {
       if (!anyGrad) {
@@ -1261,11 +1318,14 @@ export abstract class Function {
     this.#saved = [];
     for (const c of this.#constants) c.dispose();
     this.#constants.clear();
-    if (this.inputs.length > 0) this.inputs = [];
+    const inputs = this.inputs;
+    if (inputs.length > 0) this.inputs = [];
     for (const w of this.outputs) {
       const y = w.deref();
       if (y && y !== keep && y.creator === this) y.creator = null;
     }
+    // Inputs that were disposed and that nothing else consumes free their own creators.
+    for (const x of inputs) x.dropConsumer();
   }
 }
 

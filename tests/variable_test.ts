@@ -13,6 +13,7 @@ import {
   ones,
   Parameter,
   randn,
+  slice,
   tensor,
   testMode,
   tidy,
@@ -915,4 +916,65 @@ Deno.test("tidy() keeps what it stores into a Variable made outside it: a gradie
   });
   assert.equal(made[0].grad!.array.disposed, true);
   assert.equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("disposing the last of a chain frees the chain's graph now: constants, saved values", async () => {
+  const x = tensor([1, 2, 3]);
+  const before = memoryStats().liveTensors;
+  for (let i = 0; i < 100; i++) {
+    using y = x.mul(2); // the 2 becomes a tensor the graph holds
+    using a = y.add(1);
+    using _z = F.exp(a); // exp saves its output
+  }
+  assert.equal(memoryStats().liveTensors, before);
+  // A disposed intermediate that a live value still consumes keeps its graph: backward works.
+  const y = x.mul(2);
+  const z = y.add(1).sum();
+  y.dispose();
+  z.backward();
+  assert.deepEqual(await x.grad!.toArray(), [2, 2, 2]);
+  x.cleargrad();
+  z.dispose();
+  // A long chain disposed link by link, then at its end, unwinds without a deep stack.
+  const start = memoryStats().liveTensors;
+  let v = x.mul(1);
+  for (let i = 0; i < 30_000; i++) {
+    const next = v.add(1);
+    v.dispose();
+    v = next;
+  }
+  assert.ok(memoryStats().liveTensors > start + 30_000);
+  v.dispose();
+  assert.equal(memoryStats().liveTensors, start);
+});
+
+Deno.test("retainGrad keeps the gradients of values made by ops that pass a gradient on", async () => {
+  const x = tensor([1, 2]);
+  const makers: [string, (x: Variable) => Variable][] = [
+    ["add", (x) => x.add(1)],
+    ["sub", (x) => x.sub(tensor([0, 0]))],
+    ["neg", (x) => x.neg()],
+    ["reshape", (x) => x.reshape(2, 1).reshape(2)],
+    ["getItem", (x) => x.getItem(slice(0, 2))],
+    ["concat", (x) => F.concat([x.getItem(slice(0, 1)), x.getItem(slice(1, 2))])],
+  ];
+  for (const [name, make] of makers) {
+    const h = make(x);
+    const want = (await h.data()).map((v) => 2 * v);
+    h.mul(h).sum().backward({ retainGrad: true });
+    assert.deepEqual(Array.from(await h.grad!.data()), Array.from(want), name);
+    x.cleargrad();
+  }
+});
+
+Deno.test("a gradient held past cleargrad() says cleargrad() released it", async () => {
+  const x = tensor([1, 2]);
+  x.mul(x).sum().backward();
+  const g = x.grad!;
+  assert.deepEqual(await g.toArray(), [2, 4]);
+  x.cleargrad();
+  await assert.rejects(
+    () => g.toArray(),
+    /Variable of shape \[2\] \(a gradient\) was released by cleargrad\(\).*tensor\(x\.grad\)/,
+  );
 });
