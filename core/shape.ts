@@ -87,7 +87,11 @@ export function assertShape(op: string, shape: unknown): asserts shape is number
 
 /** Normalizes a possibly negative axis; throws a RangeError naming the op when out of range. */
 export function normAxis(op: string, axis: number, ndim: number): number {
-  if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
+  if (!Number.isInteger(axis)) {
+    const got = typeof axis === "string" ? `a string ${JSON.stringify(axis)}` : String(axis);
+    throw new TypeError(`${op}: an axis must be an integer, got ${got}`);
+  }
+  if (axis < -ndim || axis >= ndim) {
     throw new RangeError(
       `${op}: axis ${axis} is out of range for a tensor of rank ${ndim}`,
     );

@@ -311,6 +311,12 @@ Deno.test("functions name the op and the shapes on bad input", () => {
     name: "RangeError",
     message: "sum: axis 2 is out of range for a tensor of rank 2",
   });
+  // From plain JavaScript: an axis that is not an integer says so (it read "axis 0 is out of range").
+  assert.throws(() => zeros([2, 3]).sum("0" as any), {
+    name: "TypeError",
+    message: 'sum: an axis must be an integer, got a string "0"',
+  });
+  assert.throws(() => F.softmax(zeros([2, 3]), 0.5), /softmax: an axis must be an integer, got 0.5/);
   assert.throws(
     () => F.reshape(zeros([2, 3]), [4, 2]),
     /reshape: cannot reshape \[2,3\] \(size 6\) to \[4,2\]/,
