@@ -36,6 +36,25 @@ function v(x: Operand): Variable {
   return asVariable(x);
 }
 
+/**
+ * Throws unless the named Variables (nulls skipped) share one device, naming the first two
+ * that differ (an inner op's error would name the op, not the caller's arguments).
+ */
+function sameDevice(op: string, named: Record<string, Variable | null | undefined>): void {
+  let first: [string, Variable] | null = null;
+  for (const [name, x] of Object.entries(named)) {
+    if (!x) continue;
+    if (first === null) first = [name, x];
+    else if (x.device !== first[1].device) {
+      throw new TypeError(
+        `${op}: ${first[0]} is on the ${
+          first[1].device
+        } and ${name} on the ${x.device}; move one with toGpu() or toCpu() (toCpu() is async: await it, as in await model.toCpu())`,
+      );
+    }
+  }
+}
+
 function constant(a: NDArray): Variable {
   return new Variable(a);
 }
@@ -605,6 +624,7 @@ class SoftmaxCrossEntropy extends Function {
 function binaryTargets(op: string, t: Operand, x: Variable): Variable {
   if (typeof t === "number") return asVariable(t, x);
   const tv = v(t);
+  sameDevice(op, { input: x, targets: tv });
   if (tv.ndim !== 0 && fmtShape(tv.shape) !== fmtShape(x.shape)) {
     throw new TypeError(
       `${op}: targets ${fmtShape(tv.shape)} must have the shape of the input ${fmtShape(x.shape)}`,
@@ -775,10 +795,21 @@ export function batchNorm(
       );
     }
   }
+  const gv = v(gamma), bv = v(beta);
+  for (const [name, p] of [["gamma", gv], ["beta", bv]] as const) {
+    if (p.ndim !== 1 || p.size !== c) {
+      throw new TypeError(
+        `batchNorm: ${name} of shape ${fmtShape(p.shape)} does not match ${c} channels of ${
+          fmtShape(xv.shape)
+        }: expected [${c}]`,
+      );
+    }
+  }
+  sameDevice("batchNorm", { x: xv, gamma: gv, beta: bv, runningMean, runningVar });
   const cs = channelShape(xv);
   const axes = xv.ndim === 2 ? [0] : [0, 2, 3];
-  const g = v(gamma).reshape(cs);
-  const b = v(beta).reshape(cs);
+  const g = gv.reshape(cs);
+  const b = bv.reshape(cs);
   if (!Config.train) {
     const mean = runningMean.array.reshape(cs);
     const std = arrays(() => ops.unary("sqrt", ops.add(runningVar.array.reshape(cs), eps)));
@@ -833,11 +864,20 @@ export function layerNorm(
       }`,
     );
   }
+  const bv = v(beta);
+  if (fmtShape(bv.shape) !== fmtShape(g.shape)) {
+    throw new TypeError(
+      `layerNorm: beta of shape ${fmtShape(bv.shape)} does not match gamma ${
+        fmtShape(g.shape)
+      } (the normalized trailing axes of ${fmtShape(xv.shape)})`,
+    );
+  }
+  sameDevice("layerNorm", { x: xv, gamma: g, beta: bv });
   const axes = Array.from({ length: k }, (_, i) => xv.ndim - k + i);
   const mu = meanOver(xv, axes);
   const xc = xv.sub(mu);
   const variance = meanOver(xc.mul(xc), axes);
-  return xc.div(shift(variance, eps).sqrt()).mul(g).add(beta);
+  return xc.div(shift(variance, eps).sqrt()).mul(g).add(bv);
 }
 
 // ------------------------------------------------------------ gather / embedding
@@ -1022,6 +1062,16 @@ export function col2im(
   const oh = convOutSize(h, g.kh, g.sh, g.ph);
   const ow = convOutSize(w, g.kw, g.sw, g.pw);
   let cv = v(col);
+  const want = toMatrix ? [n * oh * ow, c * g.kh * g.kw] : [n, c, g.kh, g.kw, oh, ow];
+  if (toMatrix ? cv.size !== sizeOf(want) : fmtShape(cv.shape) !== fmtShape(want)) {
+    throw new TypeError(
+      `col2im: patches of shape ${fmtShape(cv.shape)} do not match input shape ${
+        fmtShape(inputShape)
+      } with kernel ${g.kh}x${g.kw}, stride ${g.sh},${g.sw} and pad ${g.ph},${g.pw}: expected ${
+        fmtShape(want)
+      }${toMatrix ? " (toMatrix)" : ""}`,
+    );
+  }
   if (toMatrix) {
     cv = cv.reshape(n, oh, ow, c, g.kh, g.kw).transpose(0, 3, 4, 5, 1, 2);
   }
@@ -1083,6 +1133,7 @@ export function conv2d(
   }
   const [oc, c, kh, kw] = w.shape;
   const bias = channelBias("conv2d", b, w, oc);
+  sameDevice("conv2d", { x: xv, W: w, b: bias });
   const g = geometry("conv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
   const [oh, ow] = assertNCHW("conv2d", xv, g);
   const n = xv.shape[0];
@@ -1128,6 +1179,7 @@ export function deconv2d(
   const [c, oc, kh, kw] = w.shape;
   const [n, , h, wd] = xv.shape;
   const bias = channelBias("deconv2d", b, w, oc);
+  sameDevice("deconv2d", { x: xv, W: w, b: bias });
   const g = geometry("deconv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
   if (options.outsize !== undefined) pair("deconv2d", "outsize", options.outsize, 1);
   const [oh, ow] = options.outsize ??

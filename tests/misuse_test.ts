@@ -8,11 +8,14 @@ import {
   L,
   MLP,
   type NDArray,
+  ones,
   ops,
   optimizers,
+  randn,
   tensor,
   tidy,
   Variable,
+  zeros,
 } from "../mod.ts";
 import { ResNet, VGG16 } from "../nn/models.ts";
 import { gpuTest } from "../shaders/test_util.ts";
@@ -234,4 +237,66 @@ gpuTest("toGpu() inside tidy() on a Variable made outside it keeps the moved val
   assert.equal(z.device, "gpu");
   assert.deepEqual(await z.toArray(), [1, 2, 3]);
   assert.deepEqual(await z.grad!.toArray(), [4, 5, 6]);
+});
+
+Deno.test("normalization and col2im check their parameters and name themselves", () => {
+  const x = randn([5, 3]);
+  const stats = () => [zeros([3]), ones([3])] as const;
+  assertThrows(
+    () => F.batchNorm(x, ones([4]), zeros([3]), ...stats()),
+    TypeError,
+    "batchNorm: gamma of shape [4] does not match 3 channels of [5,3]: expected [3]",
+  );
+  assertThrows(
+    () => F.batchNorm(x, ones([3]), zeros([1, 3]), ...stats()),
+    TypeError,
+    "batchNorm: beta of shape [1,3] does not match",
+  );
+  const y = randn([4, 5]);
+  assertThrows(
+    () => F.layerNorm(y, ones([5]), zeros([4])),
+    TypeError,
+    "layerNorm: beta of shape [4] does not match gamma [5]",
+  );
+  // A beta over the whole input broadcast before; PyTorch wants the normalized shape too.
+  assertThrows(() => F.layerNorm(y, ones([5]), zeros([4, 5])), TypeError, "layerNorm: beta");
+  assertThrows(
+    () => F.col2im(randn([5, 4]), [1, 1, 4, 4], 2),
+    TypeError,
+    "col2im: patches of shape [5,4] do not match input shape [1,1,4,4] with kernel 2x2, stride 1,1 and pad 0,0: expected [9,4]",
+  );
+});
+
+gpuTest("functions mixing devices name themselves and the arguments", async () => {
+  await initGpu();
+  const cases: [() => unknown, string][] = [
+    [
+      () => F.conv2d(randn([1, 1, 4, 4]), randn([2, 1, 3, 3]).toGpu()),
+      "conv2d: x is on the cpu and W on the gpu",
+    ],
+    [
+      () => F.deconv2d(randn([1, 2, 4, 4]).toGpu(), randn([2, 1, 3, 3]).toGpu(), zeros([1])),
+      "deconv2d: x is on the gpu and b on the cpu",
+    ],
+    [
+      () => F.layerNorm(randn([2, 3]), ones([3]).toGpu(), zeros([3])),
+      "layerNorm: x is on the cpu and gamma on the gpu",
+    ],
+    [
+      () => F.sigmoidCrossEntropy(randn([2, 1]).toGpu(), tensor([[1], [0]])),
+      "sigmoidCrossEntropy: input is on the gpu and targets on the cpu",
+    ],
+    [
+      () =>
+        F.batchNorm(
+          randn([4, 3]).toGpu(),
+          ones([3]).toGpu(),
+          zeros([3]).toGpu(),
+          zeros([3]),
+          ones([3]),
+        ),
+      "batchNorm: x is on the gpu and runningMean on the cpu",
+    ],
+  ];
+  for (const [fn, text] of cases) assertThrows(fn, TypeError, text);
 });

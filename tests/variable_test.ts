@@ -316,7 +316,10 @@ Deno.test("functions name the op and the shapes on bad input", () => {
     name: "TypeError",
     message: 'sum: an axis must be an integer, got a string "0"',
   });
-  assert.throws(() => F.softmax(zeros([2, 3]), 0.5), /softmax: an axis must be an integer, got 0.5/);
+  assert.throws(
+    () => F.softmax(zeros([2, 3]), 0.5),
+    /softmax: an axis must be an integer, got 0.5/,
+  );
   assert.throws(
     () => F.reshape(zeros([2, 3]), [4, 2]),
     /reshape: cannot reshape \[2,3\] \(size 6\) to \[4,2\]/,
