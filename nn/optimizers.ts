@@ -11,16 +11,22 @@
  * @module
  */
 import "../core/backend_cpu.ts"; // the CPU backend registers itself
+import { describeValue } from "../core/_validate.ts";
 import { getBackend } from "../core/backend.ts";
+import { noGrad } from "../core/config.ts";
 import { keepArrays, type NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fmtShape } from "../core/shape.ts";
-import type { Parameter } from "../core/variable.ts";
+import { Parameter, Variable } from "../core/variable.ts";
 import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 import { isInitialized, Layer } from "./layer.ts";
-import { hyperparams } from "./_options.ts";
+import { checkArg, hyperparams } from "./_options.ts";
 
-/** A gradient hook: called with the parameters that have gradients, before the update. */
+/**
+ * A gradient hook: called with the parameters that have gradients, before the
+ * update. It may replace gradients (`p.grad = p.grad!.mul(0.5)`) or drop them
+ * (`p.cleargrad()`); see {@linkcode Optimizer.addHook}.
+ */
 export type HookFunction = (params: Parameter[]) => void;
 
 /** A hook object (DeZero's callable hooks): `apply` is called before each update. */
@@ -69,8 +75,9 @@ export abstract class Optimizer {
   #hooks: Hook[] = [];
   #state = new Map<Parameter, Map<string, NDArray>>();
 
-  /** An optimizer with learning rate `lr`. */
+  /** An optimizer with learning rate `lr` (≥ 0: a negative rate climbs the loss). */
   constructor(lr: number) {
+    checkRange(new.target.name, "lr", lr, lr >= 0, "≥ 0");
     this.lr = lr;
   }
 
@@ -85,14 +92,58 @@ export abstract class Optimizer {
    * sized layers: their parameters are listed (empty) from construction and
    * filled in place at the first call. A parameter listed twice (tied weights in
    * `[...encoder.params(), ...decoder.params()]`) is kept once, at its first
-   * position, as a layer lists a shared parameter once.
+   * position, as a layer lists a shared parameter once. Anything else (a plain
+   * Variable, a single Parameter, a number) is a TypeError.
    */
   setup(target: Layer | Iterable<Parameter>): this {
-    this.#target = target instanceof Layer ? target : [...new Set(target)];
+    this.#target = target instanceof Layer ? target : this.#paramList(target);
     return this;
   }
 
-  /** Adds a hook run on the gradients before each update (DeZero's `add_hook`). */
+  /** The parameters of a `setup()` argument that is not a layer, each checked. */
+  #paramList(target: unknown): Parameter[] {
+    const op = `${this.constructor.name}.setup`;
+    const expected = "expected a Layer or an iterable of Parameters (setup(model), " +
+      "setup(model.params()), setup([w, b]))";
+    if (target instanceof Parameter) {
+      throw new TypeError(
+        `${op}: ${expected}, got a single Parameter: put it in a list: setup([p])`,
+      );
+    }
+    if (target instanceof Variable) {
+      throw new TypeError(`${op}: ${expected}, got a Variable: ${VARIABLE_HINT}`);
+    }
+    const iterable = typeof target === "object" && target !== null &&
+      typeof (target as Partial<Iterable<unknown>>)[Symbol.iterator] === "function";
+    if (!iterable) throw new TypeError(`${op}: ${expected}, got ${describeValue(target)}`);
+    const list = [...target as Iterable<unknown>];
+    list.forEach((p, i) => {
+      if (p instanceof Parameter) return;
+      throw new TypeError(
+        `${op}: item ${i} is ${describeValue(p)}, not a Parameter${
+          p instanceof Variable ? `: ${VARIABLE_HINT}` : ""
+        }`,
+      );
+    });
+    return [...new Set(list as Parameter[])];
+  }
+
+  /**
+   * Adds a hook run on the gradients before each update (DeZero's `add_hook`).
+   * Hooks run in order, without recording a graph. A hook may replace a
+   * gradient (`p.grad = p.grad!.mul(0.5)`, `p.grad = F.clip(p.grad!, -1, 1)`)
+   * or drop it (`p.cleargrad()`): the arrays that are parameters' gradients or
+   * values once it returns are kept, every other array it made is freed, and a
+   * gradient it replaced or dropped is freed as `cleargrad()` frees it.
+   *
+   * @example
+   * ```ts
+   * import { SGD } from "./optimizers.ts";
+   * const opt = new SGD().addHook((params) => {
+   *   for (const p of params) p.grad = p.grad!.mul(0.5);
+   * });
+   * ```
+   */
   addHook(hook: Hook | HookFunction): this {
     this.#hooks.push(typeof hook === "function" ? { apply: hook as HookFunction } : hook as Hook);
     return this;
@@ -109,6 +160,15 @@ export abstract class Optimizer {
   }
 
   /**
+   * A parameter as errors name it: `"l0.W"` for a layer's, `parameter 1` (and its
+   * own name, `parameter 1 ("W")`, where it has one) in a list.
+   */
+  #label(name: string, p: Parameter): string {
+    if (this.#target instanceof Layer) return `"${name}"`;
+    return `parameter ${name}${p.name ? ` ("${p.name}")` : ""}`;
+  }
+
+  /**
    * Runs the hooks, then updates every parameter that has a gradient. State
    * arrays follow their parameter to the GPU (see {@linkcode Optimizer.moveState}
    * for the way back). A failed update leaves the step count `t` as it was.
@@ -117,7 +177,9 @@ export abstract class Optimizer {
     const named = this.namedParams().filter(([, p]) => p.grad !== null);
     this.#prepare(named);
     const params = named.map(([, p]) => p);
-    for (const hook of this.#hooks) withScope(() => hook.apply(params), () => []);
+    for (const hook of this.#hooks) runHook(hook, params);
+    // A hook may have set gradients of its own.
+    if (this.#hooks.length > 0) this.#checkGrads(named, " (after the hooks)");
     const t = this.t;
     this.t++;
     try {
@@ -132,22 +194,17 @@ export abstract class Optimizer {
   }
 
   /**
-   * Checks the devices before anything changes: each gradient must be on its
-   * parameter's device, and state arrays left on the CPU by `model.toGpu()`
-   * (after a step, or `loadState()` then `toGpu()`) move to the GPU. Only
+   * Checks each gradient (its parameter's shape, on its parameter's device),
+   * then moves state arrays left on the CPU by `model.toGpu()` (after a step,
+   * or `loadState()` then `toGpu()`) to the GPU, before anything changes. Only
    * mismatches cost anything; a move the other way needs an async readback.
    */
   #prepare(named: [string, Parameter][]): void {
+    this.#checkGrads(named, "");
     const op = `${this.constructor.name}.update`;
     const moves: [Parameter, string, NDArray][] = [];
     for (const [name, p] of named) {
       const device = p.device;
-      if (p.grad!.device !== device) {
-        throw new TypeError(
-          `${op}: the gradient of "${name}" is on the ${p.grad!.device} but the parameter ` +
-            `is on the ${device}`,
-        );
-      }
       const slots = this.#state.get(p);
       if (!slots) continue;
       for (const [slot, a] of slots) {
@@ -164,6 +221,31 @@ export abstract class Optimizer {
     }
     for (const [p, slot, a] of moves) {
       this.setSlot(p, slot, getBackend(p.device).fromTyped(a.backend.readSync!(a), a.shape));
+    }
+  }
+
+  /**
+   * Throws unless each gradient has its parameter's shape (an update would
+   * broadcast a wrong one silently) and device; `when` completes the message.
+   */
+  #checkGrads(named: [string, Parameter][], when: string): void {
+    const op = `${this.constructor.name}.update${when}`;
+    for (const [name, p] of named) {
+      const g = p.grad;
+      if (g === null) continue; // a hook dropped it
+      if (g.device !== p.device) {
+        throw new TypeError(
+          `${op}: the gradient of ${this.#label(name, p)} is on the ${g.device} but the ` +
+            `parameter is on the ${p.device}`,
+        );
+      }
+      if (fmtShape(g.shape) !== fmtShape(p.shape)) {
+        throw new TypeError(
+          `${op}: the gradient of ${this.#label(name, p)} has shape ${
+            fmtShape(g.shape)
+          } but the parameter has shape ${fmtShape(p.shape)}`,
+        );
+      }
     }
   }
 
@@ -378,6 +460,51 @@ export abstract class Optimizer {
   }
 }
 
+/** How to optimize a plain Variable (the hint of `setup()`'s errors). */
+const VARIABLE_HINT = "only Parameters are optimized: make one with new Parameter(x) " +
+  "(a copy of x's values) and compute with it";
+
+/** Throws a RangeError naming `op`, the hyperparameter `what` and its value unless `ok`. */
+function checkRange(op: string, what: string, x: number, ok: boolean, range: string): void {
+  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
+}
+
+/** eps must be > 0 where the denominator is 0 for an element whose gradients were all 0. */
+function checkEps(op: string, eps: number): void {
+  checkRange(
+    op,
+    "eps",
+    eps,
+    eps > 0,
+    "> 0 (an element whose gradients were all 0 would divide 0 by 0)",
+  );
+}
+
+/**
+ * Runs `hook` on `params` without recording a graph, in a scope that frees the
+ * arrays it makes except the parameters' gradients and values once it
+ * returns; a gradient it replaced or dropped is freed as `cleargrad()` does.
+ */
+function runHook(hook: Hook, params: Parameter[]): void {
+  const before = params.map((p) => p.grad);
+  const kept = new Set<NDArray>();
+  withScope(() =>
+    noGrad(() => {
+      hook.apply(params);
+      for (const p of params) {
+        kept.add(p.array);
+        if (p.grad?.isAlive) kept.add(p.grad.array);
+      }
+      // Owned by their parameters from now on: no enclosing scope frees them.
+      keepArrays(...kept);
+    }), () => []);
+  const current = new Set(params.map((p) => p.grad));
+  for (const old of before) {
+    if (old === null || current.has(old) || old.creator !== null || !old.isAlive) continue;
+    if (!kept.has(old.array)) old.dispose();
+  }
+}
+
 function zerosOf(p: Parameter): NDArray {
   return p.array.backend.full(p.shape, 0, p.dtype);
 }
@@ -424,7 +551,7 @@ function fusable(p: Parameter, arrays: NDArray[]): boolean {
  * ```
  */
 export class SGD extends Optimizer {
-  /** Options: `lr` (0.01). */
+  /** Options: `lr` (0.01, ≥ 0). */
   constructor(options?: { lr?: number });
   /** DeZero's positional form: `new SGD(0.1)`. */
   constructor(lr: number);
@@ -451,7 +578,7 @@ export class SGD extends Optimizer {
 export class MomentumSGD extends Optimizer {
   /** The momentum. */
   momentum: number;
-  /** Options: `lr` (0.01), `momentum` (0.9). */
+  /** Options: `lr` (0.01), `momentum` (0.9); both ≥ 0. */
   constructor(options?: { lr?: number; momentum?: number });
   /** DeZero's positional form: `new MomentumSGD(0.01, 0.9)`. */
   constructor(lr: number, momentum?: number);
@@ -464,6 +591,7 @@ export class MomentumSGD extends Optimizer {
       names,
     );
     super(lr);
+    checkRange("MomentumSGD", "momentum", momentum, momentum >= 0, "≥ 0");
     this.momentum = momentum;
   }
   /** The hyperparameters saved with the state. */
@@ -501,7 +629,7 @@ export class MomentumSGD extends Optimizer {
 export class AdaGrad extends Optimizer {
   /** Added to the denominator. */
   eps: number;
-  /** Options: `lr` (0.001), `eps` (1e-8). */
+  /** Options: `lr` (0.001, ≥ 0), `eps` (1e-8, > 0). */
   constructor(options?: { lr?: number; eps?: number });
   /** DeZero's positional form: `new AdaGrad(0.001, 1e-8)`. */
   constructor(lr: number, eps?: number);
@@ -514,6 +642,7 @@ export class AdaGrad extends Optimizer {
       names,
     );
     super(lr);
+    checkEps("AdaGrad", eps);
     this.eps = eps;
   }
   /** The hyperparameters saved with the state. */
@@ -557,7 +686,7 @@ export class AdaDelta extends Optimizer {
   rho: number;
   /** Added inside the square roots. */
   eps: number;
-  /** Options: `rho` (0.95), `eps` (1e-6), `lr` (1). */
+  /** Options: `rho` (0.95, in [0, 1]), `eps` (1e-6, > 0), `lr` (1, ≥ 0). */
   constructor(options?: { rho?: number; eps?: number; lr?: number });
   /** DeZero's positional form (no `lr` there): `new AdaDelta(0.95, 1e-6)`. */
   constructor(rho: number, eps?: number);
@@ -566,6 +695,8 @@ export class AdaDelta extends Optimizer {
       { rho?: number; eps?: number; lr?: number }
     >("AdaDelta", args, ["rho", "eps"], ["rho", "eps", "lr"]);
     super(lr);
+    checkRange("AdaDelta", "rho", rho, rho >= 0 && rho <= 1, "in [0, 1]");
+    checkEps("AdaDelta", eps);
     this.rho = rho;
     this.eps = eps;
   }
@@ -607,21 +738,26 @@ export class AdaDelta extends Optimizer {
 
 /** Options of {@linkcode Adam}. */
 export interface AdamOptions {
-  /** The step size α (0.001). */
+  /** The step size α (0.001), ≥ 0. */
   lr?: number;
   /** DeZero's name for `lr` (either may be given). */
   alpha?: number;
-  /** Decay of the first moment (0.9). */
+  /** Decay of the first moment (0.9), in [0, 1). */
   beta1?: number;
-  /** Decay of the second moment (0.999). */
+  /** Decay of the second moment (0.999), in [0, 1). */
   beta2?: number;
-  /** Added to the denominator (1e-8). */
+  /** Added to the denominator (1e-8), > 0. */
   eps?: number;
 }
 
 /**
- * Adam (Kingma & Ba) with DeZero's defaults and bias correction folded into
- * the step size: `param -= α·√(1-β2ᵗ)/(1-β1ᵗ) · m / (√v + eps)`.
+ * Adam (Kingma & Ba) with DeZero's defaults and DeZero's formula, the bias
+ * correction folded into the step size:
+ * `m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
+ * param -= α·√(1-β2ᵗ)/(1-β1ᵗ) · m / (√v + eps)`.
+ * `eps` is added to the uncorrected `√v`, so it weighs `1/√(1-β2ᵗ)` times
+ * more than PyTorch's (31.6 times at t = 1 with β2 = 0.999), which shows with
+ * gradients near `eps`; {@linkcode AdamW} follows PyTorch.
  *
  * @example
  * ```ts
@@ -655,6 +791,9 @@ export class Adam extends Optimizer {
       throw new RangeError(`Adam: lr ${lr} and alpha ${alpha} name the same step size: give one`);
     }
     super(lr ?? alpha ?? 0.001);
+    checkRange(op, "beta1", beta1, beta1 >= 0 && beta1 < 1, "in [0, 1)");
+    checkRange(op, "beta2", beta2, beta2 >= 0 && beta2 < 1, "in [0, 1)");
+    checkEps(op, eps);
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.eps = eps;
@@ -676,13 +815,21 @@ export class Adam extends Optimizer {
     const t = Math.max(this.t, 1);
     return this.lr * Math.sqrt(1 - this.beta2 ** t) / (1 - this.beta1 ** t);
   }
+  /**
+   * What the current step adds to the uncorrected `√v` in the folded form
+   * `stepSize · m / (√v + eps)`: `eps` itself (DeZero's Adam).
+   */
+  protected denominatorEps(): number {
+    return this.eps;
+  }
   /** The per-parameter state arrays. */
   protected override stateSlots(): readonly string[] {
     return ["m", "v"];
   }
   /** One update step of `p` from its gradient. */
   protected updateOne(p: Parameter): void {
-    const { beta1, beta2, eps } = this;
+    const { beta1, beta2 } = this;
+    const eps = this.denominatorEps();
     const g = grad(p);
     const m0 = this.slot(p, "m");
     const v0 = this.slot(p, "v");
@@ -720,8 +867,13 @@ export class Adam extends Optimizer {
 }
 
 /**
- * Adam with decoupled weight decay (Loshchilov & Hutter):
- * `param -= lr·weightDecay·param` before the Adam step (weight decay 0.01, as PyTorch).
+ * Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's
+ * `torch.optim.AdamW` computes it (weight decay 0.01, as PyTorch):
+ * `param -= lr·weightDecay·param` first, then with `m`, `v` as in
+ * {@linkcode Adam}, `m̂ = m/(1-β1ᵗ)` and `v̂ = v/(1-β2ᵗ)`,
+ * `param -= lr · m̂ / (√v̂ + eps)`: `eps` is added after the bias correction,
+ * unlike DeZero's Adam. (The step runs as Adam's folded form, which equals it
+ * with `eps·√(1-β2ᵗ)` in place of `eps`.)
  *
  * @example
  * ```ts
@@ -732,7 +884,7 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   /** The decoupled weight decay. */
   weightDecay: number;
-  /** Adam's options plus `weightDecay` (0.01). */
+  /** Adam's options plus `weightDecay` (0.01, ≥ 0). */
   constructor(options: AdamOptions & { weightDecay?: number } = {}) {
     const o = hyperparams<AdamOptions & { weightDecay?: number }>("AdamW", [options], [], [
       "lr",
@@ -743,7 +895,9 @@ export class AdamW extends Adam {
       "weightDecay",
     ]);
     super(o);
-    this.weightDecay = o.weightDecay ?? 0.01;
+    const weightDecay = o.weightDecay ?? 0.01;
+    checkRange("AdamW", "weightDecay", weightDecay, weightDecay >= 0, "≥ 0");
+    this.weightDecay = weightDecay;
   }
   /** The hyperparameters saved with the state. */
   protected override hyper(): Record<string, number> {
@@ -752,6 +906,14 @@ export class AdamW extends Adam {
   /** The decoupled weight decay's factor `1 - lr·weightDecay`. */
   protected override decayFactor(): number {
     return 1 - this.lr * this.weightDecay;
+  }
+  /**
+   * PyTorch's `eps` (added to `√v̂ = √v/√(1-β2ᵗ)`) as the folded form adds it
+   * to `√v`: `eps·√(1-β2ᵗ)`, since `lr/(1-β1ᵗ) · m / (√v/√(1-β2ᵗ) + eps)`
+   * is `stepSize · m / (√v + eps·√(1-β2ᵗ))`.
+   */
+  protected override denominatorEps(): number {
+    return this.eps * Math.sqrt(1 - this.beta2 ** Math.max(this.t, 1));
   }
 }
 
@@ -769,8 +931,10 @@ export class AdamW extends Adam {
 export class WeightDecay implements Hook {
   /** The decay rate. */
   readonly rate: number;
-  /** A hook with `rate`. */
+  /** A hook with `rate` (a finite number ≥ 0). */
   constructor(rate: number) {
+    checkArg("WeightDecay", "rate", "number", rate);
+    checkRange("WeightDecay", "rate", rate, rate >= 0, "≥ 0");
     this.rate = rate;
   }
   /** Adds `rate · param` to each gradient. */
@@ -796,8 +960,12 @@ export class WeightDecay implements Hook {
 export class ClipGrad implements Hook {
   /** The largest allowed global norm. */
   readonly maxNorm: number;
-  /** A hook with `maxNorm`. */
+  /** A hook with `maxNorm` (> 0; a negative one would flip the gradients). */
   constructor(maxNorm: number) {
+    if (typeof maxNorm !== "number" || Number.isNaN(maxNorm)) {
+      throw new TypeError(`ClipGrad: maxNorm must be a number, got ${describeValue(maxNorm)}`);
+    }
+    checkRange("ClipGrad", "maxNorm", maxNorm, maxNorm > 0, "> 0");
     this.maxNorm = maxNorm;
   }
   /** Scales every gradient by `min(1, maxNorm / (norm + 1e-6))`. */

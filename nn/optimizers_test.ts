@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
-import { F, initGpu, manualSeed, Parameter, randn, Sequential, tensor } from "../mod.ts";
+import { F, initGpu, manualSeed, Parameter, randn, Sequential, tensor, tidy } from "../mod.ts";
 import { liveArrayCount } from "../core/ndarray.ts";
 import { gpuTest } from "../shaders/test_util.ts";
 import { L, MLP, optimizers } from "./mod.ts";
@@ -87,15 +87,33 @@ Deno.test("AdaGrad and AdaDelta follow DeZero's update rules", async () => {
   );
 });
 
+/**
+ * PyTorch's `torch.optim.AdamW` step on one element, as its docs write it:
+ * decay first, then `lr·m̂ / (√v̂ + eps)` with the bias-corrected moments.
+ */
+function pytorchAdamW(
+  { lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = {},
+) {
+  return (p: number, g: number, s: Record<string, number>, t: number): number => {
+    p = p - lr * weightDecay * p;
+    s.m = beta1 * (s.m ?? 0) + (1 - beta1) * g;
+    s.v = beta2 * (s.v ?? 0) + (1 - beta2) * g * g;
+    const mHat = s.m / (1 - beta1 ** t);
+    const vHat = s.v / (1 - beta2 ** t);
+    return p - lr * mHat / (Math.sqrt(vHat) + eps);
+  };
+}
+
 Deno.test("Adam and AdamW follow their update rules", async () => {
-  const adam = (decay: number) => (p: number, g: number, s: Record<string, number>, t: number) => {
+  // DeZero's Adam: the bias correction folded into the step size, eps added to √v.
+  const adam = (p: number, g: number, s: Record<string, number>, t: number) => {
     s.m = (s.m ?? 0) + 0.1 * (g - (s.m ?? 0));
     s.v = (s.v ?? 0) + 0.001 * (g * g - (s.v ?? 0));
     const lr = 0.001 * Math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t);
-    return p * (1 - 0.001 * decay) - lr * s.m / (Math.sqrt(s.v) + 1e-8);
+    return p - lr * s.m / (Math.sqrt(s.v) + 1e-8);
   };
-  close(await run(new Adam()), reference(adam(0)));
-  close(await run(new AdamW({ weightDecay: 0.1 })), reference(adam(0.1)));
+  close(await run(new Adam()), reference(adam));
+  close(await run(new AdamW({ weightDecay: 0.1 })), reference(pytorchAdamW({ weightDecay: 0.1 })));
   const a = new Adam({ lr: 0.01 });
   equal(a.alpha, 0.01);
   equal(new Adam({ alpha: 0.02 }).lr, 0.02); // DeZero's keyword
@@ -278,7 +296,12 @@ Deno.test("update() leaves the step count as it was when it fails", () => {
   opt.update();
   equal(opt.t, 1);
   q.grad = tensor([1, 1], f64); // shape [2] for a [3] parameter
-  throws(() => opt.update(), /broadcast/i);
+  throws(() => opt.update(), /the gradient of parameter 1 has shape \[2\] but the parameter/);
+  equal(opt.t, 1, "a retry takes the same step");
+  // A failure inside a parameter's step (here, a gradient whose array was freed) too.
+  q.grad = tensor([1, 1, 1], f64);
+  q.grad.array.dispose();
+  throws(() => opt.update(), /used after it was disposed/);
   equal(opt.t, 1, "a retry takes the same step");
 });
 
@@ -475,7 +498,7 @@ gpuTest("update() names moveState() for state left on the GPU, and keeps t", asy
   p.grad = tensor([1, 1]);
   throws(
     () => sgd.update(),
-    /SGD\.update: the gradient of "0" is on the cpu but the parameter is on the gpu/,
+    /SGD\.update: the gradient of parameter 0 is on the cpu but the parameter is on the gpu/,
   );
   equal(sgd.t, 0);
   equal(p.device, "gpu");
@@ -495,4 +518,204 @@ Deno.test("SGD(lr) and MomentumSGD(lr, momentum) positional forms update with th
   // v1 = -0.1, v2 = 0.5·(-0.1) - 0.1 = -0.15: q = 1 - 0.25
   ok(Math.abs((await q.item()) - 0.75) < 1e-6);
   throws(() => new (optimizers.SGD as any)(true), /SGD: expected an options object/);
+});
+
+Deno.test("AdamW matches PyTorch's AdamW over several steps, tiny gradients included", async () => {
+  // Gradients near eps, where adding eps before or after the bias correction differs
+  // (by a quarter of the step at 1e-6), and ordinary ones.
+  const grads = [[1e-6, 0.5, 3e-9], [2e-6, -0.2, -1e-8], [-1e-6, 0.3, 2e-9], [5e-7, 0.1, 0]];
+  const settings = [
+    {},
+    { lr: 0.01, weightDecay: 0.1, beta1: 0.8, beta2: 0.99, eps: 1e-7 },
+  ];
+  for (const o of settings) {
+    const p = new Parameter([1, -2, 0.5], f64);
+    const opt = new AdamW(o).setup([p]);
+    const want = [1, -2, 0.5];
+    const states = want.map(() => ({}));
+    const step = pytorchAdamW(o);
+    for (const [k, g] of [...grads, ...grads].entries()) {
+      p.grad = tensor(g, f64);
+      opt.update();
+      for (let i = 0; i < want.length; i++) want[i] = step(want[i], g[i], states[i], k + 1);
+      close(await p.data(), want, 1e-13);
+    }
+  }
+  // Adam keeps DeZero's formula: its first step from a 1e-6 gradient is 23% shorter.
+  const p = new Parameter([1], f64);
+  const adam = new Adam().setup([p]);
+  p.grad = tensor([1e-6], f64);
+  adam.update();
+  const dezero = 0.001 * Math.sqrt(0.001) / 0.1 * 1e-7 / (Math.sqrt(1e-15) + 1e-8);
+  close(await p.data(), [1 - dezero], 1e-13);
+  ok(Math.abs(dezero - 0.001) > 2e-4);
+});
+
+/** A user hook that halves the gradients, then clips their values to [-1, 1]. */
+function halveAndClip(params: Parameter[]): void {
+  for (const p of params) p.grad = F.clip(p.grad!.mul(0.5), -1, 1);
+}
+
+Deno.test("a function hook may replace gradients: they are kept, its temporaries freed", async () => {
+  const p = new Parameter([1, 2, 3], f64);
+  const q = new Parameter([4], f64);
+  const opt = new SGD({ lr: 0.1 }).setup([p, q]).addHook(halveAndClip);
+  const want = [1, 2, 3, 4];
+  let live = 0;
+  for (let step = 0; step < 4; step++) {
+    p.cleargrad();
+    q.cleargrad();
+    p.mul(p).sum().add(q.mul(q).sum()).backward(); // grad 2p
+    if (step % 2 === 0) opt.update();
+    else tidy(() => opt.update()); // the new gradients outlive an enclosing tidy()
+    const g = want.map((w) => Math.min(w, 1)); // clip(0.5 · 2p, -1, 1)
+    for (let i = 0; i < 4; i++) want[i] -= 0.1 * g[i];
+    close([...await p.data(), ...await q.data()], want);
+    close([...await p.grad!.data(), ...await q.grad!.data()], g);
+    equal(p.grad!.creator, null, "the hook recorded no graph");
+    if (step === 1) live = liveArrayCount();
+    if (step > 1) equal(liveArrayCount(), live, "no array leaks across updates");
+  }
+  // A hook may drop a gradient (as FreezeParam does) by setting it to null.
+  p.grad = tensor([1, 1, 1], f64);
+  q.grad = tensor([1], f64);
+  const before = [...await p.data()];
+  new SGD({ lr: 0.1 }).setup([p, q]).addHook(() => p.grad = null).update();
+  deepStrictEqual([...await p.data()], before);
+  close(await q.data(), [want[3] - 0.1]);
+});
+
+Deno.test("setup() takes a layer or an iterable of Parameters and rejects anything else", async () => {
+  const p = new Parameter([1, 2]);
+  const opt = new SGD().setup([p]);
+  deepStrictEqual(new SGD().setup(new Set([p])).namedParams(), [["0", p]]);
+  const x = tensor([1, 2]);
+  const cases: [unknown, RegExp][] = [
+    [42, /SGD\.setup: expected a Layer or an iterable of Parameters .*, got 42$/],
+    [null, /got null$/],
+    [undefined, /got undefined$/],
+    [{ W: p }, /got a plain object$/],
+    ["W", /got a string "W"$/],
+    [x, /got a Variable: only Parameters are optimized: make one with new Parameter\(x\)/],
+    [p, /got a single Parameter: put it in a list: setup\(\[p\]\)/],
+    [[p, x], /SGD\.setup: item 1 is a Variable, not a Parameter: only Parameters are optimized/],
+    [[p, 3], /SGD\.setup: item 1 is 3, not a Parameter$/],
+  ];
+  for (const [target, message] of cases) {
+    throws(() => opt.setup(target as Parameter[]), (e: Error) => {
+      ok(e instanceof TypeError && message.test(e.message), e.message);
+      return true;
+    });
+  }
+  deepStrictEqual(opt.namedParams(), [["0", p]], "a rejected setup() changes nothing");
+  deepStrictEqual(await x.toArray(), [1, 2], "the Variable is left as it was");
+  throws(() => new Adam().setup(untyped(42)), /Adam\.setup: expected a Layer/);
+});
+
+function untyped<T>(x: unknown): T {
+  return x as T;
+}
+
+Deno.test("update() rejects a gradient of another shape than its parameter, for every optimizer", async () => {
+  const makers = [
+    () => new SGD({ lr: 1 }),
+    () => new MomentumSGD(),
+    () => new AdaGrad(),
+    () => new AdaDelta(),
+    () => new Adam(),
+    () => new AdamW(),
+  ];
+  for (const make of makers) {
+    const name = make().constructor.name;
+    const w = new Parameter([[1, 2], [3, 4]], { name: "W2" });
+    const b = new Parameter([5, 6]);
+    const opt = make().setup([b, w]);
+    b.grad = tensor([1, 1]);
+    w.grad = tensor([1]); // would broadcast
+    throws(
+      () => opt.update(),
+      new RegExp(
+        `^TypeError: ${name}\\.update: the gradient of parameter 1 \\("W2"\\) has shape \\[1\\] ` +
+          `but the parameter has shape \\[2,2\\]$`,
+      ),
+    );
+    w.grad = tensor([1, 1]);
+    throws(() => opt.update(), /has shape \[2\] but the parameter has shape \[2,2\]/);
+    equal(opt.t, 0);
+    deepStrictEqual(await w.toArray(), [[1, 2], [3, 4]], `${name}: nothing changed`);
+    deepStrictEqual(await b.toArray(), [5, 6], `${name}: nothing changed`);
+  }
+  // A layer's parameter is named by its path; a gradient set by a hook is checked too.
+  const model = new MLP([2]);
+  model.apply(tensor([[1, 2, 3]])).sum().backward();
+  const opt = new Adam().setup(model);
+  const W = (model.l0 as L.Linear).W;
+  const right = W.grad;
+  W.grad = tensor([[1, 2, 3]]);
+  throws(
+    () => opt.update(),
+    /Adam\.update: the gradient of "l0\.W" has shape \[1,3\] but the parameter has shape \[3,2\]/,
+  );
+  W.grad = right;
+  opt.addHook((params) => params[0].grad = params[0].grad!.sum(0));
+  throws(
+    () => opt.update(),
+    /Adam\.update \(after the hooks\): the gradient of "l0\.W" has shape \[2\] but the parameter has shape \[3,2\]/,
+  );
+  equal(opt.t, 0);
+});
+
+Deno.test("optimizers and hooks reject out-of-range hyperparameters with a RangeError", () => {
+  const cases: [() => unknown, string][] = [
+    [() => new SGD({ lr: -0.1 }), "SGD: lr must be ≥ 0, got -0.1"],
+    [() => new SGD(-1), "SGD: lr must be ≥ 0, got -1"],
+    [() => new MomentumSGD({ lr: -1 }), "MomentumSGD: lr must be ≥ 0, got -1"],
+    [() => new MomentumSGD({ momentum: -0.5 }), "MomentumSGD: momentum must be ≥ 0, got -0.5"],
+    [() => new AdaGrad({ lr: -1 }), "AdaGrad: lr must be ≥ 0, got -1"],
+    [() => new AdaGrad({ eps: 0 }), "AdaGrad: eps must be > 0 (an element whose gradients"],
+    [() => new AdaGrad(0.1, -1e-8), "AdaGrad: eps must be > 0"],
+    [() => new AdaDelta({ rho: 1.5 }), "AdaDelta: rho must be in [0, 1], got 1.5"],
+    [() => new AdaDelta({ rho: -0.1 }), "AdaDelta: rho must be in [0, 1], got -0.1"],
+    [() => new AdaDelta({ eps: 0 }), "AdaDelta: eps must be > 0"],
+    [() => new AdaDelta({ lr: -1 }), "AdaDelta: lr must be ≥ 0, got -1"],
+    [() => new Adam({ lr: -0.001 }), "Adam: lr must be ≥ 0, got -0.001"],
+    [() => new Adam({ alpha: -1 }), "Adam: lr must be ≥ 0, got -1"],
+    [() => new Adam({ beta1: 1 }), "Adam: beta1 must be in [0, 1), got 1"],
+    [() => new Adam({ beta1: -0.1 }), "Adam: beta1 must be in [0, 1), got -0.1"],
+    [() => new Adam({ beta2: 1 }), "Adam: beta2 must be in [0, 1), got 1"],
+    [() => new Adam(0.001, 0.9, 1.5), "Adam: beta2 must be in [0, 1), got 1.5"],
+    [() => new Adam({ eps: 0 }), "Adam: eps must be > 0"],
+    [() => new AdamW({ beta1: 1 }), "AdamW: beta1 must be in [0, 1), got 1"],
+    [() => new AdamW({ eps: -1 }), "AdamW: eps must be > 0"],
+    [() => new AdamW({ lr: -1 }), "AdamW: lr must be ≥ 0, got -1"],
+    [() => new AdamW({ weightDecay: -0.01 }), "AdamW: weightDecay must be ≥ 0, got -0.01"],
+    [() => new WeightDecay(-5), "WeightDecay: rate must be ≥ 0, got -5"],
+    [() => new ClipGrad(-1), "ClipGrad: maxNorm must be > 0, got -1"],
+    [() => new ClipGrad(0), "ClipGrad: maxNorm must be > 0, got 0"],
+    [() => new ClipGrad(-Infinity), "ClipGrad: maxNorm must be > 0, got -Infinity"],
+  ];
+  for (const [make, message] of cases) {
+    throws(make, (e: Error) => {
+      ok(e instanceof RangeError && e.message.startsWith(message), `${message}: got ${e}`);
+      return true;
+    });
+  }
+  // Wrong types are TypeErrors.
+  throws(
+    () => new WeightDecay(untyped("1")),
+    /WeightDecay: rate must be a finite number, got a string "1"/,
+  );
+  throws(() => new WeightDecay(NaN), TypeError);
+  throws(() => new ClipGrad(NaN), /ClipGrad: maxNorm must be a number, got NaN/);
+  throws(() => new ClipGrad(untyped(null)), TypeError);
+  // The edges of each range are accepted.
+  equal(new SGD({ lr: 0 }).lr, 0);
+  equal(new MomentumSGD({ momentum: 0 }).momentum, 0);
+  equal(new AdaGrad({ eps: 1e-30 }).eps, 1e-30);
+  deepStrictEqual([new AdaDelta({ rho: 0 }).rho, new AdaDelta({ rho: 1 }).rho], [0, 1]);
+  const a = new Adam({ beta1: 0, beta2: 0 });
+  deepStrictEqual([a.beta1, a.beta2], [0, 0]);
+  equal(new AdamW({ weightDecay: 0 }).weightDecay, 0);
+  equal(new WeightDecay(0).rate, 0);
+  equal(new ClipGrad(Infinity).maxNorm, Infinity);
 });

@@ -134,7 +134,10 @@ function adamStatements(t: string, at: string): string {
 
 /**
  * One fused Adam/AdamW step (see `Backend.adamUpdate`): one kernel over
- * float32 arrays of one shape. Returns new `[param, m, v]`.
+ * float32 arrays of one shape. Returns new `[param, m, v]`. The kernel is
+ * DeZero's folded form `param·decay - stepSize·m / (√v + eps)`; AdamW passes
+ * PyTorch's `eps` as `eps·√(1-β2ᵗ)`, which makes it PyTorch's
+ * `lr·m̂ / (√v̂ + eps)` (see `AdamW` in `nn/optimizers.ts`).
  */
 export function adamUpdate(
   param: NDArray,

@@ -3,7 +3,7 @@ import type { Backend } from "../core/backend.ts";
 import { cpuBackend } from "../core/backend_cpu.ts";
 import { manualSeed } from "../core/random.ts";
 import { Parameter, tensor, Variable } from "../core/variable.ts";
-import type { NDArray } from "../core/ndarray.ts";
+import { liveArrayCount, type NDArray } from "../core/ndarray.ts";
 import { F } from "../mod.ts";
 import { MLP } from "../nn/models.ts";
 import {
@@ -398,4 +398,65 @@ gpuTest("adadeltaUpdate() computes the documented rule and checks its operands",
     () => gpuBackend.adadeltaUpdate!(a, a, gpuBackend.full([2, 3], 1, "int32"), a, step),
     /adadeltaUpdate: expected float32 operands, got int32 for msg/,
   );
+});
+
+gpuTest("AdamW on the GPU matches PyTorch's AdamW by hand, tiny gradients included", async () => {
+  const o = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
+  const n = 6; // one vec4 and a 2-lane tail
+  const p0 = randomTyped(n, { seed: 21 }) as Float32Array;
+  // Gradients near eps (where adding it before the bias correction shortens the step by
+  // a quarter at 1e-6) and ordinary ones.
+  const grads = [0, 1, 2, 3, 4, 5].map((step) =>
+    (randomTyped(n, { seed: 120 + step }) as Float32Array).map((g, i) => i % 2 ? g * 1e-6 : g)
+  );
+  for (const fused of [true, false]) {
+    const [got, calls] = await withAdamSpy(fused, async () => {
+      const p = new Parameter(gpuBackend.fromTyped(p0, [2, 3]));
+      const opt = new AdamW(o).setup([p]);
+      const out: Float32Array[] = [];
+      for (const g of grads) {
+        p.grad = new Variable(gpuBackend.fromTyped(g, [2, 3]));
+        opt.update();
+        out.push((await p.data()) as Float32Array);
+      }
+      p.dispose();
+      return out;
+    });
+    assert.equal(calls, fused ? grads.length : 0);
+    // PyTorch's rule in float64 from the same float32 inputs.
+    const want = [...p0], m = want.map(() => 0), v = want.map(() => 0);
+    grads.forEach((g, k) => {
+      const t = k + 1;
+      for (let i = 0; i < n; i++) {
+        want[i] -= o.lr * o.weightDecay * want[i];
+        m[i] = o.beta1 * m[i] + (1 - o.beta1) * g[i];
+        v[i] = o.beta2 * v[i] + (1 - o.beta2) * g[i] * g[i];
+        const mHat = m[i] / (1 - o.beta1 ** t), vHat = v[i] / (1 - o.beta2 ** t);
+        want[i] -= o.lr * mHat / (Math.sqrt(vHat) + o.eps);
+      }
+      assertAllClose(got[k], want, { rtol: 1e-5, atol: 1e-6, what: `fused ${fused} step ${t}` });
+    });
+  }
+});
+
+gpuTest("a function hook that replaces gradients works on the GPU and leaks nothing", async () => {
+  const p = new Parameter(gpuBackend.fromTyped(new Float32Array([1, 2, 3, 4, 5]), [5]));
+  const opt = new SGD({ lr: 0.1 }).setup([p]).addHook((params) => {
+    for (const q of params) q.grad = F.clip(q.grad!.mul(0.5), -1, 1);
+  });
+  const want = [1, 2, 3, 4, 5];
+  let live = 0;
+  for (let step = 0; step < 4; step++) {
+    p.cleargrad();
+    p.mul(p).sum().backward(); // grad 2p
+    opt.update();
+    const g = want.map((w) => Math.min(w, 1)); // clip(0.5 · 2p, -1, 1)
+    for (let i = 0; i < want.length; i++) want[i] -= 0.1 * g[i];
+    assert.equal(p.device, "gpu");
+    assertAllClose((await p.data()) as Float32Array, want, { rtol: 1e-6, what: `p ${step}` });
+    assertAllClose((await p.grad!.data()) as Float32Array, g, { rtol: 1e-6, what: `grad ${step}` });
+    if (step === 1) live = liveArrayCount();
+    if (step > 1) assert.equal(liveArrayCount(), live, "no array leaks across updates");
+  }
+  p.dispose();
 });
