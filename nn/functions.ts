@@ -763,6 +763,7 @@ function channelShape(x: Variable): number[] {
  * `gamma` and `beta` of shape `[C]`. In training it normalizes with the batch
  * statistics and updates `runningMean` / `runningVar` in place (a moving
  * average with `decay`, the variance unbiased); in test mode it uses them.
+ * An empty batch in training has no statistics: a TypeError, the running ones unchanged.
  *
  * @example
  * ```ts
@@ -819,6 +820,13 @@ export function batchNorm(
     std.dispose();
     mean.dispose();
     return constantOp("add", constantOp("mul", xv, scale), shift).mul(g).add(b);
+  }
+  if (xv.size === 0 && c > 0) {
+    // The mean of no values is NaN, which would stay in the running statistics for good.
+    throw new TypeError(
+      `batchNorm: input of shape ${fmtShape(xv.shape)} has no values per channel to take ` +
+        `batch statistics from in training mode: skip empty batches (or use test mode)`,
+    );
   }
   const mu = meanOver(xv, axes);
   const xc = xv.sub(mu);

@@ -213,6 +213,28 @@ Deno.test("batchNorm() normalizes with batch statistics and updates running stat
   await close(z.getItem([":", 0]), [0.7, 2.7, 4.7].map((v) => v / Math.sqrt(1.3 + 2e-5)));
 });
 
+Deno.test("batchNorm() in training rejects an empty batch and leaves the running statistics", async () => {
+  for (const shape of [[0, 3], [0, 3, 2, 2], [2, 3, 2, 0]]) {
+    const mean = tensor([1, 2, 3]), variance = tensor([4, 5, 6]);
+    throws(
+      () => N.batchNorm(zeros(shape), ones([3]), zeros([3]), mean, variance),
+      new TypeError(
+        `batchNorm: input of shape ${JSON.stringify(shape)} has no values per channel to take ` +
+          `batch statistics from in training mode: skip empty batches (or use test mode)`,
+      ),
+    );
+    deepStrictEqual([...await mean.data(), ...await variance.data()], [1, 2, 3, 4, 5, 6]);
+    // Test mode needs no batch statistics: an empty batch gives an empty output.
+    const y = testMode(() => N.batchNorm(zeros(shape), ones([3]), zeros([3]), mean, variance));
+    deepStrictEqual(y.shape, shape);
+  }
+  // No channels: nothing to compute, nothing to spoil.
+  deepStrictEqual(N.batchNorm(zeros([0, 0]), ones([0]), zeros([0]), zeros([0]), ones([0])).shape, [
+    0,
+    0,
+  ]);
+});
+
 Deno.test("batchNorm() differentiates twice in train and test mode, for 2-D and 4-D input", async () => {
   const stats = (c: number) => [zeros([c], f64), ones([c], f64)] as const;
   const [m2, v2] = stats(3);

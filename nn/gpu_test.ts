@@ -3,13 +3,14 @@
  * gradients match the CPU reference on awkward shapes, first- and second-order
  * gradient checks pass with float32 tolerances, and training steps agree.
  */
-import { deepStrictEqual, ok, rejects } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, throws } from "node:assert/strict";
 import { F, Generator, manualSeed, randn, tensor, utils, type Variable } from "../mod.ts";
 import { assertAllClose, gpuTest, randomTyped } from "../shaders/test_util.ts";
 import { L, MLP, optimizers, Sequential } from "./mod.ts";
 import * as N from "./functions.ts";
 import { getBackend } from "../core/backend.ts";
 import { saveSafetensors } from "./io.ts";
+import { isInitialized } from "./layer.ts";
 import { trainBars, trainSine, trainSpiral } from "./_train_fixtures.ts";
 
 interface Case {
@@ -416,5 +417,83 @@ gpuTest(
     }
     deepStrictEqual(await other.layers[0].params().next().value!.data(), before);
     await Deno.remove(path);
+  },
+);
+
+gpuTest(
+  "toGpu() with a float64 LayerNorm moves nothing; toGpu() before loadWeights() loads it as float32",
+  async () => {
+    const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+    const f64 = (shape: number[]) => ({
+      dtype: "float64" as const,
+      shape,
+      data: new Float64Array(shape.reduce((a, b) => a * b, 1)).fill(0.5),
+    });
+    await saveSafetensors(path, {
+      "0.W": f64([2, 3]),
+      "0.b": f64([3]),
+      "1.gamma": f64([3]),
+      "1.beta": f64([3]),
+      "2.W": f64([3, 2]),
+      "2.b": f64([2]),
+    });
+    const make = () =>
+      new Sequential(
+        new L.Linear(3, { inSize: 2 }),
+        new L.LayerNorm(),
+        new L.Linear(2, { inSize: 3 }),
+      );
+    const model = make();
+    await model.loadWeights(path); // on the CPU the LayerNorm takes the file's float64
+    const x = randn([4, 2]);
+    const want = await model.apply(x).data();
+    throws(
+      () => model.toGpu(),
+      /^TypeError: toGpu: "1.gamma" \(LayerNorm\), "1.beta" \(LayerNorm\) are float64.*nothing was moved/,
+    );
+    ok([...model.namedState()].every(([, p]) => p.device === "cpu"), "nothing moved");
+    assertAllClose(await model.apply(x).data(), want, { what: "still runs on the CPU" });
+    // The way out the message gives: move first, then load (float64 becomes float32).
+    const onGpu = make().toGpu();
+    await onGpu.loadWeights(path);
+    for (const [name, p] of onGpu.namedState()) {
+      deepStrictEqual([p.device, p.dtype], ["gpu", "float32"], name);
+    }
+    const got = await onGpu.apply(x.detach().toGpu()).data();
+    assertAllClose(got, want, { rtol: 1e-5, atol: 1e-6, what: "GPU vs CPU" });
+    await Deno.remove(path);
+  },
+);
+
+gpuTest(
+  "BatchNorm on the GPU rejects an empty batch in training and keeps its statistics",
+  async () => {
+    const bn = new L.BatchNorm({ size: 2 }).toGpu();
+    bn.apply(tensor([[1, 2], [3, 4]], { device: "gpu" }));
+    const mean = await bn.avgMean.data(), variance = await bn.avgVar.data();
+    throws(
+      () => bn.apply(randn([0, 2], { device: "gpu" })),
+      /^TypeError: batchNorm: input of shape \[0,2\] has no values per channel/,
+    );
+    deepStrictEqual([await bn.avgMean.data(), await bn.avgVar.data()], [mean, variance]);
+    ok((await bn.avgMean.data()).every(Number.isFinite));
+  },
+);
+
+gpuTest(
+  "lazily sized RNN, LSTM and GRU put every weight on the input's device at the first call",
+  async () => {
+    for (const make of [() => new L.RNN(3), () => new L.LSTM(3), () => new L.GRU(3)]) {
+      const cell = make();
+      const op = cell.constructor.name;
+      cell.apply(randn([2, 4], { device: "gpu" }));
+      for (const [name, p] of cell.namedState()) {
+        deepStrictEqual([p.device, isInitialized(p)], ["gpu", true], `${op}.${name}`);
+      }
+      deepStrictEqual(cell.apply(randn([2, 4], { device: "gpu" })).device, "gpu");
+      const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+      await cell.saveWeights(path); // after one call: the GRU's reset-gate weight exists
+      await Deno.remove(path);
+    }
   },
 );

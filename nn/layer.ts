@@ -174,6 +174,12 @@ const RELEASED_BY_APPLY =
  * fields (or arrays of them), discovered in declaration order. Subclasses
  * implement `forward`; call a layer with `apply`.
  *
+ * Only public fields (and arrays in them) are searched: a sublayer or Parameter
+ * held in a `#private` field, a Map, a plain object or a closure is not in
+ * `params()`, so it is not trained, saved, moved by `toGpu()` or cleared by
+ * `cleargrads()`, even when `forward` applies it. (That is also how to keep a
+ * frozen helper, such as a teacher network, out of a model's weights.)
+ *
  * @example
  * ```ts
  * import { L, Layer } from "./mod.ts";
@@ -366,8 +372,36 @@ export abstract class Layer {
    * and what layers carry between calls (a recurrent layer's state). A lazy
    * parameter moves its empty placeholder, so that weights loaded or created
    * later land on the GPU too.
+   *
+   * The GPU has no float64: a float64 parameter, buffer or carried state is a
+   * TypeError naming it (`"1.gamma" (LayerNorm)`), thrown before anything moves, so
+   * the model stays whole on the CPU. It is not converted to float32, as PyTorch's
+   * `.to("mps")` refuses float64 too: the precision a layer was given stays its own.
+   * (`loadWeights` on a model already on the GPU converts a float64 file to float32,
+   * as PyTorch's `load_state_dict` copies into the parameters' dtype.)
    */
   toGpu(): this {
+    const f64: string[] = [];
+    const seen = new Set<Parameter>();
+    for (const [path, layer] of this.#namedLayers()) {
+      const owner = `(${layer.constructor.name})`;
+      for (const [key, p] of layer.children()) {
+        if (!(p instanceof Parameter) || seen.has(p)) continue;
+        seen.add(p);
+        if (p.dtype === "float64") f64.push(`"${path ? `${path}.${key}` : key}" ${owner}`);
+      }
+      if (layer.carriedState().some((v) => v.dtype === "float64")) {
+        f64.push(`the state carried by ${path ? `"${path}"` : "the model"} ${owner}`);
+      }
+    }
+    if (f64.length > 0) {
+      throw new TypeError(
+        `toGpu: ${f64.join(", ")} ${f64.length === 1 ? "is" : "are"} float64, which device ` +
+          `"gpu" does not support (WGSL has no f64): nothing was moved; make the layers ` +
+          `float32 (the default), or call toGpu() before loadWeights() (which loads a ` +
+          `float64 file as float32 on the GPU)`,
+      );
+    }
     for (const [, p] of this.namedState()) p.toGpu();
     for (const layer of this.#layers()) for (const v of layer.carriedState()) v.toGpu();
     return this;
@@ -388,12 +422,21 @@ export abstract class Layer {
     return [];
   }
 
-  /** This layer and every sublayer, each once. */
-  *#layers(seen = new Set<Layer>()): Generator<Layer> {
+  /** This layer and every sublayer, each once, with its dotted path ("" for this one). */
+  *#namedLayers(prefix = "", seen = new Set<Layer>()): Generator<[string, Layer]> {
     if (seen.has(this)) return;
     seen.add(this);
-    yield this;
-    for (const [, child] of this.children()) if (child instanceof Layer) yield* child.#layers(seen);
+    yield [prefix, this];
+    for (const [key, child] of this.children()) {
+      if (child instanceof Layer) {
+        yield* child.#namedLayers(prefix ? `${prefix}.${key}` : key, seen);
+      }
+    }
+  }
+
+  /** This layer and every sublayer, each once. */
+  *#layers(): Generator<Layer> {
+    for (const [, layer] of this.#namedLayers()) yield layer;
   }
 
   /**

@@ -8,12 +8,13 @@
  */
 import type { Device } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
+import { describeValue } from "../core/_validate.ts";
 import { fmtShape } from "../core/shape.ts";
 import { keepArrays } from "../core/ndarray.ts";
 import { full, Parameter, randn, tidy, Variable } from "../core/variable.ts";
 import { linear } from "../core/functions.ts";
 import * as N from "./functions.ts";
-import { checkArg, checkOptions } from "./_options.ts";
+import { checkArg, checkOptions, isPlainObject } from "./_options.ts";
 import { initParameter, isInitialized, Layer, lazyParameter, tieLazyDim } from "./layer.ts";
 
 /** Options shared by layers that create weights. */
@@ -32,6 +33,27 @@ function scaledNormal(shape: number[], fanIn: number, dtype: DType, device: Devi
   const out = w.mul(Math.sqrt(1 / fanIn));
   w.dispose();
   return out;
+}
+
+/** Throws a RangeError naming `op`, the option `what` and its value unless `ok`. */
+function checkRange(op: string, what: string, x: number, ok: boolean, range: string): void {
+  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
+}
+
+/**
+ * A normalization's eps must be > 0: a channel (or row) whose values are all equal has
+ * variance 0, which eps 0 divides by (NaN), and a negative eps takes the square root of a
+ * negative number.
+ */
+function checkEps(op: string, eps: number | undefined): void {
+  if (eps === undefined) return;
+  checkRange(
+    op,
+    'option "eps"',
+    eps,
+    eps > 0,
+    "> 0 (equal values have variance 0, which eps 0 would divide by)",
+  );
 }
 
 function constantParam(shape: number[], value: number, name: string, dtype: DType): Parameter {
@@ -131,6 +153,22 @@ const CONV_OPTIONS = {
   dtype: "dtype",
 } as const;
 
+/**
+ * Checks a convolution size: an integer or a pair of them, each at least `min` (1 for
+ * kernelSize and stride, 0 for pad). Anything else is a TypeError, an integer below `min`
+ * a RangeError (a stride of 0 would never move the window).
+ */
+function checkConvPair(op: string, what: string, x: unknown, min: 0 | 1): void {
+  const message = `${op}: ${what} must be a ${
+    min === 1 ? "positive" : "non-negative"
+  } integer or a pair of them, got ${describeValue(x)}`;
+  const items = Array.isArray(x) ? x : [x];
+  if (items.length !== (Array.isArray(x) ? 2 : 1) || !items.every(Number.isInteger)) {
+    throw new TypeError(message);
+  }
+  if (items.some((d) => d < min)) throw new RangeError(message);
+}
+
 function kernelPair(k: N.Pair): [number, number] {
   return typeof k === "number" ? [k, k] : [k[0], k[1]];
 }
@@ -163,7 +201,12 @@ abstract class ConvLayer extends Layer {
     super();
     const op = this.constructor.name;
     checkArg(op, "outChannels", "count", outChannels);
-    checkArg(op, "kernelSize", "pair", kernelSize);
+    checkConvPair(op, "kernelSize", kernelSize, 1);
+    // Checked here first: the option kind "pair" allows a stride of 0.
+    if (isPlainObject(options)) {
+      if (options.stride !== undefined) checkConvPair(op, 'option "stride"', options.stride, 1);
+      if (options.pad !== undefined) checkConvPair(op, 'option "pad"', options.pad, 0);
+    }
     checkOptions(op, options, CONV_OPTIONS, "{ stride: 1, pad: 1 }", "kernelSize");
     this.#kind = kind;
     this.#opts = options;
@@ -283,6 +326,11 @@ export class BatchNorm extends Layer {
       "{ size: 16 }",
       "the options",
     );
+    const { decay } = options;
+    if (decay !== undefined) {
+      checkRange("BatchNorm", 'option "decay"', decay, decay >= 0 && decay <= 1, "in [0, 1]");
+    }
+    checkEps("BatchNorm", options.eps);
     this.#opts = options;
     const dtype = options.dtype;
     this.avgMean = lazyParameter([null], { name: "avgMean", buffer: true, dtype });
@@ -303,7 +351,8 @@ export class BatchNorm extends Layer {
 
   /** Applies the layer. */
   forward(x: Variable): Variable {
-    if (!isInitialized(this.gamma)) {
+    // An input of another rank is left to batchNorm's error, with the layer still unsized.
+    if (!isInitialized(this.gamma) && (x.ndim === 2 || x.ndim === 4)) {
       this.#init(x.shape[1], floatDtype(x, this.#opts.dtype), x.device);
     }
     return N.batchNorm(x, this.gamma, this.beta, this.avgMean, this.avgVar, this.#opts);
@@ -331,6 +380,7 @@ export class LayerNorm extends Layer {
   constructor(options: { eps?: number } = {}) {
     super();
     checkOptions("LayerNorm", options, { eps: "number" }, "{ eps: 1e-5 }", "the options");
+    checkEps("LayerNorm", options.eps);
     this.#eps = options.eps ?? 1e-5;
     tieLazyDim("size", 0, [this.gamma, this.beta]);
   }
@@ -414,7 +464,20 @@ export interface RecurrentOptions extends WeightOptions {
 
 const RECURRENT_OPTIONS = { inSize: "count", dtype: "dtype" } as const;
 
-function checkBatch(op: string, x: Variable, h: Variable | null): void {
+/**
+ * Checks a recurrent layer's input: one time step `[N, inSize]` (as DeZero's layers take
+ * it), of the batch size of the carried state.
+ */
+function checkStep(op: string, x: Variable, h: Variable | null): void {
+  if (x.ndim !== 2) {
+    const hint = x.ndim === 3
+      ? `: ${op} takes one time step per call; for a sequence batch [N, T, inSize], call ` +
+        `apply() once per step t with x.getItem([":", t]) (as DeZero does)`
+      : x.ndim === 1
+      ? ": add the batch axis for one sample (x.reshape(1, -1))"
+      : "";
+    throw new TypeError(`${op}: expected input [N, inSize], got ${fmtShape(x.shape)}${hint}`);
+  }
   if (h !== null && !h.isAlive) {
     throw new ReferenceError(
       `${op}: the state carried from the previous call was freed (by dispose(), or by a ` +
@@ -428,6 +491,25 @@ function checkBatch(op: string, x: Variable, h: Variable | null): void {
       }: call resetState() when the batch size changes`,
     );
   }
+}
+
+/**
+ * Makes a gate's lazy input weight at a call that does not use the gate (the first step,
+ * without carried state), computing nothing that is kept: every weight exists after the
+ * first call (so the layer can be saved) and is drawn there in the gates' order, so a seed
+ * gives the same weights whatever step first uses a gate.
+ */
+function initUnusedGate(gate: Linear, x: Variable): void {
+  if (!isInitialized(gate.W)) tidy(() => void gate.apply(x));
+}
+
+/**
+ * A recurrent layer's hidden weights (sized at construction, so made on the CPU) follow
+ * its lazily sized input weights onto the first input's device, as a Linear's bias does.
+ */
+function followInput(x: Variable, input: Linear, hidden: Linear[]): void {
+  if (isInitialized(input.W)) return;
+  for (const l of hidden) followDevice(l.W, x.device);
 }
 
 /** States that {@linkcode carry} made as the layer's own handles. */
@@ -507,7 +589,8 @@ export class RNN extends Layer {
 
   /** Applies the layer. */
   forward(x: Variable): Variable {
-    checkBatch("RNN", x, this.#h);
+    checkStep("RNN", x, this.#h);
+    followInput(x, this.x2h, [this.h2h]);
     const pre = this.x2h.apply(x);
     const hNew = (this.#h === null ? pre : pre.add(this.h2h.apply(this.#h))).tanh();
     // The state feeds the next call's graph: backward must not release it. (After that
@@ -591,16 +674,16 @@ export class LSTM extends Layer {
 
   /** Applies the layer. */
   forward(x: Variable): Variable {
-    checkBatch("LSTM", x, this.#h);
+    checkStep("LSTM", x, this.#h);
+    followInput(x, this.x2f, [this.h2f, this.h2i, this.h2o, this.h2u]);
     const h = this.#h;
     const gate = (xl: Linear, hl: Linear) => {
       const a = xl.apply(x);
       return h === null ? a : a.add(hl.apply(h));
     };
-    // Without a cell state the forget gate is unused: only its lazy weight is made (in the
-    // same order as the others, so a seed gives the same weights), nothing is computed.
+    // Without a cell state the forget gate is unused: only its lazy weight is made.
     const c = this.#c;
-    if (c === null && !isInitialized(this.x2f.W)) tidy(() => void this.x2f.apply(x));
+    if (c === null) initUnusedGate(this.x2f, x);
     const f = c === null ? null : N.sigmoid(gate(this.x2f, this.h2f));
     const i = N.sigmoid(gate(this.x2i, this.h2i));
     const o = N.sigmoid(gate(this.x2o, this.h2o));
@@ -674,11 +757,14 @@ export class GRU extends Layer {
 
   /** Applies the layer. */
   forward(x: Variable): Variable {
-    checkBatch("GRU", x, this.#h);
+    checkStep("GRU", x, this.#h);
+    followInput(x, this.x2z, [this.h2z, this.h2r, this.h2n]);
     const h = this.#h;
     let hNew: Variable;
     if (h === null) {
+      // Without a hidden state the reset gate is unused: only its lazy weight is made.
       const z = N.sigmoid(this.x2z.apply(x));
+      initUnusedGate(this.x2r, x);
       const n = this.x2n.apply(x).tanh();
       hNew = n.sub(z.mul(n)); // (1 - z)·n, with no constant in the graph
     } else {

@@ -14,6 +14,7 @@ import {
   memoryStats,
   noGrad,
   ones,
+  optimizers,
   Parameter,
   randn,
   tensor,
@@ -674,4 +675,195 @@ Deno.test("backward() frees at once what a layer made from a batch that needs no
   // Kept two more steps (as values computed outside layers are), the im2col of the batch would
   // still be alive here.
   equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("GRU makes every lazy weight at its first call, in the gates' order: saved and trained after it", async () => {
+  const x = randn([2, 3]);
+  manualSeed(5);
+  const gru = new L.GRU(4);
+  gru.apply(x); // no hidden state yet: the reset gate is unused, its weight is made all the same
+  ok([...gru.namedState()].every(([, p]) => isInitialized(p)), "every weight after one call");
+  // The hidden weights are drawn at construction, the input ones at the first call: z, r, n.
+  manualSeed(5);
+  const hidden = [0, 1, 2].map(() => new L.Linear(4, { inSize: 4, nobias: true }));
+  const input = [0, 1, 2].map(() => new L.Linear(4, { inSize: 3 }));
+  const want = [...hidden, ...input].map((l) => l.W);
+  const got = [gru.h2z, gru.h2r, gru.h2n, gru.x2z, gru.x2r, gru.x2n].map((l) => l.W);
+  for (let i = 0; i < want.length; i++) deepStrictEqual(await got[i].data(), await want[i].data());
+  await withTempDir(async (dir) => {
+    await gru.saveWeights(`${dir}/gru.safetensors`);
+    const fresh = new L.GRU(4);
+    await fresh.loadWeights(`${dir}/gru.safetensors`);
+    deepStrictEqual(await values(fresh), await values(gru));
+    // Two steps of training, and the optimizer state loads into a GRU called once.
+    const opt = new optimizers.Adam().setup(fresh);
+    fresh.apply(x);
+    fresh.apply(x).sum().backward();
+    opt.update();
+    ok(fresh.x2r.W.grad !== null, "the reset gate is used from the second step");
+    await opt.saveState(`${dir}/adam.safetensors`);
+    const other = new L.GRU(4);
+    other.apply(x);
+    const opt2 = new optimizers.Adam().setup(other);
+    await opt2.loadState(`${dir}/adam.safetensors`);
+    deepStrictEqual((await opt2.stateDict()).tensors, (await opt.stateDict()).tensors);
+  });
+});
+
+Deno.test("RNN, LSTM and GRU reject an input that is not one time step [N, inSize]", () => {
+  for (const make of [() => new L.RNN(4), () => new L.LSTM(4), () => new L.GRU(4)]) {
+    const cell = make();
+    const op = cell.constructor.name;
+    // A PyTorch-style sequence batch [N, T, inSize]: one step per call, as DeZero.
+    throws(() => cell.apply(randn([2, 5, 3])), (e: Error) => {
+      ok(e instanceof TypeError, String(e));
+      ok(
+        e.message.startsWith(
+          `${op}: expected input [N, inSize], got [2,5,3]: ${op} takes one ` +
+            `time step per call`,
+        ) && e.message.includes('x.getItem([":", t])'),
+        e.message,
+      );
+      return true;
+    });
+    throws(
+      () => cell.apply(randn([3])),
+      new TypeError(
+        `${op}: expected input [N, inSize], got [3]: add the batch axis for one sample ` +
+          `(x.reshape(1, -1))`,
+      ),
+    );
+    throws(() => cell.apply(randn([1, 2, 2, 3])), /expected input \[N, inSize\], got \[1,2,2,3\]$/);
+    // Nothing was made or carried: a right input works after them.
+    equal(cell.h, null);
+    deepStrictEqual(cell.apply(randn([2, 3])).shape, [2, 4]);
+    throws(() => cell.apply(randn([2, 1, 3])), /got \[2,1,3\]/);
+  }
+});
+
+Deno.test("Conv2d, Deconv2d, BatchNorm and LayerNorm range-check their options at construction", () => {
+  const cases: [() => unknown, ErrorConstructor, string][] = [
+    [
+      () => new L.Conv2d(2, 0),
+      RangeError,
+      "Conv2d: kernelSize must be a positive integer or a pair of them, got 0",
+    ],
+    [
+      () => new L.Conv2d(2, [3, 0]),
+      RangeError,
+      "Conv2d: kernelSize must be a positive integer or a pair of them, got an array [3, 0]",
+    ],
+    [() => new L.Deconv2d(2, -1), RangeError, "Deconv2d: kernelSize must be a positive integer"],
+    [
+      () => new L.Conv2d(2, 3, { stride: 0 }),
+      RangeError,
+      'Conv2d: option "stride" must be a positive integer or a pair of them, got 0',
+    ],
+    [
+      () => new L.Deconv2d(2, 3, { stride: [1, 0] }),
+      RangeError,
+      'Deconv2d: option "stride" must be a positive integer',
+    ],
+    [
+      () => new L.Conv2d(2, 3, { stride: 1.5 }),
+      TypeError,
+      'Conv2d: option "stride" must be a positive integer or a pair of them, got 1.5',
+    ],
+    [
+      () => new L.Conv2d(2, 3, { pad: -1 }),
+      RangeError,
+      'Conv2d: option "pad" must be a non-negative integer or a pair of them, got -1',
+    ],
+    [
+      () => new L.Conv2d(2, 2.5),
+      TypeError,
+      "Conv2d: kernelSize must be a positive integer or a pair of them, got 2.5",
+    ],
+    [
+      () => new L.BatchNorm({ decay: 2 }),
+      RangeError,
+      'BatchNorm: option "decay" must be in [0, 1], got 2',
+    ],
+    [
+      () => new L.BatchNorm({ decay: -0.1 }),
+      RangeError,
+      'BatchNorm: option "decay" must be in [0, 1], got -0.1',
+    ],
+    [() => new L.BatchNorm({ eps: -1 }), RangeError, 'BatchNorm: option "eps" must be > 0'],
+    [
+      () => new L.BatchNorm({ eps: 0 }),
+      RangeError,
+      'BatchNorm: option "eps" must be > 0 (equal values have variance 0, which eps 0 would divide by), got 0',
+    ],
+    [() => new L.LayerNorm({ eps: 0 }), RangeError, 'LayerNorm: option "eps" must be > 0'],
+    [() => new L.LayerNorm({ eps: -1e-5 }), RangeError, 'LayerNorm: option "eps" must be > 0'],
+  ];
+  for (const [make, kind, message] of cases) {
+    throws(make, (e: Error) => {
+      ok(e instanceof kind && e.message.startsWith(message), `${message}: got ${e}`);
+      return true;
+    });
+  }
+  // The ends of the ranges are accepted.
+  new L.Conv2d(2, 1, { stride: [1, 2], pad: 0 });
+  new L.Deconv2d(2, [1, 3], { stride: 1, pad: [0, 1] });
+  new L.BatchNorm({ decay: 0, eps: 1e-12 });
+  new L.BatchNorm({ decay: 1 });
+  new L.LayerNorm({ eps: 1e-12 });
+  new L.Dropout(0);
+});
+
+Deno.test("BatchNorm in training rejects an empty batch and keeps its running statistics; a wrong rank leaves it unsized", async () => {
+  for (const shape of [[0, 2], [0, 2, 3, 3], [4, 2, 0, 3]]) {
+    const bn = new L.BatchNorm({ size: 2 });
+    bn.apply(randn([3, 2, ...shape.slice(2).map((d) => d || 1)]));
+    const before = await values(bn);
+    throws(
+      () => bn.apply(randn(shape)),
+      new TypeError(
+        `batchNorm: input of shape ${JSON.stringify(shape)} has no values per channel to take ` +
+          `batch statistics from in training mode: skip empty batches (or use test mode)`,
+      ),
+    );
+    deepStrictEqual(await values(bn), before);
+    // In test mode an empty batch is an empty output.
+    deepStrictEqual(testMode(() => bn.apply(randn(shape))).shape, shape);
+  }
+  // A lazy BatchNorm given the wrong rank names it, and stays unsized.
+  const lazy = new L.BatchNorm();
+  for (const shape of [[3], [3, 2, 4]]) {
+    throws(
+      () => lazy.apply(randn(shape)),
+      new TypeError(`batchNorm: expected [N, C] or [N, C, H, W], got ${JSON.stringify(shape)}`),
+    );
+  }
+  ok(!isInitialized(lazy.gamma) && !isInitialized(lazy.avgMean));
+});
+
+Deno.test("toGpu() names a float64 parameter before moving anything", () => {
+  // LayerNorm has no dtype option: a float64 file loaded on the CPU makes its weights float64.
+  const norm = new L.LayerNorm();
+  const net = new Sequential(
+    new L.Linear(3, { inSize: 2 }),
+    norm,
+    new Sequential(new L.Linear(2, { inSize: 3, dtype: "float64" })),
+  );
+  const f64 = (n: number) => ({ dtype: "float64" as const, shape: [n], data: new Float64Array(n) });
+  norm.loadTensors({ gamma: f64(3), beta: f64(3) });
+  equal(norm.gamma.dtype, "float64");
+  throws(
+    () => net.toGpu(),
+    new TypeError(
+      'toGpu: "1.gamma" (LayerNorm), "1.beta" (LayerNorm), "2.0.W" (Linear), "2.0.b" (Linear) ' +
+        'are float64, which device "gpu" does not support (WGSL has no f64): nothing was ' +
+        "moved; make the layers float32 (the default), or call toGpu() before loadWeights() " +
+        "(which loads a float64 file as float32 on the GPU)",
+    ),
+  );
+  ok([...net.namedState()].every(([, p]) => p.device === "cpu"), "nothing moved");
+  // A float32 model whose recurrent state is float64 (float64 input): named too.
+  const rnn = new Sequential(new L.RNN(2, { inSize: 2 }));
+  rnn.apply(randn([1, 2], { dtype: "float64" }));
+  throws(() => rnn.toGpu(), /^TypeError: toGpu: the state carried by "0" \(RNN\) is float64/);
+  ok([...rnn.namedState()].every(([, p]) => p.device === "cpu"), "nothing moved");
 });
