@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { describeValue } from "./_validate.ts";
 
 /** The flags that control graph recording and train/test behaviour. */
 export interface ConfigFlags {
@@ -26,6 +27,8 @@ export const Config: ConfigFlags = { enableBackprop: true, train: true };
 
 /**
  * Runs `fn` with some flags changed, restoring them afterwards even when `fn` throws.
+ * An unknown flag or a value other than true / false is a TypeError; an undefined one
+ * leaves its flag as it is.
  * Returns `fn`'s result. An async `fn` keeps the flags until its promise settles, so an
  * evaluation loop that awaits readbacks stays in the mode it asked for; code that runs
  * concurrently meanwhile (another un-awaited task) sees the same flags, as with
@@ -42,8 +45,15 @@ export const Config: ConfigFlags = { enableBackprop: true, train: true };
  * ```
  */
 export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
+  checkFlags(flags);
+  if (typeof fn !== "function") {
+    throw new TypeError(`usingConfig: fn must be a function, got ${typeof fn}`);
+  }
   const saved = { ...Config };
-  Object.assign(Config, flags);
+  // A flag given as undefined is left as it is (usingConfig({ train: opts.train }, ...)).
+  for (const [name, value] of Object.entries(flags)) {
+    if (value !== undefined) Config[name as keyof ConfigFlags] = value;
+  }
   let result: T;
   try {
     result = fn();
@@ -63,6 +73,28 @@ export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
     }
   })();
   return settled as T;
+}
+
+/** Throws unless `flags` sets only known flags, each to a boolean: a typo would change nothing. */
+function checkFlags(flags: Partial<ConfigFlags>): void {
+  if (typeof flags !== "object" || flags === null || Array.isArray(flags)) {
+    throw new TypeError(
+      `usingConfig: flags must be an object such as { train: false }, got ${describeValue(flags)}`,
+    );
+  }
+  const known = Object.keys(Config);
+  for (const [name, value] of Object.entries(flags)) {
+    if (!known.includes(name)) {
+      throw new TypeError(
+        `usingConfig: unknown flag ${JSON.stringify(name)} (the flags are ${known.join(", ")})`,
+      );
+    }
+    if (typeof value !== "boolean" && value !== undefined) {
+      throw new TypeError(
+        `usingConfig: flag ${name} must be true or false, got ${describeValue(value)}`,
+      );
+    }
+  }
 }
 
 function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
@@ -113,6 +145,9 @@ export function testMode<T>(fn: () => T): T {
  */
 export function configScope(flags: Partial<ConfigFlags>): Disposable {
   const saved = { ...Config };
-  Object.assign(Config, flags);
+  // A flag given as undefined is left as it is (usingConfig({ train: opts.train }, ...)).
+  for (const [name, value] of Object.entries(flags)) {
+    if (value !== undefined) Config[name as keyof ConfigFlags] = value;
+  }
   return { [Symbol.dispose]: () => void Object.assign(Config, saved) };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeValue } from "./_validate.ts";
 import { usingConfig } from "./config.ts";
 import type { TypedArray } from "./dtype.ts";
 import { Generator } from "./random.ts";
@@ -44,7 +45,7 @@ export interface Tolerance {
  * Whether two tensors (or arrays) have close values and shapes that broadcast
  * together, as NumPy's `allclose`. A TypedArray is read as a flat view of the
  * other operand's shape (its length must match); NaNs are unequal unless
- * `equalNan`.
+ * `equalNan`; an infinity is close only to the same infinity, as in NumPy.
  *
  * @example
  * ```ts
@@ -90,13 +91,17 @@ export async function compare(
   for (let i = 0, p = 0, q = 0; i < n; i++) {
     const u = x.data[p];
     const v = y.data[q];
-    const err = Math.abs(u - v);
+    // Equal values are close (inf vs inf included, whose difference is NaN); an
+    // infinity is close to nothing else (inf - 1e308 <= rtol * inf would say it is).
+    const same = u === v;
+    const err = same ? 0 : Math.abs(u - v);
     const nanOk = equalNan && Number.isNaN(u) && Number.isNaN(v);
-    const bad = !nanOk && !(err <= atol + rtol * Math.abs(v));
+    const infinite = !same && (!Number.isFinite(u) || !Number.isFinite(v));
+    const bad = !same && !nanOk && (infinite || !(err <= atol + rtol * Math.abs(v)));
     if (bad) ok = false;
-    const excess = nanOk
+    const excess = nanOk || same
       ? -Infinity
-      : Number.isNaN(err)
+      : infinite || Number.isNaN(err)
       ? Infinity
       : err - (atol + rtol * Math.abs(v));
     if (at === -1 || excess > worst) {
@@ -120,7 +125,7 @@ export async function compare(
     : `element ${at}: ${u} vs ${v} (|diff| ${Math.abs(u - v)}, rtol ${rtol}, atol ${atol})`;
   return {
     ok,
-    maxError: n === 0 || (equalNan && Number.isNaN(u)) ? 0 : Math.abs(u - v),
+    maxError: n === 0 || u === v || (equalNan && Number.isNaN(u)) ? 0 : Math.abs(u - v),
     at,
     message,
   };
@@ -142,7 +147,23 @@ export async function numericalGrad(
   xs: readonly Variable[],
   { index = 0, eps }: { index?: number; eps?: number } = {},
 ): Promise<Float64Array> {
+  if (!Number.isInteger(index) || index < 0 || index >= xs.length) {
+    throw new RangeError(
+      `numericalGrad: index ${describeValue(index)} is not an input index: ` +
+        `there ${xs.length === 1 ? "is 1 input" : `are ${xs.length} inputs`} (0 to ${
+          xs.length - 1
+        })`,
+    );
+  }
   const x = xs[index];
+  if (!(x instanceof Variable)) {
+    throw new TypeError(`numericalGrad: input ${index} is ${describeValue(x)}, not a Variable`);
+  }
+  if (x.dtype === "int32") {
+    throw new TypeError(
+      `numericalGrad: input ${index} is int32: it has no gradient (differentiate a float input)`,
+    );
+  }
   const h = eps ?? (x.dtype === "float64" ? 1e-6 : 1e-2);
   const base = await x.data();
   const grad = new Float64Array(base.length);
@@ -151,7 +172,7 @@ export async function numericalGrad(
     copy[i] = value;
     const xi = tensor(copy, { shape: x.shape, dtype: x.dtype, device: x.device });
     const args = xs.map((v, j) => (j === index ? xi : v));
-    const y = f(...args);
+    const y = returned("numericalGrad", f(...args));
     const s = await F.sum(y).item();
     xi.dispose();
     return s;
@@ -163,6 +184,17 @@ export async function numericalGrad(
     grad[i] = (yp - ym) / (2 * h);
   }
   return grad;
+}
+
+/** `y`, which `f` returned, unless it is not a Variable: then a TypeError naming `op`. */
+function returned(op: string, y: unknown): Variable {
+  if (y instanceof Variable) return y;
+  const hint = y instanceof Promise
+    ? ": f must be synchronous (build the graph, read values after)"
+    : Array.isArray(y)
+    ? ": return one Variable (combine several with F.add or sum them)"
+    : "";
+  throw new TypeError(`${op}: f returned ${describeValue(y)}, not a Variable${hint}`);
 }
 
 /** Options of {@linkcode gradientCheck}. */
@@ -217,15 +249,32 @@ export async function gradientCheck(
   inputs: Variable | readonly Variable[],
   opts: GradientCheckOptions = {},
 ): Promise<GradientCheckResult> {
+  const iterable = typeof (inputs as Partial<Iterable<unknown>> | null)?.[Symbol.iterator] ===
+    "function";
+  if (!(inputs instanceof Variable) && !iterable) {
+    throw new TypeError(
+      `gradientCheck: inputs must be a Variable or a list of Variables, got ${
+        describeValue(inputs)
+      }`,
+    );
+  }
+  const given: unknown[] = inputs instanceof Variable ? [inputs] : [...inputs];
+  given.forEach((x, i) => {
+    if (!(x instanceof Variable)) {
+      throw new TypeError(
+        `gradientCheck: input ${i} is ${describeValue(x)}, not a Variable (wrap it: tensor(x))`,
+      );
+    }
+  });
   // Leaf copies: the check's backward passes must not release the caller's graph.
-  const xs = (inputs instanceof Variable ? [inputs] : [...inputs]).map((x) => x.detach());
+  const xs = (given as Variable[]).map((x) => x.detach());
   const f64 = xs.every((x) => x.dtype !== "float32");
   const rtol = opts.rtol ?? (f64 ? 1e-4 : 2e-2);
   const atol = opts.atol ?? (f64 ? 1e-6 : 2e-3);
   const proj = projector(opts.seed ?? 7);
   const failures: string[] = [];
   const floats = xs.map((x, i) => (x.dtype === "int32" ? -1 : i)).filter((i) => i >= 0);
-  const objective = (...vs: Variable[]) => F.sum(proj(f(...vs)));
+  const objective = (...vs: Variable[]) => F.sum(proj(returned("gradientCheck", f(...vs))));
 
   const check = async (g: (...vs: Variable[]) => Variable, label: string) => {
     for (const x of xs) x.cleargrad();

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeValue } from "../core/_validate.ts";
 import { type Device, tensor, type Variable } from "../core/mod.ts";
 import { defaultGenerator, Generator as RandomGenerator } from "../core/random.ts";
 import {
@@ -83,14 +84,25 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
    * indexable dataset.
    */
   constructor(dataset: DatasetLike, batchSize: number, options: DataLoaderOptions = {}) {
+    const op = this.constructor.name;
+    if (typeof batchSize !== "number") {
+      throw new TypeError(
+        `${op}: batchSize must be a positive integer, got ${describeValue(batchSize)}`,
+      );
+    }
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
+      throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
     }
     this.dataset = asDataset(dataset, this.constructor.name);
     this.batchSize = batchSize;
     this.shuffle = options.shuffle ?? true;
     this.dropLast = options.dropLast ?? false;
     this.device = options.device ?? "cpu";
+    if (this.device !== "cpu" && this.device !== "gpu") {
+      throw new TypeError(
+        `${op}: device must be "cpu" or "gpu", got ${describeValue(this.device)}`,
+      );
+    }
     this.autoDispose = options.autoDispose ?? true;
     this.#rng = options.seed === undefined ? defaultGenerator : new RandomGenerator(options.seed);
     this.reset();

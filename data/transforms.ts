@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { describeValue } from "../core/_validate.ts";
 import type { DType } from "../core/dtype.ts";
 import { defaultGenerator, Generator } from "../core/random.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
@@ -41,7 +42,24 @@ export class Compose implements Transform {
 
   /** Composes `transforms` (Transforms or plain functions). */
   constructor(transforms: readonly TransformLike[]) {
-    this.transforms = transforms.map((t) => asTransform(t)!);
+    if (!Array.isArray(transforms)) {
+      throw new TypeError(
+        `Compose: expected an array of transforms (new Compose([a, b])), got ${
+          describeValue(transforms)
+        }`,
+      );
+    }
+    this.transforms = transforms.map((t, i) => {
+      const isTransform = typeof t === "function" ||
+        (typeof t === "object" && t !== null && typeof (t as Transform).apply === "function");
+      if (!isTransform) {
+        throw new TypeError(
+          `Compose: transform ${i} is ${describeValue(t)}, not a function or an object ` +
+            `with apply(sample)`,
+        );
+      }
+      return asTransform(t)!;
+    });
   }
 
   /** Applies each transform in turn. */

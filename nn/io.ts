@@ -17,6 +17,7 @@
  * @module
  */
 import type { DType, TypedArray } from "../core/dtype.ts";
+import { describeValue } from "../core/_validate.ts";
 import { dtypeOfTyped } from "../core/dtype.ts";
 import { NDArray } from "../core/ndarray.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
@@ -345,6 +346,12 @@ export async function loadSafetensorsFile(path: string): Promise<SafetensorsFile
 // ---------------------------------------------------------------- helpers
 
 async function toTensorData(op: string, name: string, t: TensorLike): Promise<SafetensorsTensor> {
+  if (typeof t !== "object" || t === null) {
+    throw new TypeError(
+      `${op}: tensor "${name}" is ${describeValue(t)}: expected a Variable, an NDArray or ` +
+        `{ dtype, shape, data }`,
+    );
+  }
   let array: NDArray | undefined;
   if (t instanceof NDArray) array = t;
   else if ((t as HasArray).array instanceof NDArray) array = (t as HasArray).array;
