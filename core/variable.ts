@@ -672,7 +672,7 @@ export class Variable {
       }
       for (let i = 0; i < f.inputs.length; i++) {
         const x = f.inputs[i];
-        const gx = gxs[i];
+        let gx = gxs[i];
         if (gx === null) continue;
         if (!f.needsInputGrad(i)) {
           if (!createGraph) gx.dispose();
@@ -684,6 +684,13 @@ export class Variable {
               fmtShape(x.shape)
             }`,
           );
+        }
+        if (gx.dtype !== x.dtype) {
+          // A gradient has its input's dtype, as in PyTorch: an op that promoted a float32
+          // input to float64 sends float64 back, which would make an updated Parameter float64.
+          const g: Variable = gx;
+          gx = createGraph ? F().astype(g, x.dtype) : new Variable(ops.cast(g.array, x.dtype));
+          if (!createGraph) g.dispose();
         }
         if (x.grad === null) {
           x.grad = gx;

@@ -174,6 +174,8 @@ export abstract class Optimizer {
    * for the way back). A failed update leaves the step count `t` as it was.
    */
   update(): void {
+    // lr may have been set since construction (by hand or by a schedule).
+    checkRange(`${this.constructor.name}.update`, "lr", this.lr, this.lr >= 0, "≥ 0");
     const named = this.namedParams().filter(([, p]) => p.grad !== null);
     this.#prepare(named);
     const params = named.map(([, p]) => p);
@@ -237,6 +239,13 @@ export abstract class Optimizer {
         throw new TypeError(
           `${op}: the gradient of ${this.#label(name, p)} is on the ${g.device} but the ` +
             `parameter is on the ${p.device}`,
+        );
+      }
+      if (g.dtype !== p.dtype) {
+        // The update would compute in the wider dtype and store it: the parameter would change dtype.
+        throw new TypeError(
+          `${op}: the gradient of ${this.#label(name, p)} is ${g.dtype} but the parameter is ` +
+            `${p.dtype}: set a gradient of the parameter's dtype (F.astype(g, "${p.dtype}"))`,
         );
       }
       if (fmtShape(g.shape) !== fmtShape(p.shape)) {
@@ -1002,10 +1011,17 @@ export class FreezeParam implements Hook {
   readonly #layers: Layer[] = [];
   /** Freezes the parameters of each layer (looked up at each update) and each parameter. */
   constructor(...targets: (Layer | Parameter)[]) {
-    for (const t of targets) {
+    targets.forEach((t: unknown, i) => {
       if (t instanceof Layer) this.#layers.push(t);
-      else this.#frozen.add(t);
-    }
+      else if (t instanceof Parameter) this.#frozen.add(t);
+      else {
+        throw new TypeError(
+          `FreezeParam: target ${i} is ${describeValue(t)}, not a Layer or a Parameter${
+            t instanceof Variable ? `: ${VARIABLE_HINT}` : ""
+          }`,
+        );
+      }
+    });
   }
   /** Clears the frozen parameters' gradients. */
   apply(params: Parameter[]): void {

@@ -719,3 +719,37 @@ Deno.test("optimizers and hooks reject out-of-range hyperparameters with a Range
   equal(new WeightDecay(0).rate, 0);
   equal(new ClipGrad(Infinity).maxNorm, Infinity);
 });
+
+Deno.test("update() rejects a gradient of another dtype, a bad lr set later, FreezeParam junk", () => {
+  const p = new Parameter(tensor([1, 2], { dtype: "float32" }), { name: "w" });
+  const opt = new Adam().setup([p]);
+  p.grad = tensor([0.5, 0.5], { dtype: "float64" });
+  throws(
+    () => opt.update(),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message.includes(
+        'the gradient of parameter 0 ("w") is float64 but the parameter is float32',
+      ),
+  );
+  equal(p.dtype, "float32");
+  // A float64 constant in the graph promotes, but the gradient comes back float32.
+  p.cleargrad();
+  F.mul(p, tensor([3, 4], { dtype: "float64" })).sum().backward();
+  equal(p.grad!.dtype, "float32");
+  opt.update();
+  equal(p.dtype, "float32");
+  const sgd = new SGD(0.1).setup([p]);
+  for (const lr of [-0.1, NaN]) {
+    sgd.lr = lr;
+    p.grad = tensor([1, 1], { dtype: "float32" });
+    throws(
+      () => sgd.update(),
+      (e: Error) => e instanceof RangeError && e.message.includes("SGD.update: lr must be ≥ 0"),
+    );
+  }
+  // deno-lint-ignore no-explicit-any
+  const junk = (x: unknown) => x as any;
+  throws(() => new FreezeParam(junk(3)), /FreezeParam: target 0 is 3, not a Layer or a Parameter/);
+  throws(() => new FreezeParam(p, junk(tensor([1]))), /target 1 is a Variable.*new Parameter/);
+});

@@ -987,3 +987,23 @@ Deno.test("a gradient held past cleargrad() says cleargrad() released it", async
     /Variable of shape \[2\] \(a gradient\) was released by cleargrad\(\).*tensor\(x\.grad\)/,
   );
 });
+
+Deno.test("a gradient has its input's dtype when an op promoted it, with createGraph too", async () => {
+  const x = tensor([1, 2], { dtype: "float32" });
+  const c = tensor([3, 4], { dtype: "float64" });
+  const y = F.mul(F.mul(x, x), c); // float64
+  assert.equal(y.dtype, "float64");
+  y.sum().backward({ createGraph: true });
+  const gx = x.grad!;
+  assert.equal(gx.dtype, "float32");
+  assert.deepEqual(await gx.toArray(), [6, 16]);
+  x.cleargrad();
+  gx.sum().backward();
+  assert.equal(x.grad!.dtype, "float32");
+  assert.deepEqual(await x.grad!.toArray(), [6, 8]);
+  // Broadcast and accumulated: still the input's dtype.
+  const w = tensor([2], { dtype: "float32" });
+  F.add(F.mul(w, c), F.mul(w, tensor([1, 1], { dtype: "float64" }))).sum().backward();
+  assert.equal(w.grad!.dtype, "float32");
+  assert.deepEqual(await w.grad!.toArray(), [9]);
+});
