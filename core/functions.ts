@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { type DType, isFloat } from "./dtype.ts";
+import { assertDType, type DType, isFloat } from "./dtype.ts";
+import { describeValue } from "./_validate.ts";
 import { type Index, Indexer } from "./indexing.ts";
 import type { NDArray } from "./ndarray.ts";
 import * as ops from "./ops.ts";
@@ -221,7 +222,9 @@ export function neg(x: Input): Variable {
  * ```
  */
 export function pow(x: Input, c: number): Variable {
-  if (typeof c !== "number") throw new TypeError("pow: the exponent must be a number");
+  if (typeof c !== "number") {
+    throw new TypeError(`pow: the exponent must be a number, got ${describeValue(c)}`);
+  }
   const xv = v("pow", x);
   ops.assertIntPow("pow", xv.dtype, c);
   return new Pow(c).apply(xv);
@@ -427,6 +430,13 @@ export class Clip extends Function {
  * ```
  */
 export function clip(x: Input, lo: number, hi: number): Variable {
+  for (const [name, b] of [["lo", lo], ["hi", hi]] as const) {
+    if (typeof b !== "number" || Number.isNaN(b)) {
+      throw new TypeError(
+        `clip: ${name} must be a number (±Infinity for no bound), got ${describeValue(b)}`,
+      );
+    }
+  }
   if (lo > hi) throw new RangeError(`clip: lo ${lo} is greater than hi ${hi}`);
   return new Clip(lo, hi).apply(x);
 }
@@ -456,6 +466,7 @@ class AsType extends Function {
  * ```
  */
 export function astype(x: Input, dtype: DType): Variable {
+  assertDType("astype", dtype);
   const xv = v("astype", x);
   if (xv.dtype === dtype) return xv;
   return new AsType(dtype).apply(xv);

@@ -18,7 +18,7 @@ import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
 import type { Generator } from "../core/random.ts";
 import { broadcastShapes, fmtShape, normAxis, sizeOf } from "../core/shape.ts";
-import { poolOut } from "../core/_validate.ts";
+import { describeValue, poolOut } from "../core/_validate.ts";
 import {
   asVariable,
   Function,
@@ -236,6 +236,9 @@ export class LeakyReLU extends Function {
  * ```
  */
 export function leakyRelu(x: Operand, slope = 0.2): Variable {
+  if (typeof slope !== "number" || !Number.isFinite(slope)) {
+    throw new TypeError(`leakyRelu: slope must be a finite number, got ${describeValue(slope)}`);
+  }
   return new LeakyReLU(slope).apply(v(x));
 }
 

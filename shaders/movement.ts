@@ -65,7 +65,8 @@ export function full(shape: readonly number[], value: number, dtype: DType): NDA
   const n = out.size;
   if (n === 0) return out;
   const buf = bufferOf("full", out);
-  if (value === 0 || (t === "i32" && (value | 0) === 0)) {
+  // All-zero bits: +0 (not -0, whose sign bit is set), or an int32 zero.
+  if (Object.is(value, 0) || (t === "i32" && (value | 0) === 0)) {
     runtime().clear(buf, n * 4);
     return out;
   }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   F,
+  full,
   Function,
   initGpu,
   L,
@@ -299,4 +300,44 @@ gpuTest("functions mixing devices name themselves and the arguments", async () =
     ],
   ];
   for (const [fn, text] of cases) assertThrows(fn, TypeError, text);
+});
+
+Deno.test("clip, leakyRelu, pow and astype name a wrong number or dtype", () => {
+  const x = tensor([-1, 0.5, 2]);
+  assertThrows(() => F.clip(x, untyped("0"), 2), TypeError, "clip: lo must be a number");
+  assertThrows(
+    () => F.clip(x, 0, untyped(undefined)),
+    TypeError,
+    "clip: hi must be a number (±Infinity for no bound), got undefined",
+  );
+  assertThrows(
+    () => F.clip(x, NaN, 1),
+    TypeError,
+    "clip: lo must be a number (±Infinity for no bound), got NaN",
+  );
+  assertThrows(
+    () => F.leakyRelu(x, untyped("0.1")),
+    TypeError,
+    'leakyRelu: slope must be a finite number, got a string "0.1"',
+  );
+  assertThrows(
+    () => F.pow(x, untyped("2")),
+    TypeError,
+    'pow: the exponent must be a number, got a string "2"',
+  );
+  assertThrows(() => F.astype(x, untyped("float16")), TypeError, 'astype: unknown dtype "float16"');
+});
+
+gpuTest("-0 stays -0 on the GPU: full() and number operands", async () => {
+  await initGpu();
+  const signs = (d: ArrayLike<number>) => Array.from(d, (v) => (Object.is(v, -0) ? "-0" : v));
+  for (const device of ["cpu", "gpu"] as const) {
+    assert.deepStrictEqual(
+      signs(await full([3], -0, { device }).data()),
+      ["-0", "-0", "-0"],
+      device,
+    );
+    const x = tensor([1, -1], { device });
+    assert.deepStrictEqual(await F.div(1, F.mul(x, -0)).toArray(), [-Infinity, Infinity], device);
+  }
 });
