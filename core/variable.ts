@@ -142,7 +142,7 @@ const deferred = new Set<Variable>();
  * reads its accuracy each step (as the book's step 51) stays flat, also when a step runs two
  * backward() calls (a GAN's). retainData() keeps one.
  */
-const stepResults: Variable[][] = [[], [], []];
+const stepResults: WeakRef<Variable>[][] = [[], [], []];
 
 /**
  * Registers `v`, computed outside the graph from `from` (an accuracy of a model's output), to be
@@ -150,8 +150,16 @@ const stepResults: Variable[][] = [[], [], []];
  * (see `stepResults`); returns `v`. @internal
  */
 export function stepResult(v: Variable, from: Variable): Variable {
+  // In tidy() the scope owns it: freed at its end unless returned, and then the caller's.
+  if (currentScope() !== null) return v;
   if (Config.enableBackprop && layerCalls === 0 && from.fromParameter && from.creator !== null) {
-    stepResults[0].push(v);
+    // Held weakly: one the caller dropped is collected in an evaluation loop that runs no
+    // backward() (testMode without noGrad); the dead references are pruned now and then.
+    const young = stepResults[0];
+    if (young.length >= 1024 && young.length % 1024 === 0) {
+      stepResults[0] = young.filter((r) => r.deref() !== undefined);
+    }
+    stepResults[0].push(new WeakRef(v));
   }
   return v;
 }
@@ -193,6 +201,10 @@ export class Variable {
   #madeInLayer = false;
   /** A carried state that its layer replaced while it was a leaf (see `unretainData`). */
   #retiredState = false;
+  /** Deferred as a value of a graph that a createGraph backward() kept (see `backward`). */
+  #createGraphValue = false;
+  /** A seed gradient a createGraph backward() made: it goes when no graph node takes it. */
+  #graphOwned = false;
   #noGradParents: Variable[] = [];
   #fromParameter = false;
   #reachedAt = 0;
@@ -411,7 +423,12 @@ export class Variable {
    */
   releaseDeferred(): void {
     const f = this.creator;
-    if (this.#retiredState) {
+    if (this.#createGraphValue && this.#reaches < 2) {
+      this.#release(
+        "was released by backward(): it belonged to a graph that backward({ createGraph: true }) kept, and the two backward() calls after it did not reach it; pass retainGraph: true to that backward() or call retainData() on it to keep it",
+      );
+      if (this.#retain === 0) this.cleargrad();
+    } else if (this.#retiredState) {
       this.#release(
         "was released by backward(): it was a layer's carried state, replaced by a later call and no longer part of any graph; call retainData() on it to keep it",
       );
@@ -442,6 +459,16 @@ export class Variable {
   /** Marks a Parameter, or a result computed from one. @internal */
   markFromParameter(): void {
     this.#fromParameter = true;
+  }
+
+  /**
+   * Defers a value of the graph a createGraph backward() kept without being asked to
+   * (`retainGraph` not given): freed with its graph as a per-step value. @internal
+   */
+  deferAsCreateGraphValue(): void {
+    if (this.#array === null || this.#retain > 0) return;
+    this.#createGraphValue = true;
+    this.defer();
   }
 
   /** Keeps this value past the current backward() (see `deferred`). @internal */
@@ -511,7 +538,13 @@ export class Variable {
 
   /** Uncounts a released graph node that took this Variable as an input. @internal */
   dropConsumer(): void {
-    if (--this.#consumers === 0 && this.#array === null) Variable.#releaseChain(this);
+    if (--this.#consumers > 0) return;
+    if (this.#graphOwned) {
+      this.#release(
+        "was a gradient seed of backward({ createGraph: true }), released with the graph that used it",
+      );
+    }
+    if (this.#array === null) Variable.#releaseChain(this);
   }
 
   /** Variables whose creators {@linkcode Variable.#releaseChain} has yet to look at. */
@@ -593,8 +626,11 @@ export class Variable {
    * you made) are never released;
    * the root of the previous such backward() (last step's loss, with its gradient) is released
    * when this one ends; and a step's accuracy (computed outside the graph from its model's
-   * output) when the third such call after it ends. A training loop's memory stays flat
-   * without waiting for the garbage collector. `retainData()` exempts a variable from all four.
+   * output) when the third such call after it ends. With `createGraph` (and no explicit
+   * `retainGraph`), the graph is kept for the gradients' graph, and its values go as per-step
+   * values do: once two backward() calls after it have not reached them (Newton's method stays
+   * flat). A training loop's memory stays flat without waiting for the garbage collector.
+   * `retainData()` exempts a variable from all of these.
    */
   backward(
     opts: { retainGrad?: boolean; createGraph?: boolean; retainGraph?: boolean } = {},
@@ -614,8 +650,14 @@ export class Variable {
       if (previousRoot === this) previousRoot = undefined;
       lastRoot = new WeakRef(this);
     }
+    // Seeds (ones at the root, zeros for outputs no gradient reached) that a createGraph
+    // backward() feeds into the gradients' graph go with that graph (see `#graphOwned`).
+    const seeds: Variable[] = [];
     if (this.grad === null) {
-      this.grad = new Variable(ops.fullLike(this.array, 1));
+      // No gradient with respect to a seed (a later backward() through the gradients' graph
+      // would keep one on this leaf), as PyTorch's grad_output.
+      this.grad = new Variable(ops.fullLike(this.array, 1), { requiresGrad: false });
+      seeds.push(this.grad);
     }
     const funcs: Function[] = [];
     const seen = new Set<Function>();
@@ -642,9 +684,13 @@ export class Variable {
       const outputs = f.outputs.map((w) => w.deref());
       for (const y of outputs) if (y) hold.push(y);
       const fresh = outputs.map((y) => y !== undefined && y.grad === null);
-      const gys = outputs.map((y) =>
-        y === undefined ? null : y.grad ?? new Variable(ops.fullLike(y.array, 0))
-      );
+      const gys = outputs.map((y) => {
+        if (y === undefined) return null;
+        if (y.grad !== null) return y.grad;
+        const zeros = new Variable(ops.fullLike(y.array, 0), { requiresGrad: false });
+        seeds.push(zeros);
+        return zeros;
+      });
       let gxs: (Variable | null)[];
       if (createGraph) {
         gxs = usingConfig({ enableBackprop: true }, () => f.runBackward(gys as Variable[]));
@@ -754,6 +800,26 @@ export class Variable {
       if (x.madeInLayer && !retainGraph) x.releaseByBackward();
       else x.defer();
     }
+    if (createGraph && !retainGrad) {
+      // retainGrad keeps the root's seed as its gradient; otherwise no Variable holds a seed,
+      // only the graph nodes that take it.
+      for (const g of seeds) {
+        if (!g.isAlive) continue;
+        g.#graphOwned = true;
+        if (g.#consumers === 0) g.dispose();
+      }
+    }
+    if (createGraph && opts.retainGraph === undefined) {
+      // The graph is kept for the gradients' graph, which may use its values (PyTorch keeps it
+      // while referenced). Without reference counting, its values (the root, with its seed
+      // gradient, included) go as per-step values do: two non-retaining backward() calls
+      // later, unless one reaches them (a gradient penalty's loss.backward() does). Newton's
+      // method (the book's step 33) so stays flat.
+      this.deferAsCreateGraphValue();
+      for (const f of seen) {
+        for (const w of f.outputs) w.deref()?.deferAsCreateGraphValue();
+      }
+    }
     if (!retainGraph) {
       this.#keptUpstream = kept;
       for (const v of deferred) {
@@ -764,7 +830,7 @@ export class Variable {
     }
     previousRoot?.releaseAsOldRoot();
     if (!retainGraph) {
-      for (const v of stepResults.pop()!) v.releaseAsStepResult();
+      for (const r of stepResults.pop()!) r.deref()?.releaseAsStepResult();
       stepResults.unshift([]);
     }
     hold.length = 0;

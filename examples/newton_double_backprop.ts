@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { noGrad, tensor, type Variable } from "../mod.ts";
+import { noGrad, tensor, tidy, type Variable } from "../mod.ts";
 
 /** The function to minimise: y = x⁴ - 2x². */
 export function f(x: Variable): Variable {
@@ -44,8 +44,8 @@ export async function newton({ x0 = 2, iters = 10 }: NewtonOptions = {}): Promis
     x.cleargrad();
     gx.backward();
     const gx2 = x.grad!; // f''(x)
-    // x.data -= gx.data / gx2.data
-    x.array = noGrad(() => x.sub(gx.div(gx2))).array;
+    // x.data -= gx.data / gx2.data (tidy() frees the quotient now, not when collected)
+    x.array = tidy(() => noGrad(() => x.sub(gx.div(gx2))).array);
   }
   return iterates;
 }

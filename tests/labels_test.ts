@@ -10,6 +10,8 @@ import {
   randn,
   slice,
   tensor,
+  testMode,
+  tidy,
   utils,
   type Variable,
 } from "../mod.ts";
@@ -213,4 +215,19 @@ Deno.test("a step's accuracy stays readable for two more steps, then backward() 
   }
   assert.ok((await kept.item()) >= 0);
   assert.ok((await evaluated.item()) >= 0);
+});
+
+Deno.test("an accuracy returned from tidy() is the caller's: backward() does not free it", async () => {
+  const x = randn([12, 2]);
+  const t = tensor(Array.from({ length: 12 }, (_, i) => i % 3), { dtype: "int32" });
+  const model = new MLP([5, 3]);
+  model.apply(x);
+  // Returned from tidy(): the caller's, as tidy() documents; three training steps later it
+  // is still readable (it was parked for the third backward()).
+  const held = tidy(() => testMode(() => F.accuracy(model.apply(x), t)));
+  for (let i = 0; i < 3; i++) {
+    model.cleargrads();
+    F.softmaxCrossEntropy(model.apply(x), t).backward();
+  }
+  assert.ok((await held.item()) >= 0);
 });

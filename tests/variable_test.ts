@@ -6,6 +6,7 @@ import {
   F,
   full,
   Function,
+  initGpu,
   manualSeed,
   memoryStats,
   type NDArray,
@@ -23,6 +24,7 @@ import {
   zeros,
 } from "../mod.ts";
 import * as ops from "../core/ops.ts";
+import { gpuTest } from "../shaders/test_util.ts";
 
 const f64 = { dtype: "float64" as const };
 
@@ -1006,4 +1008,73 @@ Deno.test("a gradient has its input's dtype when an op promoted it, with createG
   F.add(F.mul(w, c), F.mul(w, tensor([1, 1], { dtype: "float64" }))).sum().backward();
   assert.equal(w.grad!.dtype, "float32");
   assert.deepEqual(await w.grad!.toArray(), [9]);
+});
+
+async function newtonLoop(device: "cpu" | "gpu"): Promise<void> {
+  if (device === "gpu") await initGpu();
+  const f = (x: Variable) => F.sub(F.pow(x, 4), F.mul(F.pow(x, 2), 2));
+  const x = full([5], 2, { device });
+  let before = 0;
+  for (let i = 0; i < 30; i++) {
+    const y = F.sum(f(x));
+    x.cleargrad();
+    y.backward({ createGraph: true });
+    const gx = x.grad!;
+    x.cleargrad();
+    F.sum(gx).backward();
+    const gx2 = x.grad!;
+    x.array = tidy(() => noGrad(() => x.sub(gx.div(gx2))).array);
+    if (i === 9) before = memoryStats().liveTensors;
+  }
+  // The book's step 33: the kept graph of each createGraph backward() goes two steps later
+  // (it grew by 14 tensors a step until the collector ran).
+  assert.equal(memoryStats().liveTensors, before);
+  assert.ok(await utils.allclose(x, [1, 1, 1, 1, 1]));
+}
+
+Deno.test("Newton's method by double backprop stays flat (CPU)", () => newtonLoop("cpu"));
+gpuTest("Newton's method by double backprop stays flat (GPU)", () => newtonLoop("gpu"));
+
+Deno.test("a createGraph backward(): no gradient for its seed, its graph kept until used", async () => {
+  const x = tensor([0.5, -1], { dtype: "float64" });
+  const y = F.tanh(x);
+  y.backward({ createGraph: true });
+  const gx = x.grad!;
+  x.cleargrad();
+  // The graph is kept: backward() through the gradient works after another backward().
+  F.sum(F.mul(tensor([1, 2], { dtype: "float64" }), 3)).backward();
+  gx.backward();
+  const t = Math.tanh(0.5);
+  assert.ok(
+    await utils.allclose(x.grad!, [
+      -2 * t * (1 - t * t),
+      -2 * Math.tanh(-1) * (1 - Math.tanh(-1) ** 2),
+    ]),
+  );
+  // Explicit retainGraph keeps every value; y stays readable after many backward() calls.
+  const z = F.tanh(x);
+  z.backward({ createGraph: true, retainGraph: true });
+  for (let i = 0; i < 3; i++) F.sum(F.mul(tensor([1], { dtype: "float64" }), 3)).backward();
+  assert.ok(await utils.allclose(z, [t, Math.tanh(-1)]));
+  // Without it the graph's values go two backward() calls later, with a clear message.
+  const w = F.tanh(F.mul(x, 2));
+  const h = F.mul(x, 2);
+  const v = F.tanh(h);
+  v.backward({ createGraph: true });
+  for (let i = 0; i < 3; i++) F.sum(F.mul(tensor([1], { dtype: "float64" }), 3)).backward();
+  await assert.rejects(
+    () => h.data(),
+    /backward\(\{ createGraph: true \}\) kept.*retainGraph: true/,
+  );
+  assert.ok(await utils.allclose(w, [Math.tanh(1), Math.tanh(-2)]), "not in that graph: kept");
+  // The seed of ones is no input that needs a gradient (as PyTorch's grad_output).
+  const r = F.tanh(x);
+  x.cleargrad();
+  r.backward({ createGraph: true, retainGrad: true });
+  const seed = r.grad!;
+  assert.equal(seed.requiresGrad, false);
+  const g = x.grad!;
+  x.cleargrad();
+  g.backward();
+  assert.equal(seed.grad, null);
 });
