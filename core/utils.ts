@@ -133,7 +133,8 @@ export async function compare(
 
 /**
  * Central-difference gradient of `sum(f(...xs))` with respect to `xs[index]`,
- * evaluated on copies (the inputs are not modified).
+ * evaluated on copies (the inputs are not modified). `xs` may be one Variable,
+ * as DeZero's `numerical_diff(f, x)`.
  *
  * @example
  * ```ts
@@ -144,9 +145,18 @@ export async function compare(
  */
 export async function numericalGrad(
   f: (...xs: Variable[]) => Variable,
-  xs: readonly Variable[],
+  inputs: Variable | readonly Variable[],
   { index = 0, eps }: { index?: number; eps?: number } = {},
 ): Promise<Float64Array> {
+  // DeZero's numerical_diff(f, x) takes one Variable.
+  const xs: readonly Variable[] = inputs instanceof Variable ? [inputs] : inputs;
+  if (!Array.isArray(xs)) {
+    throw new TypeError(
+      `numericalGrad: inputs must be a Variable or an array of Variables, got ${
+        describeValue(inputs)
+      }`,
+    );
+  }
   if (!Number.isInteger(index) || index < 0 || index >= xs.length) {
     throw new RangeError(
       `numericalGrad: index ${describeValue(index)} is not an input index: ` +

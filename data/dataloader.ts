@@ -6,6 +6,7 @@
  * @module
  */
 import { describeValue } from "../core/_validate.ts";
+import { checkOptions, type OptionKind } from "../nn/_options.ts";
 import { type Device, tensor, type Variable } from "../core/mod.ts";
 import { defaultGenerator, Generator as RandomGenerator } from "../core/random.ts";
 import {
@@ -83,8 +84,28 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
    * object with `length` and `get(i)`) is wrapped as a dataset, as DeZero's loader takes any
    * indexable dataset.
    */
-  constructor(dataset: DatasetLike, batchSize: number, options: DataLoaderOptions = {}) {
+  constructor(dataset: DatasetLike, batchSize: number, options?: DataLoaderOptions);
+  /** DeZero's positional form: `new DataLoader(dataset, 30, false)` does not shuffle. */
+  constructor(dataset: DatasetLike, batchSize: number, shuffle: boolean);
+  constructor(
+    dataset: DatasetLike,
+    batchSize: number,
+    shuffleOrOptions: DataLoaderOptions | boolean = {},
+  ) {
     const op = this.constructor.name;
+    if (arguments.length > 3) {
+      throw new TypeError(
+        `${op}: takes (dataset, batchSize, options), got ${arguments.length} arguments: ` +
+          `DeZero's gpu argument is the option device: "gpu"`,
+      );
+    }
+    const options = checkOptions<DataLoaderOptions>(
+      op,
+      typeof shuffleOrOptions === "boolean" ? { shuffle: shuffleOrOptions } : shuffleOrOptions,
+      LOADER_OPTIONS,
+      "{ shuffle: false }",
+      "batchSize",
+    );
     if (typeof batchSize !== "number") {
       throw new TypeError(
         `${op}: batchSize must be a positive integer, got ${describeValue(batchSize)}`,
@@ -98,11 +119,6 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
     this.shuffle = options.shuffle ?? true;
     this.dropLast = options.dropLast ?? false;
     this.device = options.device ?? "cpu";
-    if (this.device !== "cpu" && this.device !== "gpu") {
-      throw new TypeError(
-        `${op}: device must be "cpu" or "gpu", got ${describeValue(this.device)}`,
-      );
-    }
     this.autoDispose = options.autoDispose ?? true;
     this.#rng = options.seed === undefined ? defaultGenerator : new RandomGenerator(options.seed);
     this.reset();
@@ -208,6 +224,14 @@ function toTensorArray(
   return data;
 }
 
+const LOADER_OPTIONS: Record<keyof DataLoaderOptions, OptionKind> = {
+  shuffle: "boolean",
+  dropLast: "boolean",
+  device: "device",
+  seed: "number",
+  autoDispose: "boolean",
+};
+
 /** Options of {@linkcode SeqDataLoader}. */
 export interface SeqDataLoaderOptions {
   /** Where batches are created (default `"cpu"`). */
@@ -241,6 +265,19 @@ export interface SeqDataLoaderOptions {
 export class SeqDataLoader extends DataLoader {
   /** A sequential loader of `batchSize` parallel streams. */
   constructor(dataset: DatasetLike, batchSize: number, options: SeqDataLoaderOptions = {}) {
+    if (arguments.length > 3) {
+      throw new TypeError(
+        `SeqDataLoader: takes (dataset, batchSize, options), got ${arguments.length} arguments: ` +
+          `DeZero's gpu argument is the option device: "gpu"`,
+      );
+    }
+    checkOptions(
+      "SeqDataLoader",
+      options,
+      { device: "device", autoDispose: "boolean" },
+      '{ device: "gpu" }',
+      "batchSize",
+    );
     super(dataset, batchSize, {
       ...options,
       shuffle: false,

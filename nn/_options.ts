@@ -9,7 +9,14 @@ import { describeValue } from "../core/_validate.ts";
 import { DTYPES } from "../core/dtype.ts";
 
 /** What an option may hold. */
-export type OptionKind = "number" | "count" | "boolean" | "pair" | "dtype" | "function";
+export type OptionKind =
+  | "number"
+  | "count"
+  | "boolean"
+  | "pair"
+  | "dtype"
+  | "function"
+  | "device";
 
 const EXPECTED: Record<OptionKind, string> = {
   number: "a finite number",
@@ -18,6 +25,7 @@ const EXPECTED: Record<OptionKind, string> = {
   pair: "a non-negative integer or a pair of them",
   dtype: `one of ${DTYPES.join(", ")}`,
   function: "a function",
+  device: '"cpu" or "gpu"',
 };
 
 /** A value's type for a TypeError: `the number 1`, `true`, `a string "2"`, `an array`. */
@@ -43,6 +51,8 @@ function fits(kind: OptionKind, x: unknown): boolean {
       return DTYPES.includes(x as never);
     case "function":
       return typeof x === "function";
+    case "device":
+      return x === "cpu" || x === "gpu";
   }
 }
 

@@ -12,7 +12,9 @@
  *
  * Files are written atomically (a temporary file in the same folder, then a
  * rename), and a file is validated completely before anything is returned, so
- * a truncated or tampered file is a clear error rather than garbage weights.
+ * a truncated file or a damaged header is a clear error rather than garbage
+ * weights. The format has no checksum: changed bytes inside the tensor data
+ * load as the values they now spell.
  *
  * @module
  */

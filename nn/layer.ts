@@ -103,6 +103,16 @@ export function lazyParameter(
     : new Parameter(empty, { name: opts.name });
   if (opts.device === "gpu") p.toGpu();
   pendingParams.set(p, { shape: [...shape], dtypeFixed: opts.dtype !== undefined });
+  // Printed as what it is until then, not as an empty tensor (DeZero shows variable(None)).
+  const show = function (this: Parameter): string {
+    const pending = pendingParams.get(this);
+    if (pending === undefined) return Variable.prototype.toString.call(this);
+    const dims = pending.shape.map((d) => (typeof d === "number" ? d : "?")).join(", ");
+    return `${opts.buffer ? "buffer" : "parameter"}(<not initialised: shape [${dims}] is ` +
+      `inferred from the first input>${opts.dtype ? `, dtype=${opts.dtype}` : ""})`;
+  };
+  Object.defineProperty(p, "toString", { value: show, configurable: true });
+  Object.defineProperty(p, Symbol.for("Deno.customInspect"), { value: show, configurable: true });
   return p;
 }
 
@@ -171,11 +181,11 @@ const RELEASED_BY_APPLY =
 
 /**
  * The base of layers and models: holds Parameters, Buffers and sublayers as
- * fields (or arrays of them), discovered in declaration order. Subclasses
- * implement `forward`; call a layer with `apply`.
+ * fields (or arrays or Maps of them), discovered in declaration order.
+ * Subclasses implement `forward`; call a layer with `apply`.
  *
- * Only public fields (and arrays in them) are searched: a sublayer or Parameter
- * held in a `#private` field, a Map, a plain object or a closure is not in
+ * Only public fields (and arrays and Maps in them) are searched: a sublayer or
+ * Parameter held in a `#private` field, a plain object or a closure is not in
  * `params()`, so it is not trained, saved, moved by `toGpu()` or cleared by
  * `cleargrads()`, even when `forward` applies it. (That is also how to keep a
  * frozen helper, such as a teacher network, out of a model's weights.)
@@ -313,7 +323,8 @@ export abstract class Layer {
 
   /**
    * The direct children (parameters, buffers, sublayers) with their names:
-   * the own fields in declaration order, arrays expanded as `name.0`, `name.1`.
+   * the own fields in declaration order, arrays expanded as `name.0`, `name.1`
+   * and Maps (PyTorch's ModuleDict) as `name.key`, in insertion order.
    */
   *children(): Generator<[string, Layer | Parameter]> {
     for (const [key, value] of Object.entries(this)) {
@@ -322,6 +333,10 @@ export abstract class Layer {
         for (let i = 0; i < value.length; i++) {
           const item = value[i];
           if (item instanceof Layer || item instanceof Parameter) yield [`${key}.${i}`, item];
+        }
+      } else if (value instanceof Map) {
+        for (const [k, item] of value) {
+          if (item instanceof Layer || item instanceof Parameter) yield [`${key}.${k}`, item];
         }
       }
     }

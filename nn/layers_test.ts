@@ -1,6 +1,7 @@
 import {
   deepStrictEqual,
   equal,
+  match,
   notDeepStrictEqual,
   ok,
   rejects,
@@ -25,7 +26,7 @@ import {
 } from "../mod.ts";
 import { encodeSafetensors, saveSafetensors } from "./io.ts";
 import { isInitialized } from "./layer.ts";
-import { L, type Layer, MLP, Model, ResNet, Sequential, VGG16 } from "./mod.ts";
+import { L, Layer, MLP, Model, ResNet, Sequential, VGG16 } from "./mod.ts";
 import { gpuTest } from "../shaders/test_util.ts";
 
 const f64 = { dtype: "float64" as const };
@@ -866,4 +867,37 @@ Deno.test("toGpu() names a float64 parameter before moving anything", () => {
   rnn.apply(randn([1, 2], { dtype: "float64" }));
   throws(() => rnn.toGpu(), /^TypeError: toGpu: the state carried by "0" \(RNN\) is float64/);
   ok([...rnn.namedState()].every(([, p]) => p.device === "cpu"), "nothing moved");
+});
+
+Deno.test("layers in a Map are found (as PyTorch's ModuleDict); a lazy weight prints as such", async () => {
+  class Heads extends Layer {
+    heads = new Map([["a", new L.Linear(2)], ["b", new L.Linear(3)]]);
+    forward(x: Variable): Variable {
+      return this.heads.get("a")!.apply(x).add(this.heads.get("b")!.apply(x).sum(1, true));
+    }
+  }
+  const m = new Heads();
+  const printed = Deno.inspect(m.heads.get("a"));
+  match(
+    printed,
+    /W: parameter\(<not initialised: shape \[\?, 2\] is inferred from the first input>/,
+  );
+  m.apply(tensor([[1, 2, 3]]));
+  deepStrictEqual([...m.namedParams()].map(([n]) => n), [
+    "heads.a.W",
+    "heads.a.b",
+    "heads.b.W",
+    "heads.b.b",
+  ]);
+  match(String(m.heads.get("a")!.W), /^variable\(\[\[/);
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    await m.saveWeights(path);
+    const copy = new Heads();
+    await copy.loadWeights(path);
+    const x = tensor([[0.5, -1, 2]]);
+    deepStrictEqual(await copy.apply(x).toArray(), await m.apply(x).toArray());
+  } finally {
+    await Deno.remove(path);
+  }
 });

@@ -84,6 +84,11 @@ Deno.test("numericalGrad and gradientCheck name a wrong index, input or return",
     "gradientCheck: input 1 is an array [1, 2], not a Variable",
   );
   await assertRejects(() => utils.gradientCheck(f, untyped(3)), TypeError, "got 3");
+  // DeZero's numerical_diff(f, x) form: one Variable, rank 0 too.
+  const three = tensor(3, { dtype: "float64" });
+  assert.equal(Math.round((await utils.numericalGrad(f, three))[0]), 6);
+  assert.deepEqual(Array.from(await utils.numericalGrad(f, x)).map(Math.round), [2, 4]);
+  await assertRejects(() => utils.numericalGrad(f, untyped(3)), TypeError, "got 3");
   // Still fine with correct input.
   assert.deepEqual(Array.from(await utils.numericalGrad(f, [x])).map(Math.round), [2, 4]);
   assert.equal((await utils.gradientCheck(f, x, { order: 2 })).ok, true);
@@ -120,8 +125,29 @@ Deno.test("DataLoader, Compose and saveSafetensors show the wrong value they got
   assertThrows(
     () => new DataLoader(data, 2, { device: untyped("cuda") }),
     TypeError,
-    'device must be "cpu" or "gpu", got a string "cuda"',
+    'DataLoader: option "device" must be "cpu" or "gpu", got a string "cuda"',
   );
+  assertThrows(
+    () => new DataLoader(data, 2, untyped({ shufle: false })),
+    TypeError,
+    'DataLoader: unknown option "shufle": expected shuffle, dropLast, device, seed, autoDispose',
+  );
+  assertThrows(() => new DataLoader(data, 2, untyped(1)), TypeError, "options must be an object");
+  assertThrows(
+    () => new (untyped(DataLoader))(data, 2, false, true),
+    TypeError,
+    'got 4 arguments: DeZero\'s gpu argument is the option device: "gpu"',
+  );
+  assertThrows(
+    () => new SeqDataLoader(data, 2, untyped({ shuffle: true })),
+    TypeError,
+    'SeqDataLoader: unknown option "shuffle": expected device, autoDispose',
+  );
+  // DeZero's positional shuffle.
+  assert.equal(new DataLoader(data, 2, false).shuffle, false);
+  assert.equal(new DataLoader(data, 2, true).shuffle, true);
+  const ordered = new DataLoader(data, 3, false);
+  assert.deepEqual(await ordered.next()![1].toArray(), [0, 1, 0]);
   assertThrows(() => new Compose(untyped(new ToFloat())), TypeError, "expected an array");
   assertThrows(
     () => new Compose(untyped([new ToFloat(), null])),
