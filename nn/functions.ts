@@ -16,7 +16,8 @@ import type { DType } from "../core/dtype.ts";
 import { NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
-import type { Generator } from "../core/random.ts";
+import { checkArg, checkOptions, isPlainObject, type OptionKind } from "./_options.ts";
+import { Generator } from "../core/random.ts";
 import { broadcastShapes, fmtShape, normAxis, sizeOf } from "../core/shape.ts";
 import { describeValue, poolOut } from "../core/_validate.ts";
 import {
@@ -128,12 +129,63 @@ function assertFloat(op: string, x: Variable): void {
 /** A pair from a number or a pair (kernel sizes, strides, paddings). */
 export type Pair = number | readonly [number, number];
 
-function pair(op: string, what: string, p: Pair, min: number): [number, number] {
-  const out: [number, number] = typeof p === "number" ? [p, p] : [p[0], p[1]];
-  if (!out.every((d) => Number.isInteger(d) && d >= min)) {
-    throw new RangeError(`${op}: ${what} must be integers ≥ ${min}, got ${JSON.stringify(p)}`);
+/**
+ * A kernel size, stride or pad as a pair: an integer or a pair of them, each at
+ * least `min` (1 for kernel sizes and strides, 0 for pads). Anything else is a
+ * TypeError, an integer below `min` a RangeError (a stride of 0 never moves).
+ */
+function pair(op: string, what: string, p: unknown, min: 0 | 1): [number, number] {
+  const message = `${op}: ${what} must be a ${
+    min === 1 ? "positive" : "non-negative"
+  } integer or a pair of them, got ${describeValue(p)}`;
+  const items: unknown[] = Array.isArray(p) ? p : [p];
+  if (items.length !== (Array.isArray(p) ? 2 : 1) || !items.every(Number.isInteger)) {
+    throw new TypeError(message);
   }
-  return out;
+  const [h, w = h] = items as number[];
+  if (h < min || w < min) throw new RangeError(message);
+  return [h, w];
+}
+
+/** Throws a RangeError naming `op`, the option `what` and its value unless `ok`. */
+function checkValueRange(op: string, what: string, x: number, ok: boolean, range: string): void {
+  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
+}
+
+/**
+ * The options of function `op`, whose parameters are `params` with the options
+ * last, called with `given` arguments: a plain object (or undefined) with the
+ * keys of `spec`, each of its kind (see {@linkcode checkOptions}), and no
+ * arguments after it. Plain JavaScript does not type-check, so DeZero's
+ * positional `conv2d(x, W, b, 1, 1)` or PyTorch's `{ padding: 1 }` would
+ * otherwise be ignored silently. `example` shows the options form.
+ */
+function fnOptions<T extends object>(
+  op: string,
+  given: number,
+  params: readonly string[],
+  options: unknown,
+  spec: Record<string, OptionKind>,
+  example: string,
+): T {
+  const checked = checkOptions<T>(op, options, spec, example, params[params.length - 2]);
+  if (given > params.length) {
+    throw new TypeError(
+      `${op}: takes at most ${params.length} arguments (${params.join(", ")}), got ${given}: ` +
+        `pass the options as one object such as ${example}`,
+    );
+  }
+  return checked;
+}
+
+/**
+ * Checks the `stride` and `pad` options (when given) ahead of {@linkcode fnOptions}, whose
+ * kind "pair" would allow a stride of 0 and call a negative pad a wrong type.
+ */
+function checkStridePad(op: string, options: unknown): void {
+  if (!isPlainObject(options)) return;
+  if (options.stride !== undefined) pair(op, 'option "stride"', options.stride, 1);
+  if (options.pad !== undefined) pair(op, 'option "pad"', options.pad, 0);
 }
 
 /** Output size of a convolution along one axis. */
@@ -669,8 +721,23 @@ export function sigmoidCrossEntropy(x: Operand, t: Operand): Variable {
 export function binaryCrossEntropy(
   p: Operand,
   t: Operand,
-  { eps = 1e-7 }: { eps?: number } = {},
+  options: { eps?: number } = {},
 ): Variable {
+  const { eps = 1e-7 } = fnOptions<{ eps?: number }>(
+    "binaryCrossEntropy",
+    arguments.length,
+    ["p", "t", "options"],
+    options,
+    { eps: "number" },
+    "{ eps: 1e-7 }",
+  );
+  checkValueRange(
+    "binaryCrossEntropy",
+    'option "eps"',
+    eps,
+    eps >= 0 && eps <= 0.5,
+    "in [0, 0.5]",
+  );
   const pv = floating(v(p)).clip(eps, 1 - eps);
   const tv = binaryTargets("binaryCrossEntropy", t, pv);
   // t·log p + (1 - t)·log(1 - p)
@@ -722,8 +789,9 @@ export interface DropoutOptions {
 
 /**
  * Inverted dropout: in training (`Config.train`) zeroes each element with
- * probability `ratio` and scales the rest by `1 / (1 - ratio)`; the identity
- * in test mode.
+ * probability `ratio` (a number in `[0, 1)`, 0.5 by default) and scales the
+ * rest by `1 / (1 - ratio)`; the identity in test mode. The generator of the
+ * mask goes in the options: `dropout(x, 0.5, { generator })`.
  *
  * @example
  * ```ts
@@ -733,13 +801,28 @@ export interface DropoutOptions {
  * ```
  */
 export function dropout(x: Operand, ratio = 0.5, options: DropoutOptions = {}): Variable {
-  const xv = v(x);
-  if (!(ratio >= 0 && ratio < 1)) {
-    throw new RangeError(`dropout: ratio must be in [0, 1), got ${ratio}`);
+  checkArg("dropout", "ratio", "number", ratio);
+  checkValueRange("dropout", "ratio", ratio, ratio >= 0 && ratio < 1, "in [0, 1)");
+  // No option kind is a Generator: the value is checked here, and checkOptions
+  // sees the key only (a value of undefined is skipped there).
+  const generator = isPlainObject(options) ? options.generator : undefined;
+  if (generator !== undefined && !(generator instanceof Generator)) {
+    throw new TypeError(
+      `dropout: option "generator" must be a Generator, got ${describeValue(generator)}`,
+    );
   }
+  fnOptions(
+    "dropout",
+    arguments.length,
+    ["x", "ratio", "options"],
+    isPlainObject(options) ? { ...options, generator: undefined } : options,
+    { generator: "function" },
+    "{ generator: new Generator(0) }",
+  );
+  const xv = v(x);
   if (!Config.train || ratio === 0) return xv;
   const mask = arrays(() => {
-    const u = rand(xv.shape, { device: xv.device, dtype: xv.dtype, generator: options.generator });
+    const u = rand(xv.shape, { device: xv.device, dtype: xv.dtype, generator });
     const keep = ops.binary("ge", u.array, ratio);
     u.dispose();
     return ops.mul(keep, 1 / (1 - ratio));
@@ -754,6 +837,12 @@ export interface BatchNormOptions {
   /** Added to the variance (DeZero: 2e-5). */
   eps?: number;
 }
+
+/** The keys {@linkcode batchNorm} accepts. */
+const BATCH_NORM_OPTIONS: Record<string, OptionKind> = {
+  decay: "number",
+  eps: "number",
+};
 
 function channelShape(x: Variable): number[] {
   const shape = new Array<number>(x.ndim).fill(1);
@@ -784,7 +873,16 @@ export function batchNorm(
   runningVar: Variable,
   options: BatchNormOptions = {},
 ): Variable {
-  const { decay = 0.9, eps = 2e-5 } = options;
+  const { decay = 0.9, eps = 2e-5 } = fnOptions<BatchNormOptions>(
+    "batchNorm",
+    arguments.length,
+    ["x", "gamma", "beta", "runningMean", "runningVar", "options"],
+    options,
+    BATCH_NORM_OPTIONS,
+    "{ decay: 0.9, eps: 2e-5 }",
+  );
+  checkValueRange("batchNorm", 'option "decay"', decay, decay >= 0 && decay <= 1, "in [0, 1]");
+  checkValueRange("batchNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
   const xv = floating(v(x));
   if (xv.ndim !== 2 && xv.ndim !== 4) {
     throw new TypeError(`batchNorm: expected [N, C] or [N, C, H, W], got ${fmtShape(xv.shape)}`);
@@ -862,8 +960,17 @@ export function layerNorm(
   x: Operand,
   gamma: Operand,
   beta: Operand,
-  { eps = 1e-5 }: { eps?: number } = {},
+  options: { eps?: number } = {},
 ): Variable {
+  const { eps = 1e-5 } = fnOptions<{ eps?: number }>(
+    "layerNorm",
+    arguments.length,
+    ["x", "gamma", "beta", "options"],
+    options,
+    { eps: "number" },
+    "{ eps: 1e-5 }",
+  );
+  checkValueRange("layerNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
   const xv = floating(v(x));
   const g = v(gamma);
   const k = g.ndim;
@@ -968,7 +1075,7 @@ interface Geometry {
 }
 
 function geometry(op: string, kernel: Pair, stride: Pair, pad: Pair): Geometry {
-  const [kh, kw] = pair(op, "kernel size", kernel, 1);
+  const [kh, kw] = pair(op, "kernelSize", kernel, 1);
   const [sh, sw] = pair(op, "stride", stride, 1);
   const [ph, pw] = pair(op, "pad", pad, 0);
   return { kh, kw, sh, sw, ph, pw };
@@ -1026,6 +1133,12 @@ export interface Im2colOptions extends ConvOptions {
   toMatrix?: boolean;
 }
 
+const CONV_OPTIONS: Record<keyof ConvOptions, OptionKind> = { stride: "pair", pad: "pair" };
+const IM2COL_OPTIONS: Record<keyof Im2colOptions, OptionKind> = {
+  ...CONV_OPTIONS,
+  toMatrix: "boolean",
+};
+
 /**
  * Extracts the convolution patches of `x: [N, C, H, W]`. Differentiable (its
  * gradient is {@linkcode col2im}, and back).
@@ -1039,7 +1152,15 @@ export interface Im2colOptions extends ConvOptions {
  * ```
  */
 export function im2col(x: Operand, kernelSize: Pair, options: Im2colOptions = {}): Variable {
-  const { stride = 1, pad = 0, toMatrix = true } = options;
+  checkStridePad("im2col", options);
+  const { stride = 1, pad = 0, toMatrix = true } = fnOptions<Im2colOptions>(
+    "im2col",
+    arguments.length,
+    ["x", "kernelSize", "options"],
+    options,
+    IM2COL_OPTIONS,
+    "{ stride: 1, pad: 1 }",
+  );
   const g = geometry("im2col", kernelSize, stride, pad);
   const col = patches("im2col", v(x), g);
   if (!toMatrix) return col;
@@ -1064,7 +1185,15 @@ export function col2im(
   kernelSize: Pair,
   options: Im2colOptions = {},
 ): Variable {
-  const { stride = 1, pad = 0, toMatrix = true } = options;
+  checkStridePad("col2im", options);
+  const { stride = 1, pad = 0, toMatrix = true } = fnOptions<Im2colOptions>(
+    "col2im",
+    arguments.length,
+    ["col", "inputShape", "kernelSize", "options"],
+    options,
+    IM2COL_OPTIONS,
+    "{ stride: 1, pad: 1 }",
+  );
   const g = geometry("col2im", kernelSize, stride, pad);
   if (inputShape.length !== 4) {
     throw new TypeError(`col2im: expected an NCHW shape, got ${fmtShape(inputShape)}`);
@@ -1110,6 +1239,30 @@ function channelBias(
   return bv;
 }
 
+/**
+ * Throws when the bias is an options object: `conv2d(x, W, { stride: 2 })` leaves
+ * out the bias, which would otherwise fail later as a tensor that cannot be made.
+ */
+function checkBias(op: string, b: unknown): void {
+  if (isPlainObject(b)) {
+    throw new TypeError(
+      `${op}: b must be a tensor or null, got ${describeValue(b)}: ` +
+        `the options come fourth, as in ${op}(x, W, null, { stride: 1, pad: 1 })`,
+    );
+  }
+}
+
+/** Checks deconv2d's option `outsize`, which (unlike stride and pad) must be a pair. */
+function checkOutsize(outsize: unknown): void {
+  const message = `deconv2d: option "outsize" must be a pair of positive integers [OH, OW], got ${
+    describeValue(outsize)
+  }`;
+  if (!Array.isArray(outsize) || outsize.length !== 2 || !outsize.every(Number.isInteger)) {
+    throw new TypeError(message);
+  }
+  if (outsize.some((d) => d < 1)) throw new RangeError(message);
+}
+
 function addChannelBias(y: Variable, b: Variable | null): Variable {
   return b === null ? y : y.add(b.reshape(1, b.size, 1, 1));
 }
@@ -1133,6 +1286,16 @@ export function conv2d(
   b: Operand | null = null,
   options: ConvOptions = {},
 ): Variable {
+  checkBias("conv2d", b);
+  checkStridePad("conv2d", options);
+  const { stride = 1, pad = 0 } = fnOptions<ConvOptions>(
+    "conv2d",
+    arguments.length,
+    ["x", "W", "b", "options"],
+    options,
+    CONV_OPTIONS,
+    "{ stride: 1, pad: 1 }",
+  );
   const xv = v(x);
   const w = v(W);
   if (w.ndim !== 4 || xv.ndim !== 4 || w.shape[1] !== xv.shape[1]) {
@@ -1145,7 +1308,7 @@ export function conv2d(
   const [oc, c, kh, kw] = w.shape;
   const bias = channelBias("conv2d", b, w, oc);
   sameDevice("conv2d", { x: xv, W: w, b: bias });
-  const g = geometry("conv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
+  const g = geometry("conv2d", [kh, kw], stride, pad);
   const [oh, ow] = assertNCHW("conv2d", xv, g);
   const n = xv.shape[0];
   const col = patches("conv2d", xv, g).reshape(n, c * kh * kw, oh * ow);
@@ -1178,6 +1341,17 @@ export function deconv2d(
   b: Operand | null = null,
   options: Deconv2dOptions = {},
 ): Variable {
+  checkBias("deconv2d", b);
+  checkStridePad("deconv2d", options);
+  if (isPlainObject(options) && options.outsize !== undefined) checkOutsize(options.outsize);
+  const { stride = 1, pad = 0, outsize } = fnOptions<Deconv2dOptions>(
+    "deconv2d",
+    arguments.length,
+    ["x", "W", "b", "options"],
+    options,
+    { ...CONV_OPTIONS, outsize: "pair" },
+    "{ stride: 2, pad: 1 }",
+  );
   const xv = v(x);
   const w = v(W);
   if (w.ndim !== 4 || xv.ndim !== 4 || w.shape[0] !== xv.shape[1]) {
@@ -1191,10 +1365,8 @@ export function deconv2d(
   const [n, , h, wd] = xv.shape;
   const bias = channelBias("deconv2d", b, w, oc);
   sameDevice("deconv2d", { x: xv, W: w, b: bias });
-  const g = geometry("deconv2d", [kh, kw], options.stride ?? 1, options.pad ?? 0);
-  if (options.outsize !== undefined) pair("deconv2d", "outsize", options.outsize, 1);
-  const [oh, ow] = options.outsize ??
-    [deconvOutSize(h, kh, g.sh, g.ph), deconvOutSize(wd, kw, g.sw, g.pw)];
+  const g = geometry("deconv2d", [kh, kw], stride, pad);
+  const [oh, ow] = outsize ?? [deconvOutSize(h, kh, g.sh, g.ph), deconvOutSize(wd, kw, g.sw, g.pw)];
   if (oh < 1 || ow < 1) {
     throw new RangeError(
       `deconv2d: output size [${oh},${ow}] of input ${
@@ -1220,10 +1392,26 @@ export function deconv2d(
 
 /** Options of the pooling functions. */
 export interface PoolingOptions {
-  /** Stride (the kernel size by default, as in PyTorch). */
+  /**
+   * Stride: the kernel size by default (non-overlapping windows), as PyTorch's
+   * `max_pool2d`; DeZero's `pooling` defaults to 1.
+   */
   stride?: Pair;
   /** Padding on each side (0 by default). */
   pad?: Pair;
+}
+
+/** The checked options of pooling function `op`, called with `given` arguments. */
+function poolingOptions(op: string, given: number, options: unknown): PoolingOptions {
+  checkStridePad(op, options);
+  return fnOptions<PoolingOptions>(
+    op,
+    given,
+    ["x", "kernelSize", "options"],
+    options,
+    CONV_OPTIONS,
+    "{ stride: 2, pad: 0 }",
+  );
 }
 
 function windows(op: string, x: Operand, kernelSize: Pair, options: PoolingOptions) {
@@ -1255,10 +1443,12 @@ class MaxPool2d extends Function {
 }
 
 /**
- * Max pooling over `kernelSize` windows of `x: [N, C, H, W]` (stride = kernel
- * size by default; padding, at most half the kernel, never wins). The gradient
- * flows to the first maximum of each window, as in PyTorch. Differentiable
- * twice.
+ * Max pooling over `kernelSize` windows of `x: [N, C, H, W]`. The stride is
+ * the kernel size unless `options.stride` says otherwise (PyTorch's default;
+ * DeZero's is 1, so write DeZero's `pooling(x, 2, 1)` as
+ * `pooling(x, 2, { stride: 1 })`). Padding, at most half the kernel, never
+ * wins. The gradient flows to the first maximum of each window, as in
+ * PyTorch. Differentiable twice.
  *
  * @example
  * ```ts
@@ -1268,16 +1458,19 @@ class MaxPool2d extends Function {
  * ```
  */
 export function pooling(x: Operand, kernelSize: Pair, options: PoolingOptions = {}): Variable {
+  const { stride = kernelSize, pad = 0 } = poolingOptions("pooling", arguments.length, options);
   const xv = v(x);
-  const g = geometry("pooling", kernelSize, options.stride ?? kernelSize, options.pad ?? 0);
+  const g = geometry("pooling", kernelSize, stride, pad);
   assertNCHW("pooling", xv, g);
   poolOut("pooling", xv.shape[2], xv.shape[3], g);
   return new MaxPool2d(g).apply(xv);
 }
 
 /**
- * Average pooling over `kernelSize` windows of `x: [N, C, H, W]` (stride =
- * kernel size by default; zero padding counts in the average, as PyTorch's default).
+ * Average pooling over `kernelSize` windows of `x: [N, C, H, W]`. The stride
+ * is the kernel size unless `options.stride` says otherwise (PyTorch's
+ * default; DeZero's is 1: write `averagePooling(x, 2, { stride: 1 })`). Zero
+ * padding counts in the average, as PyTorch's default.
  *
  * @example
  * ```ts
@@ -1291,7 +1484,8 @@ export function averagePooling(
   kernelSize: Pair,
   options: PoolingOptions = {},
 ): Variable {
-  return windows("averagePooling", x, kernelSize, options).col.mean(2);
+  const checked = poolingOptions("averagePooling", arguments.length, options);
+  return windows("averagePooling", x, kernelSize, checked).col.mean(2);
 }
 
 installNnFunctions({ sigmoid, relu, leakyRelu, gelu, softmax, logSoftmax });

@@ -381,7 +381,11 @@ Deno.test("conv2d() and deconv2d() name themselves for a wrong bias or an empty 
   });
   throws(
     () => N.deconv2d(ones([1, 2, 1, 1]), ones([2, 1, 1, 1]), null, { pad: 1, outsize: [-1, -1] }),
-    { name: "RangeError", message: "deconv2d: outsize must be integers ≥ 1, got [-1,-1]" },
+    {
+      name: "RangeError",
+      message:
+        'deconv2d: option "outsize" must be a pair of positive integers [OH, OW], got an array [-1, -1]',
+    },
   );
 });
 
@@ -462,4 +466,251 @@ Deno.test("Variable methods mirror the activations of F, and F exports DeZero's 
     N.meanSquaredError(x, zeros([3, 4], f64)),
     0,
   );
+});
+
+// ------------------------------------------------------------ options, as plain JavaScript calls them
+
+/** The functions without their types, as plain JavaScript and notebooks call them. */
+// deno-lint-ignore no-explicit-any
+const js: any = N;
+
+/** Asserts that `fn` throws an instance of `cls` whose message includes `part`. */
+function throwsWith(fn: () => unknown, cls: ErrorConstructor, part: string): void {
+  throws(fn, (e: unknown) => {
+    ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
+    ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
+    return true;
+  });
+}
+
+Deno.test("conv2d() rejects positional stride and pad, unknown options and bad values", () => {
+  const x = ones([1, 1, 4, 4]), W = ones([2, 1, 3, 3]);
+  // DeZero's conv2d(x, W, b, stride, pad): the output was [1,2,2,2], silently.
+  throws(() => js.conv2d(x, W, null, 1, 1), {
+    name: "TypeError",
+    message: "conv2d: options must be an object such as { stride: 1, pad: 1 }, got 1 " +
+      "(positional arguments after b are not accepted)",
+  });
+  throws(() => js.conv2d(x, W, null, { padding: 1 }), {
+    name: "TypeError",
+    message: 'conv2d: unknown option "padding": expected stride, pad',
+  });
+  throws(() => js.conv2d(x, W, null, { pad: 1 }, 1), {
+    name: "TypeError",
+    message: "conv2d: takes at most 4 arguments (x, W, b, options), got 5: " +
+      "pass the options as one object such as { stride: 1, pad: 1 }",
+  });
+  throws(() => js.conv2d(x, W, { pad: 1 }), {
+    name: "TypeError",
+    message: "conv2d: b must be a tensor or null, got a plain object: " +
+      "the options come fourth, as in conv2d(x, W, null, { stride: 1, pad: 1 })",
+  });
+  throws(() => js.conv2d(x, W, null, { stride: 0 }), {
+    name: "RangeError",
+    message: 'conv2d: option "stride" must be a positive integer or a pair of them, got 0',
+  });
+  throws(() => js.conv2d(x, W, null, { pad: -1 }), {
+    name: "RangeError",
+    message: 'conv2d: option "pad" must be a non-negative integer or a pair of them, got -1',
+  });
+  throwsWith(() => js.conv2d(x, W, null, { stride: "2" }), TypeError, 'got a string "2"');
+  throwsWith(() => js.conv2d(x, W, null, { stride: [1, 1, 1] }), TypeError, 'option "stride"');
+  throwsWith(() => js.conv2d(x, W, null, { pad: 0.5 }), TypeError, 'option "pad"');
+  throwsWith(() => js.conv2d(x, W, null, "same"), TypeError, 'got a string "same"');
+});
+
+Deno.test("conv2d() keeps its valid calls: options, pairs, undefined and a bias", () => {
+  const x = ones([1, 1, 4, 4]), W = ones([2, 1, 3, 3]);
+  deepStrictEqual(N.conv2d(x, W, null, { stride: 1, pad: 1 }).shape, [1, 2, 4, 4]);
+  deepStrictEqual(N.conv2d(x, W, null, { stride: [1, 2], pad: [1, 0] }).shape, [1, 2, 4, 1]);
+  deepStrictEqual(N.conv2d(x, W, zeros([2]), { stride: undefined }).shape, [1, 2, 2, 2]);
+  deepStrictEqual(N.conv2d(x, W, undefined, undefined).shape, [1, 2, 2, 2]);
+  deepStrictEqual(N.conv2d(x, W).shape, [1, 2, 2, 2]);
+});
+
+Deno.test("deconv2d() rejects positional stride and pad, unknown options and a bad outsize", () => {
+  const y = ones([1, 2, 3, 3]), W = ones([2, 1, 3, 3]);
+  throwsWith(
+    () => js.deconv2d(y, W, null, 2, 1),
+    TypeError,
+    "deconv2d: options must be an object such as { stride: 2, pad: 1 }, got 2 " +
+      "(positional arguments after b are not accepted)",
+  );
+  throwsWith(
+    () => js.deconv2d(y, W, null, { outputPadding: 1 }),
+    TypeError,
+    'deconv2d: unknown option "outputPadding": expected stride, pad, outsize',
+  );
+  throwsWith(() => js.deconv2d(y, W, null, {}, 1), TypeError, "deconv2d: takes at most 4");
+  throwsWith(() => js.deconv2d(y, W, null, { stride: 0 }), RangeError, 'deconv2d: option "stride"');
+  throws(() => js.deconv2d(y, W, null, { stride: 2, outsize: 7 }), {
+    name: "TypeError",
+    message: 'deconv2d: option "outsize" must be a pair of positive integers [OH, OW], got 7',
+  });
+  deepStrictEqual(N.deconv2d(y, W, null, { stride: 2, pad: 1 }).shape, [1, 1, 5, 5]);
+  deepStrictEqual(N.deconv2d(y, W, null, { stride: 2, pad: 1, outsize: [6, 6] }).shape, [
+    1,
+    1,
+    6,
+    6,
+  ]);
+});
+
+Deno.test("pooling() and averagePooling() reject a positional stride and unknown options", () => {
+  const x = ones([1, 1, 4, 4]);
+  for (const op of ["pooling", "averagePooling"]) {
+    // DeZero's pooling(x, 2, 1) (stride 1): the stride stayed 2, silently.
+    throws(() => js[op](x, 2, 1), {
+      name: "TypeError",
+      message: `${op}: options must be an object such as { stride: 2, pad: 0 }, got 1 ` +
+        "(positional arguments after kernelSize are not accepted)",
+    });
+    throws(() => js[op](x, 2, { padding: 1 }), {
+      name: "TypeError",
+      message: `${op}: unknown option "padding": expected stride, pad`,
+    });
+    throwsWith(() => js[op](x, 2, {}, 1), TypeError, `${op}: takes at most 3 arguments`);
+    throwsWith(() => js[op](x, 2, { stride: 0 }), RangeError, `${op}: option "stride"`);
+    throwsWith(() => js[op](x, 2, { pad: -1 }), RangeError, `${op}: option "pad"`);
+    throws(() => js[op](x, 0), {
+      name: "RangeError",
+      message: `${op}: kernelSize must be a positive integer or a pair of them, got 0`,
+    });
+    throwsWith(() => js[op](x, "2"), TypeError, `${op}: kernelSize must be`);
+    throwsWith(() => js[op](x, [2, 2, 2]), TypeError, `${op}: kernelSize must be`);
+  }
+});
+
+Deno.test("pooling() and averagePooling() stride defaults to the kernel size, as documented", () => {
+  const x = ones([1, 1, 4, 4]);
+  deepStrictEqual(N.pooling(x, 2).shape, [1, 1, 2, 2]);
+  deepStrictEqual(N.pooling(x, 2, { stride: 1 }).shape, [1, 1, 3, 3]);
+  deepStrictEqual(N.pooling(x, [2, 1], { stride: undefined }).shape, [1, 1, 2, 4]);
+  deepStrictEqual(N.averagePooling(x, 2).shape, [1, 1, 2, 2]);
+  deepStrictEqual(N.averagePooling(x, 2, { stride: 1 }).shape, [1, 1, 3, 3]);
+});
+
+Deno.test("im2col() and col2im() reject positional stride and pad and unknown options", () => {
+  const x = ones([1, 1, 4, 4]);
+  throwsWith(
+    () => js.im2col(x, 2, 2),
+    TypeError,
+    "im2col: options must be an object such as { stride: 1, pad: 1 }, got 2 " +
+      "(positional arguments after kernelSize are not accepted)",
+  );
+  throwsWith(
+    () => js.im2col(x, 2, { strides: 2 }),
+    TypeError,
+    'im2col: unknown option "strides": expected stride, pad, toMatrix',
+  );
+  throwsWith(
+    () => js.im2col(x, 2, { toMatrix: 0 }),
+    TypeError,
+    'im2col: option "toMatrix" must be a boolean, got 0',
+  );
+  throwsWith(() => js.im2col(x, 2, {}, 2), TypeError, "im2col: takes at most 3 arguments");
+  throwsWith(() => js.im2col(x, 2, { stride: -2 }), RangeError, 'im2col: option "stride"');
+  const col = N.im2col(x, 2, { stride: 2 });
+  deepStrictEqual(col.shape, [4, 4]);
+  throwsWith(
+    () => js.col2im(col, [1, 1, 4, 4], 2, 2),
+    TypeError,
+    "col2im: options must be an object such as { stride: 1, pad: 1 }, got 2 " +
+      "(positional arguments after kernelSize are not accepted)",
+  );
+  throwsWith(() => js.col2im(col, [1, 1, 4, 4], 2, { padding: 0 }), TypeError, "col2im: unknown");
+  throwsWith(() => js.col2im(col, [1, 1, 4, 4], 2, {}, 2), TypeError, "col2im: takes at most 4");
+  deepStrictEqual(N.col2im(col, [1, 1, 4, 4], 2, { stride: 2 }).shape, [1, 1, 4, 4]);
+  deepStrictEqual(N.im2col(x, 2, { toMatrix: false }).shape, [1, 1, 2, 2, 3, 3]);
+});
+
+Deno.test("dropout() rejects a number as options, a bad generator and a bad ratio", async () => {
+  const x = ones([4]);
+  for (const mode of [(f: () => unknown) => f(), testMode]) {
+    throws(() => mode(() => js.dropout(x, 0.5, 123)), {
+      name: "TypeError",
+      message: "dropout: options must be an object such as { generator: new Generator(0) }, " +
+        "got 123 (positional arguments after ratio are not accepted)",
+    });
+  }
+  throws(() => js.dropout(x, 0.5, { seed: 1 }), {
+    name: "TypeError",
+    message: 'dropout: unknown option "seed": expected generator',
+  });
+  throws(() => js.dropout(x, 0.5, { generator: 3 }), {
+    name: "TypeError",
+    message: 'dropout: option "generator" must be a Generator, got 3',
+  });
+  throwsWith(() => js.dropout(x, 0.5, {}, 1), TypeError, "dropout: takes at most 3 arguments");
+  throwsWith(
+    () => js.dropout(x, "0.5"),
+    TypeError,
+    'dropout: ratio must be a finite number, got a string "0.5"',
+  );
+  throwsWith(() => js.dropout(x, { ratio: 0.5 }), TypeError, "dropout: ratio must be");
+  throws(() => N.dropout(x, 1), {
+    name: "RangeError",
+    message: "dropout: ratio must be in [0, 1), got 1",
+  });
+  // Valid calls: the generator drives the mask.
+  const a = await N.dropout(ones([64]), 0.5, { generator: new Generator(7) }).data();
+  const b = await N.dropout(ones([64]), 0.5, { generator: new Generator(7) }).data();
+  deepStrictEqual(Array.from(a), Array.from(b));
+  deepStrictEqual(await N.dropout(x, 0, undefined).toArray(), [1, 1, 1, 1]);
+});
+
+Deno.test("batchNorm(), layerNorm() and binaryCrossEntropy() check their options", async () => {
+  const x = randn([4, 3]);
+  const mean = zeros([3]), variance = ones([3]);
+  const bn = (options: unknown) => js.batchNorm(x, ones([3]), zeros([3]), mean, variance, options);
+  throws(() => bn(0.9), {
+    name: "TypeError",
+    message: "batchNorm: options must be an object such as { decay: 0.9, eps: 2e-5 }, got 0.9 " +
+      "(positional arguments after runningVar are not accepted)",
+  });
+  throwsWith(() => bn({ momentum: 0.1 }), TypeError, 'batchNorm: unknown option "momentum"');
+  throwsWith(
+    () => bn({ eps: "1e-5" }),
+    TypeError,
+    'batchNorm: option "eps" must be a finite number',
+  );
+  throws(() => bn({ decay: 2 }), {
+    name: "RangeError",
+    message: 'batchNorm: option "decay" must be in [0, 1], got 2',
+  });
+  throwsWith(() => bn({ eps: -1 }), RangeError, 'batchNorm: option "eps" must be ≥ 0, got -1');
+  throwsWith(
+    () => js.batchNorm(x, ones([3]), zeros([3]), mean, variance, {}, 1),
+    TypeError,
+    "batchNorm: takes at most 6 arguments",
+  );
+  // Nothing was updated by the rejected calls.
+  deepStrictEqual(await mean.toArray(), [0, 0, 0]);
+
+  const y = randn([2, 5]);
+  throwsWith(
+    () => js.layerNorm(y, ones([5]), zeros([5]), 1e-5),
+    TypeError,
+    "layerNorm: options must be an object such as { eps: 1e-5 }, got 0.00001",
+  );
+  throws(() => js.layerNorm(y, ones([5]), zeros([5]), { epsilon: 1e-5 }), {
+    name: "TypeError",
+    message: 'layerNorm: unknown option "epsilon": expected eps',
+  });
+  throwsWith(() => js.layerNorm(y, ones([5]), zeros([5]), { eps: -1 }), RangeError, "layerNorm:");
+  deepStrictEqual(N.layerNorm(y, ones([5]), zeros([5]), { eps: 1e-3 }).shape, [2, 5]);
+
+  const p = tensor([0.9, 0.2]), t = tensor([1, 0]);
+  throwsWith(
+    () => js.binaryCrossEntropy(p, t, 1e-7),
+    TypeError,
+    "binaryCrossEntropy: options must",
+  );
+  throwsWith(
+    () => js.binaryCrossEntropy(p, t, { epsilon: 0 }),
+    TypeError,
+    "binaryCrossEntropy: unknown",
+  );
+  throwsWith(() => js.binaryCrossEntropy(p, t, { eps: 0.6 }), RangeError, "must be in [0, 0.5]");
+  deepStrictEqual(N.binaryCrossEntropy(p, t, { eps: 1e-3 }).shape, []);
 });

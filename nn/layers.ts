@@ -355,7 +355,8 @@ export class BatchNorm extends Layer {
     if (!isInitialized(this.gamma) && (x.ndim === 2 || x.ndim === 4)) {
       this.#init(x.shape[1], floatDtype(x, this.#opts.dtype), x.device);
     }
-    return N.batchNorm(x, this.gamma, this.beta, this.avgMean, this.avgVar, this.#opts);
+    const { decay, eps } = this.#opts;
+    return N.batchNorm(x, this.gamma, this.beta, this.avgMean, this.avgVar, { decay, eps });
   }
 }
 
