@@ -20,7 +20,7 @@ import { fmtShape } from "../core/shape.ts";
 import { Parameter, Variable } from "../core/variable.ts";
 import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 import { isInitialized, Layer } from "./layer.ts";
-import { checkArg, hyperparams } from "./_options.ts";
+import { checkArg, hyperparams, isPlainObject } from "./_options.ts";
 
 /**
  * A gradient hook: called with the parameters that have gradients, before the
@@ -77,11 +77,14 @@ export abstract class Optimizer {
 
   /** An optimizer with learning rate `lr` (≥ 0: a negative rate climbs the loss). */
   constructor(lr: number) {
-    checkRange(new.target.name, "lr", lr, lr >= 0, "≥ 0");
+    checkHyper(new.target.name, "lr", lr);
     this.lr = lr;
   }
 
-  /** The hyperparameters saved with the state (besides `lr` and `t`). */
+  /**
+   * The hyperparameters saved with the state (besides `lr` and `t`): loading a
+   * state sets these and no others, each checked as the constructor checks it.
+   */
   protected hyper(): Record<string, number> {
     return {};
   }
@@ -175,7 +178,7 @@ export abstract class Optimizer {
    */
   update(): void {
     // lr may have been set since construction (by hand or by a schedule).
-    checkRange(`${this.constructor.name}.update`, "lr", this.lr, this.lr >= 0, "≥ 0");
+    checkHyper(`${this.constructor.name}.update`, "lr", this.lr);
     const named = this.namedParams().filter(([, p]) => p.grad !== null);
     this.#prepare(named);
     const params = named.map(([, p]) => p);
@@ -350,13 +353,15 @@ export abstract class Optimizer {
    * optimized without state (no gradient yet, frozen) loads without state.
    */
   loadStateDict(state: OptimizerState): void {
-    this.#load(state, `${this.constructor.name}.loadStateDict`);
+    this.#load(state, `${this.constructor.name}.loadStateDict`, "the state dict's");
   }
 
-  #load(state: OptimizerState, op: string): void {
+  /** Loads `state` for `op` (which names the file, if any); `source` names the state's scalars. */
+  #load(state: OptimizerState, op: string, source: string): void {
     if (state.kind !== this.constructor.name) {
       throw new TypeError(`${op}: the state is of a ${state.kind}, not a ${this.constructor.name}`);
     }
+    const { t, lr, hyper } = this.#checkScalars(state.scalars, op, source);
     const named = this.namedParams();
     const byName = new Map(named);
     const slotNames = this.stateSlots();
@@ -399,10 +404,6 @@ export abstract class Optimizer {
         );
       }
     }
-    const { t, lr, ...hyper } = state.scalars;
-    if (!Number.isInteger(t) || typeof lr !== "number") {
-      throw new TypeError(`${op}: the state lacks the step count "t" or the learning rate "lr"`);
-    }
     if (
       state.params !== undefined &&
       !(Array.isArray(state.params) && state.params.every((n) => typeof n === "string"))
@@ -441,6 +442,49 @@ export abstract class Optimizer {
     Object.assign(this, hyper);
   }
 
+  /**
+   * The scalars of a saved state, checked: exactly `t`, `lr` and the keys of
+   * {@linkcode Optimizer.hyper} (anything else could replace a method), `t` a
+   * non-negative integer, the rest finite numbers in the constructor's ranges.
+   */
+  #checkScalars(
+    scalars: unknown,
+    op: string,
+    source: string,
+  ): { t: number; lr: number; hyper: Record<string, number> } {
+    const keys = ["t", "lr", ...Object.keys(this.hyper())];
+    const expected = `${this.constructor.name} saves ${keys.join(", ")}`;
+    if (!isPlainObject(scalars)) {
+      throw new TypeError(
+        `${op}: ${source} scalars must be an object (${expected}), got ${describeValue(scalars)}`,
+      );
+    }
+    for (const [key, value] of Object.entries(scalars)) {
+      if (!keys.includes(key)) {
+        throw new TypeError(
+          `${op}: ${source} scalars have an unknown key "${key}" (${
+            describeValue(value)
+          }): ${expected}`,
+        );
+      }
+    }
+    const lacking = keys.filter((key) => !Object.hasOwn(scalars, key));
+    if (lacking.length > 0) {
+      throw new TypeError(
+        `${op}: ${source} scalars lack ${lacking.map((k) => `"${k}"`).join(", ")}: ${expected}`,
+      );
+    }
+    const what = (key: string) => `${source} scalar "${key}"`;
+    for (const key of keys) checkArg(op, what(key), "number", scalars[key]);
+    const { t, lr, ...hyper } = scalars as Record<string, number>;
+    checkRange(op, what("t"), t, Number.isSafeInteger(t) && t >= 0, "a non-negative integer");
+    for (const [key, value] of Object.entries({ lr, ...hyper })) {
+      // A subclass's own hyperparameters have no range here: any finite number.
+      if (Object.hasOwn(RANGES, key)) checkHyper(op, key as Hyperparameter, value, what(key));
+    }
+    return { t, lr, hyper };
+  }
+
   /** Saves {@linkcode Optimizer.stateDict} to a safetensors file (scalars in its metadata). */
   async saveState(path: string): Promise<void> {
     const state = await this.stateDict();
@@ -465,7 +509,7 @@ export abstract class Optimizer {
     } catch {
       throw new TypeError(`${op}: no optimizer scalars or parameter names in the file's metadata`);
     }
-    this.#load({ kind: metadata.optimizer ?? "", scalars, tensors, params }, op);
+    this.#load({ kind: metadata.optimizer ?? "", scalars, tensors, params }, op, "the file's");
   }
 }
 
@@ -478,15 +522,33 @@ function checkRange(op: string, what: string, x: number, ok: boolean, range: str
   if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
 }
 
-/** eps must be > 0 where the denominator is 0 for an element whose gradients were all 0. */
-function checkEps(op: string, eps: number): void {
-  checkRange(
-    op,
-    "eps",
-    eps,
-    eps > 0,
-    "> 0 (an element whose gradients were all 0 would divide 0 by 0)",
-  );
+/** The hyperparameters of the optimizers here (a subclass may save others of its own). */
+type Hyperparameter = "lr" | "momentum" | "eps" | "rho" | "beta1" | "beta2" | "weightDecay";
+
+/**
+ * The range of each hyperparameter, checked by the constructors, by `update()`
+ * (for `lr`, which may be set later) and by `loadState()`.
+ */
+const RANGES: { [K in Hyperparameter]: { ok: (x: number) => boolean; range: string } } = {
+  // A negative rate climbs the loss.
+  lr: { ok: (x) => x >= 0, range: "≥ 0" },
+  momentum: { ok: (x) => x >= 0, range: "≥ 0" },
+  eps: {
+    ok: (x) => x > 0,
+    range: "> 0 (an element whose gradients were all 0 would divide 0 by 0)",
+  },
+  rho: { ok: (x) => x >= 0 && x <= 1, range: "in [0, 1]" },
+  beta1: { ok: (x) => x >= 0 && x < 1, range: "in [0, 1)" },
+  beta2: { ok: (x) => x >= 0 && x < 1, range: "in [0, 1)" },
+  weightDecay: { ok: (x) => x >= 0, range: "≥ 0" },
+};
+
+/**
+ * Throws a RangeError naming `op`, `what` (by default the hyperparameter's
+ * name) and `x` unless `x` is in the range of hyperparameter `name`.
+ */
+function checkHyper(op: string, name: Hyperparameter, x: number, what: string = name): void {
+  checkRange(op, what, x, RANGES[name].ok(x), RANGES[name].range);
 }
 
 /**
@@ -600,7 +662,7 @@ export class MomentumSGD extends Optimizer {
       names,
     );
     super(lr);
-    checkRange("MomentumSGD", "momentum", momentum, momentum >= 0, "≥ 0");
+    checkHyper("MomentumSGD", "momentum", momentum);
     this.momentum = momentum;
   }
   /** The hyperparameters saved with the state. */
@@ -651,7 +713,7 @@ export class AdaGrad extends Optimizer {
       names,
     );
     super(lr);
-    checkEps("AdaGrad", eps);
+    checkHyper("AdaGrad", "eps", eps);
     this.eps = eps;
   }
   /** The hyperparameters saved with the state. */
@@ -704,8 +766,8 @@ export class AdaDelta extends Optimizer {
       { rho?: number; eps?: number; lr?: number }
     >("AdaDelta", args, ["rho", "eps"], ["rho", "eps", "lr"]);
     super(lr);
-    checkRange("AdaDelta", "rho", rho, rho >= 0 && rho <= 1, "in [0, 1]");
-    checkEps("AdaDelta", eps);
+    checkHyper("AdaDelta", "rho", rho);
+    checkHyper("AdaDelta", "eps", eps);
     this.rho = rho;
     this.eps = eps;
   }
@@ -800,9 +862,9 @@ export class Adam extends Optimizer {
       throw new RangeError(`Adam: lr ${lr} and alpha ${alpha} name the same step size: give one`);
     }
     super(lr ?? alpha ?? 0.001);
-    checkRange(op, "beta1", beta1, beta1 >= 0 && beta1 < 1, "in [0, 1)");
-    checkRange(op, "beta2", beta2, beta2 >= 0 && beta2 < 1, "in [0, 1)");
-    checkEps(op, eps);
+    checkHyper(op, "beta1", beta1);
+    checkHyper(op, "beta2", beta2);
+    checkHyper(op, "eps", eps);
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.eps = eps;
@@ -905,7 +967,7 @@ export class AdamW extends Adam {
     ]);
     super(o);
     const weightDecay = o.weightDecay ?? 0.01;
-    checkRange("AdamW", "weightDecay", weightDecay, weightDecay >= 0, "≥ 0");
+    checkHyper("AdamW", "weightDecay", weightDecay);
     this.weightDecay = weightDecay;
   }
   /** The hyperparameters saved with the state. */

@@ -2,6 +2,7 @@ import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict"
 import { F, initGpu, manualSeed, Parameter, randn, Sequential, tensor, tidy } from "../mod.ts";
 import { liveArrayCount } from "../core/ndarray.ts";
 import { gpuTest } from "../shaders/test_util.ts";
+import { loadSafetensorsFile, saveSafetensors } from "./io.ts";
 import { L, MLP, optimizers } from "./mod.ts";
 
 const f64 = { dtype: "float64" as const };
@@ -753,3 +754,179 @@ Deno.test("update() rejects a gradient of another dtype, a bad lr set later, Fre
   throws(() => new FreezeParam(junk(3)), /FreezeParam: target 0 is 3, not a Layer or a Parameter/);
   throws(() => new FreezeParam(p, junk(tensor([1]))), /target 1 is a Variable.*new Parameter/);
 });
+
+/** Everything an optimizer loads: `t`, `lr`, its hyperparameters and state arrays. */
+async function loaded(opt: optimizers.Optimizer): Promise<unknown> {
+  const { scalars, tensors } = await opt.stateDict();
+  return { scalars, tensors, update: typeof opt.update };
+}
+
+/** One optimizer of each kind, with hyperparameters other than the defaults. */
+const TUNED: (() => optimizers.Optimizer)[] = [
+  () => new SGD({ lr: 0.2 }),
+  () => new MomentumSGD({ lr: 0.05, momentum: 0.5 }),
+  () => new AdaGrad({ lr: 0.02, eps: 1e-6 }),
+  () => new AdaDelta({ rho: 0.9, eps: 1e-5, lr: 0.5 }),
+  () => new Adam({ lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-7 }),
+  () => new AdamW({ lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-7, weightDecay: 0.1 }),
+];
+
+Deno.test("saveState() / loadState() and loadStateDict() restore every optimizer's scalars and state", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const make of TUNED) {
+      manualSeed(6);
+      const model = new MLP([4, 3]);
+      const opt = make().setup(model);
+      await trainSteps(model, opt, 2);
+      const kind = opt.constructor.name;
+      const want = await loaded(opt);
+      await opt.saveState(`${dir}/o.safetensors`);
+      // A default one: every hyperparameter has to come from the state.
+      const Class = opt.constructor as new () => optimizers.Optimizer;
+      const fromFile = new Class().setup(model);
+      await fromFile.loadState(`${dir}/o.safetensors`);
+      deepStrictEqual(await loaded(fromFile), want, kind);
+      equal(fromFile.t, 2, kind);
+      const fromDict = new Class().setup(model);
+      fromDict.loadStateDict(await opt.stateDict());
+      deepStrictEqual(await loaded(fromDict), want, kind);
+      // Both go on as the original does.
+      await trainSteps(model, fromFile, 1);
+      equal(fromFile.t, 3, kind);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadState() / loadStateDict() reject bad scalars by key and value, changing nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    manualSeed(7);
+    const model = new MLP([4, 3]);
+    // The state to load: one step with other hyperparameters than `opt`'s.
+    const source = new Adam({ lr: 0.01, beta1: 0.5 }).setup(model);
+    await trainSteps(model, source, 1);
+    const good = await source.stateDict();
+    const file = `${dir}/good.safetensors`;
+    await source.saveState(file);
+    const { tensors, metadata } = await loadSafetensorsFile(file);
+    const opt = new Adam({ lr: 0.05 }).setup(model);
+    await trainSteps(model, opt, 2);
+    const before = await loaded(opt);
+
+    const scalars = (change: Record<string, unknown>) =>
+      JSON.stringify({ ...good.scalars, ...change });
+    const { beta2: _, ...noBeta2 } = good.scalars;
+    const cases: [string, ErrorConstructor, string][] = [
+      [
+        scalars({ update: 1 }),
+        TypeError,
+        'scalars have an unknown key "update" (1): Adam saves t, lr, beta1, beta2, eps',
+      ],
+      [scalars({ momentum: 0.9 }), TypeError, 'unknown key "momentum" (0.9)'],
+      [scalars({ alpha: 0.01 }), TypeError, 'unknown key "alpha" (0.01)'],
+      [`{"__proto__": {"lr": 1}, ${scalars({}).slice(1)}`, TypeError, 'unknown key "__proto__"'],
+      [
+        scalars({ beta1: "abc" }),
+        TypeError,
+        'scalar "beta1" must be a finite number, got a string "abc"',
+      ],
+      [scalars({ lr: null }), TypeError, 'scalar "lr" must be a finite number, got null'],
+      [scalars({ beta1: 1 }), RangeError, 'scalar "beta1" must be in [0, 1), got 1'],
+      [scalars({ beta2: -0.5 }), RangeError, 'scalar "beta2" must be in [0, 1), got -0.5'],
+      [scalars({ eps: 0 }), RangeError, 'scalar "eps" must be > 0'],
+      [scalars({ lr: -1 }), RangeError, 'scalar "lr" must be ≥ 0, got -1'],
+      [scalars({ t: -5 }), RangeError, 'scalar "t" must be a non-negative integer, got -5'],
+      [scalars({ t: 1.5 }), RangeError, 'scalar "t" must be a non-negative integer, got 1.5'],
+      [scalars({ t: "1" }), TypeError, 'scalar "t" must be a finite number, got a string "1"'],
+      [
+        JSON.stringify(noBeta2),
+        TypeError,
+        'scalars lack "beta2": Adam saves t, lr, beta1, beta2, eps',
+      ],
+      ["{}", TypeError, 'scalars lack "t", "lr", "beta1", "beta2", "eps"'],
+      [
+        "null",
+        TypeError,
+        "scalars must be an object (Adam saves t, lr, beta1, beta2, eps), got null",
+      ],
+      ["[1, 2]", TypeError, "scalars must be an object"],
+      ["3", TypeError, "scalars must be an object"],
+    ];
+    for (const [json, Class, message] of cases) {
+      const path = `${dir}/bad.safetensors`;
+      await saveSafetensors(path, tensors, { metadata: { ...metadata, scalars: json } });
+      await rejects(opt.loadState(path), (e: Error) => {
+        const prefix = `Adam.loadState: ${path}: the file's `;
+        ok(e instanceof Class && e.message.startsWith(prefix), `${json}: ${e}`);
+        ok(e.message.includes(message), `${json}: ${e.message}`);
+        return true;
+      });
+      deepStrictEqual(await loaded(opt), before, json);
+      throws(
+        () => opt.loadStateDict({ ...good, scalars: JSON.parse(json) }),
+        (e: Error) => {
+          const prefix = "Adam.loadStateDict: the state dict's ";
+          ok(e instanceof Class && e.message.startsWith(prefix), `${json}: ${e}`);
+          ok(e.message.includes(message), `${json}: ${e.message}`);
+          return true;
+        },
+      );
+      deepStrictEqual(await loaded(opt), before, json);
+    }
+    equal(Object.getPrototypeOf(opt), Adam.prototype);
+    // Still usable, and the good state still loads.
+    await trainSteps(model, opt, 1);
+    opt.loadStateDict(good);
+    deepStrictEqual(await loaded(opt), await loaded(source));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadStateDict() accepts only each optimizer's own hyperparameters, in its constructor's range", () => {
+  const model = new MLP([2]);
+  model.apply(tensor([[1, 2]]));
+  const cases: [optimizers.Optimizer, Record<string, unknown>, string][] = [
+    [new SGD(), { momentum: 0.9 }, 'unknown key "momentum" (0.9): SGD saves t, lr'],
+    [new MomentumSGD(), { momentum: -1 }, 'scalar "momentum" must be ≥ 0, got -1'],
+    [
+      new MomentumSGD(),
+      { beta1: 0.9 },
+      'unknown key "beta1" (0.9): MomentumSGD saves t, lr, momentum',
+    ],
+    [new AdaGrad(), { eps: -1e-8 }, 'scalar "eps" must be > 0'],
+    [new AdaDelta(), { rho: 1.5 }, 'scalar "rho" must be in [0, 1], got 1.5'],
+    [new AdaDelta(), { lr: Infinity }, 'scalar "lr" must be a finite number, got Infinity'],
+    [new Adam(), { weightDecay: 0.01 }, 'unknown key "weightDecay" (0.01)'],
+    [new AdamW(), { weightDecay: -0.01 }, 'scalar "weightDecay" must be ≥ 0, got -0.01'],
+    [new AdamW(), { beta2: NaN }, 'scalar "beta2" must be a finite number, got NaN'],
+  ];
+  for (const [opt, change, message] of cases) {
+    opt.setup(model);
+    const kind = opt.constructor.name;
+    const state: optimizers.OptimizerState = {
+      kind,
+      scalars: { t: 0, lr: opt.lr, ...hyperOf(opt), ...change } as Record<string, number>,
+      tensors: {},
+    };
+    const before = { ...hyperOf(opt), t: opt.t, lr: opt.lr };
+    throws(
+      () => opt.loadStateDict(state),
+      (e: Error) =>
+        e.message.startsWith(`${kind}.loadStateDict: the state dict's `) &&
+        e.message.includes(message),
+      `${kind} ${JSON.stringify(change)}`,
+    );
+    deepStrictEqual({ ...hyperOf(opt), t: opt.t, lr: opt.lr }, before);
+  }
+});
+
+/** The hyperparameters an optimizer saves besides `t` and `lr`. */
+function hyperOf(opt: optimizers.Optimizer): Record<string, number> {
+  const names = ["momentum", "eps", "rho", "beta1", "beta2", "weightDecay"];
+  // deno-lint-ignore no-explicit-any
+  return Object.fromEntries(names.filter((n) => n in opt).map((n) => [n, (opt as any)[n]]));
+}
