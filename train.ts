@@ -102,20 +102,8 @@ export function parseTrainArgs(args: readonly string[]): TrainConfig | "help" {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
-      options: {
-        model: { type: "string", default: "mlp" },
-        epochs: { type: "string" },
-        "batch-size": { type: "string" },
-        lr: { type: "string" },
-        device: { type: "string", default: "auto" },
-        "data-root": { type: "string" },
-        out: { type: "string", default: "out" },
-        "train-size": { type: "string" },
-        "test-size": { type: "string" },
-        seed: { type: "string", default: "0" },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      args: joinNegativeValues(args),
+      options: OPTIONS,
       strict: true,
       allowPositionals: false,
     }).values;
@@ -144,6 +132,40 @@ export function parseTrainArgs(args: readonly string[]): TrainConfig | "help" {
     testSize: positiveInt("--test-size", parsed["test-size"]),
     seed: seed(parsed.seed!),
   };
+}
+
+const OPTIONS = {
+  model: { type: "string", default: "mlp" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  lr: { type: "string" },
+  device: { type: "string", default: "auto" },
+  "data-root": { type: "string" },
+  out: { type: "string", default: "out" },
+  "train-size": { type: "string" },
+  "test-size": { type: "string" },
+  seed: { type: "string", default: "0" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/**
+ * `--epochs -1` as `--epochs=-1`: parseArgs takes a value that starts with a dash for a flag
+ * ("argument is ambiguous"), so a negative number would never reach the flag's own check.
+ */
+function joinNegativeValues(args: readonly string[]): string[] {
+  const takesValue = (arg: string) =>
+    arg.startsWith("--") && OPTIONS[arg.slice(2) as keyof typeof OPTIONS]?.type === "string";
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (takesValue(args[i]) && next !== undefined && /^-[0-9.]/.test(next)) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 // Plain decimal digits only: Number() would also take "", " ", "0x10", "1e1" and "6e4 ".
@@ -193,6 +215,9 @@ function show(value: string): string {
   return JSON.stringify(value);
 }
 
+/** What the loader's messages call the data root: this command line's flag. */
+const ROOT_HINT = "--data-root";
+
 /** This workplace's read-only MNIST mirror, beside the repository. */
 const SHARED_DATA = new URL("../shared/data", import.meta.url);
 
@@ -235,7 +260,7 @@ export async function resolveMnistRoot(
   dataRoot: string | undefined,
   log: (line: string) => void,
 ): Promise<string> {
-  const root = resolveDataRoot(dataRoot);
+  const root = resolveDataRoot(dataRoot, ROOT_HINT);
   if (await hasMnist(root)) return root;
   const shared = decodeURIComponent(SHARED_DATA.pathname);
   if (await hasMnist(shared)) {
@@ -340,6 +365,36 @@ export interface TrainOptions {
   onEpoch?: (stats: EpochStats) => void;
 }
 
+/**
+ * Thrown by {@linkcode train} when the loss becomes NaN or infinite: the weights are lost, so
+ * the run stops there, before anything is saved. A lower learning rate usually helps.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseTrainArgs, train, TrainingDivergedError } from "./train.ts";
+ * const config = parseTrainArgs(["--lr", "1e30", "--train-size", "300"]);
+ * try {
+ *   if (config !== "help") await train(config);
+ * } catch (e) {
+ *   if (e instanceof TrainingDivergedError) console.log(e.epoch, e.step);
+ * }
+ * ```
+ */
+export class TrainingDivergedError extends Error {
+  /** The 1-based epoch. */
+  readonly epoch: number;
+  /** The training steps of that epoch done when the loss was found non-finite. */
+  readonly step: number;
+
+  /** `what` says which loss became what, and where. */
+  constructor(what: string, { epoch, step, lr }: { epoch: number; step: number; lr: number }) {
+    super(`train: training diverged: ${what}; try a lower --lr (it is ${lr})`);
+    this.name = "TrainingDivergedError";
+    this.epoch = epoch;
+    this.step = step;
+  }
+}
+
 /** Picks the device: the GPU for `"auto"` when there is one (with a notice otherwise). */
 async function pickDevice(want: TrainConfig["device"], log: (s: string) => void): Promise<Device> {
   if (want === "cpu") return "cpu";
@@ -408,8 +463,19 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const transform = config.model === "cnn"
     ? new transforms.Compose([new transforms.ToFloat(), new transforms.Normalize(0, 255)])
     : undefined;
-  const trainSet = head(await MNIST.load({ train: true, root }), config.trainSize, transform);
-  const testSet = head(await MNIST.load({ train: false, root }), config.testSize, transform);
+  const fullTrain = await MNIST.load({ train: true, root, rootHint: ROOT_HINT });
+  const fullTest = await MNIST.load({ train: false, root, rootHint: ROOT_HINT });
+  // head() takes all samples when asked for more; say so rather than clamp silently.
+  const clamped = (flag: string, n: number | undefined, ds: MNIST) => {
+    const what = ds.train ? "training" : "test";
+    if (n !== undefined && n > ds.length) {
+      log(`${flag} ${n} is more than the ${ds.length} ${what} samples: using all ${ds.length}`);
+    }
+  };
+  clamped("--train-size", config.trainSize, fullTrain);
+  clamped("--test-size", config.testSize, fullTest);
+  const trainSet = head(fullTrain, config.trainSize, transform);
+  const testSet = head(fullTest, config.testSize, transform);
 
   manualSeed(config.seed);
   const trainLoader = new DataLoader(trainSet, config.batchSize, {
@@ -438,12 +504,22 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     // The sums of loss·size and accuracy·size stay on the device; they are read back (which
     // waits for the device) every 10 steps only, for the progress bar.
     let lossTotal: Variable | null = null, accTotal: Variable | null = null;
-    let lossSum = 0, accSum = 0, n = 0, unread = 0;
+    let lossSum = 0, accSum = 0, n = 0, step = 0, unread = 0;
     const read = async () => {
       lossSum = await lossTotal!.item();
       accSum = await accTotal!.item();
-      bar.update(unread, { loss: (lossSum / n).toFixed(4), acc: (accSum / n).toFixed(4) });
+      bar.update(unread, { loss: formatLoss(lossSum / n), acc: (accSum / n).toFixed(4) });
       unread = 0;
+      if (!Number.isFinite(lossSum)) {
+        bar.finish();
+        lossTotal!.dispose();
+        accTotal!.dispose();
+        throw new TrainingDivergedError(
+          `the training loss is ${lossSum} by step ${step} of ${trainLoader.length} in epoch ` +
+            `${epoch}`,
+          { epoch, step, lr: config.lr },
+        );
+      }
     };
     for (const [x, t] of trainLoader) {
       // tidy() releases whatever the step created and did not return (gradients, anything a
@@ -463,6 +539,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       loss.dispose();
       acc.dispose();
       n += size;
+      step++;
       if (++unread === 10) await read();
     }
     if (unread > 0 || lossTotal === null) await read();
@@ -471,6 +548,12 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     bar.finish();
     const seconds = (performance.now() - t0) / 1000;
     const [testLoss, testAcc] = await evaluate(model, testLoader);
+    if (!Number.isFinite(testLoss)) {
+      throw new TrainingDivergedError(
+        `the test loss is ${testLoss} after epoch ${epoch}`,
+        { epoch, step, lr: config.lr },
+      );
+    }
     const stats = {
       epoch,
       trainLoss: lossSum / n,
@@ -482,9 +565,9 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     history.push(stats);
     options.onEpoch?.(stats);
     log(
-      `epoch ${epoch}: train loss ${stats.trainLoss.toFixed(4)}, accuracy ${
+      `epoch ${epoch}: train loss ${formatLoss(stats.trainLoss)}, accuracy ${
         pct(stats.trainAcc)
-      } | test loss ${testLoss.toFixed(4)}, accuracy ${pct(testAcc)} | ${seconds.toFixed(1)} s`,
+      } | test loss ${formatLoss(testLoss)}, accuracy ${pct(testAcc)} | ${seconds.toFixed(1)} s`,
     );
   }
 
@@ -529,14 +612,29 @@ async function prepareOutDir(out: string): Promise<void> {
 
 /**
  * Whether `e` is a problem for the user to fix rather than a bug: a file system error (missing
- * or corrupt data, a bad output folder, a denied permission) or a missing GPU. Its message says
- * what is wrong, so the command line prints just that.
+ * or corrupt data, a bad output folder, a denied permission), a missing GPU or a training that
+ * diverged. Its message says what is wrong, so the command line prints just that.
  */
 function isUserError(e: unknown): e is Error {
-  return e instanceof WebGpuUnavailableError ||
+  return e instanceof WebGpuUnavailableError || e instanceof TrainingDivergedError ||
     (Object.values(Deno.errors) as ErrorConstructor[]).some((c) => e instanceof c) ||
     // Operating system errors that Deno has no class for (a read-only file system, a full disk).
     (e instanceof Error && /^E[A-Z]+$/.test(String((e as { code?: unknown }).code)));
+}
+
+/**
+ * A loss as the report prints it: four decimals (`0.2583`), or four significant digits with an
+ * exponent where decimals would say too little or too much (`4.036e+31`, `1.234e-5`).
+ *
+ * @example
+ * ```ts
+ * import { formatLoss } from "./train.ts";
+ * console.log(formatLoss(0.25831), formatLoss(4.0356678158798095e31)); // 0.2583 4.036e+31
+ * ```
+ */
+export function formatLoss(x: number): string {
+  const size = Math.abs(x);
+  return size >= 1e4 || (size > 0 && size < 1e-3) ? x.toExponential(3) : x.toFixed(4);
 }
 
 function pct(x: number): string {

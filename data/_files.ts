@@ -25,6 +25,12 @@ export interface DataRootOptions {
    * must still match the recorded checksums.
    */
   mirrors?: readonly string[];
+  /**
+   * How messages name the root setting to whoever can change it (default `the root option`):
+   * a command line passes its flag (`--data-root`), so that "set --data-root or $DEZERO_DATA"
+   * names what its user can set.
+   */
+  rootHint?: string;
 }
 
 /** One file a dataset needs. */
@@ -57,16 +63,17 @@ export interface FileSource {
 /**
  * The data root: the `root` option, else `$DEZERO_DATA`, else `~/.cache/dezero`. Without
  * permission to read those variables it throws `Deno.errors.NotCapable` naming the flag, rather
- * than guess (or prompt): an unreadable `$DEZERO_DATA` may well be set.
+ * than guess (or prompt): an unreadable `$DEZERO_DATA` may well be set. Messages name the root
+ * option as `rootHint` (see {@linkcode DataRootOptions.rootHint}).
  */
-export function resolveDataRoot(root?: string | URL): string {
+export function resolveDataRoot(root?: string | URL, rootHint = "the root option"): string {
   if (root !== undefined) return root instanceof URL ? fromFileUrl(root) : root;
   const homeVar = Deno.build.os === "windows" ? "USERPROFILE" : "HOME";
   const denied = ["DEZERO_DATA", homeVar].filter((name) => !envGranted(name));
   if (denied.includes("DEZERO_DATA")) {
     throw new Deno.errors.NotCapable(
       `Cannot find the data root: reading $DEZERO_DATA needs --allow-env=${denied.join(",")} ` +
-        `(or pass the root option)`,
+        `(or pass ${rootHint})`,
     );
   }
   const fromEnv = Deno.env.get("DEZERO_DATA");
@@ -76,11 +83,11 @@ export function resolveDataRoot(root?: string | URL): string {
   if (denied.length > 0) {
     throw new Deno.errors.NotCapable(
       `Cannot find the data root: $DEZERO_DATA is not set and reading $${homeVar} needs ` +
-        `--allow-env=${homeVar} (or pass the root option)`,
+        `--allow-env=${homeVar} (or pass ${rootHint})`,
     );
   }
   throw new Deno.errors.NotFound(
-    "Cannot find the data root: pass the root option, set $DEZERO_DATA or $HOME",
+    `Cannot find the data root: pass ${rootHint}, set $DEZERO_DATA or $HOME`,
   );
 }
 
@@ -220,29 +227,35 @@ async function exists(path: string): Promise<boolean> {
 /**
  * The path of each file, as found (`name` or `name.gz`) under `<root>/<folder>/`, downloading
  * the missing ones where allowed. Throws `Deno.errors.NotFound` naming every missing file and
- * where to put it otherwise.
+ * where to put it otherwise; the missing ones of `others` (the dataset's other split) are
+ * listed too, so that one look at the message gets the user every file.
  */
 export async function locateFiles(
   source: FileSource,
   files: readonly RemoteFile[],
   options: DataRootOptions = {},
+  others: readonly RemoteFile[] = [],
 ): Promise<string[]> {
-  const dir = joinPath(resolveDataRoot(options.root), source.folder);
+  const dir = joinPath(resolveDataRoot(options.root, options.rootHint), source.folder);
   const dirs = [dir, ...(source.subfolders ?? []).map((sub) => joinPath(dir, sub))];
-  const found: (string | null)[] = [];
-  for (const f of files) {
-    const candidates = dirs.flatMap((d) => [joinPath(d, f.name), joinPath(d, f.name + ".gz")]);
-    let hit: string | null = null;
-    for (const c of candidates) {
-      if (await exists(c)) {
-        hit = c;
-        break;
+  const find = async (f: RemoteFile): Promise<string | null> => {
+    for (const d of dirs) {
+      for (const c of [joinPath(d, f.name), joinPath(d, f.name + ".gz")]) {
+        if (await exists(c)) return c;
       }
     }
-    found.push(hit);
-  }
+    return null;
+  };
+  const found: (string | null)[] = [];
+  for (const f of files) found.push(await find(f));
   const missing = files.filter((_, i) => found[i] === null);
   if (missing.length === 0) return found as string[];
+  // Looked for only now, on the way to an error message.
+  const alsoMissing = async () => {
+    const absent: RemoteFile[] = [];
+    for (const f of others) if (await find(f) === null) absent.push(f);
+    return absent;
+  };
   if (options.mirrors) source = { ...source, mirrors: options.mirrors };
 
   const downloadable = options.download !== false && source.mirrors.length > 0 &&
@@ -255,24 +268,28 @@ export async function locateFiles(
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
         // Say how to get the files by hand too.
+        const still = [...files.filter((_, i) => found[i] === null), ...await alsoMissing()];
         throw new Deno.errors.NotFound(
-          `${e.message}\n${
-            missingMessage(source, files.filter((_, i) => found[i] === null), dir, false)
-          }`,
+          `${e.message}\n${missingMessage(source, still, dir, { hint: options.rootHint })}`,
         );
       }
       found[files.indexOf(f)] = path;
     }
     return found as string[];
   }
-  throw new Deno.errors.NotFound(missingMessage(source, missing, dir, downloadable));
+  throw new Deno.errors.NotFound(
+    missingMessage(source, [...missing, ...await alsoMissing()], dir, {
+      downloadable,
+      hint: options.rootHint,
+    }),
+  );
 }
 
 function missingMessage(
   source: FileSource,
   missing: readonly RemoteFile[],
   dir: string,
-  downloadable: boolean,
+  { downloadable = false, hint = "the root option" }: { downloadable?: boolean; hint?: string },
 ): string {
   const list = missing.map((f) => `  ${f.name}.gz (or ${f.name} uncompressed)`).join("\n");
   const hosts = source.mirrors.map((m) => new URL(m).host);
@@ -280,7 +297,7 @@ function missingMessage(
     ? `, or grant network access (--allow-net=${hosts[0]}) to download them automatically`
     : "";
   return `${source.dataset}: missing data files in ${dir}:\n${list}\n` +
-    `Get them from ${source.homepage} and put them there, set the root option or $DEZERO_DATA ` +
+    `Get them from ${source.homepage} and put them there, set ${hint} or $DEZERO_DATA ` +
     `to a folder that holds ${source.folder}/${how}`;
 }
 

@@ -226,13 +226,22 @@ function withRemote(files: readonly { name: string; sha256: string[] }[]): Remot
   return files.map((f) => ({ ...f, remote: f.name + ".gz" }));
 }
 
-/** Reads an images + labels IDX pair: images `[N, 1, 28, 28]` uint8 and labels `[N]` uint8. */
+/** The files of each split: images, then labels. */
+type SplitFiles = Record<"train" | "test", readonly { name: string; sha256: string[] }[]>;
+
+/**
+ * Reads the IDX pair of the split `options.train` picks: images `[N, 1, 28, 28]` uint8 and
+ * labels `[N]` uint8. When files are missing, the other split's missing files are named too.
+ */
 async function loadIdxPair(
   source: FileSource,
-  files: RemoteFile[],
+  splits: SplitFiles,
   options: FileDatasetOptions,
 ): Promise<{ images: Uint8Array; labels: Uint8Array; n: number }> {
-  const [imagesPath, labelsPath] = await locateFiles(source, files, options);
+  const train = options.train !== false;
+  const files = withRemote(train ? splits.train : splits.test);
+  const others = withRemote(train ? splits.test : splits.train);
+  const [imagesPath, labelsPath] = await locateFiles(source, files, options, others);
   const imgCtx = { dataset: source.dataset, path: imagesPath };
   const lblCtx = { dataset: source.dataset, path: labelsPath };
   const images = parseIdx(await readMaybeGzip(imagesPath, source.dataset), [-1, 28, 28], imgCtx);
@@ -334,8 +343,7 @@ export class MNIST extends ImageDataset {
 
   /** Loads the training (default) or test split, downloading it where allowed. */
   static async load(options: FileDatasetOptions = {}): Promise<MNIST> {
-    const files = withRemote(MNIST_FILES[options.train === false ? "test" : "train"]);
-    const { images, labels } = await loadIdxPair(MNIST_SOURCE, files, options);
+    const { images, labels } = await loadIdxPair(MNIST_SOURCE, MNIST_FILES, options);
     return new MNIST(images, labels, options);
   }
 
@@ -368,8 +376,7 @@ export class FashionMNIST extends ImageDataset {
 
   /** Loads the training (default) or test split, downloading it where allowed. */
   static async load(options: FileDatasetOptions = {}): Promise<FashionMNIST> {
-    const files = withRemote(FASHION_FILES[options.train === false ? "test" : "train"]);
-    const { images, labels } = await loadIdxPair(FASHION_SOURCE, files, options);
+    const { images, labels } = await loadIdxPair(FASHION_SOURCE, FASHION_FILES, options);
     return new FashionMNIST(images, labels, options);
   }
 

@@ -190,6 +190,38 @@ Deno.test("MNIST.load() missing files: the error names each file and the folder"
   }
 });
 
+Deno.test("MNIST.load() missing files: every missing file of both splits is named at once", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const e = await assertRejects(
+      () => MNIST.load({ root, download: false, rootHint: "--data-root" }),
+      Deno.errors.NotFound,
+    );
+    const listed = e.message.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
+    assertEquals(listed, [
+      "train-images-idx3-ubyte.gz (or train-images-idx3-ubyte uncompressed)",
+      "train-labels-idx1-ubyte.gz (or train-labels-idx1-ubyte uncompressed)",
+      "t10k-images-idx3-ubyte.gz (or t10k-images-idx3-ubyte uncompressed)",
+      "t10k-labels-idx1-ubyte.gz (or t10k-labels-idx1-ubyte uncompressed)",
+    ]);
+    // The caller's name for the root setting, not the library's.
+    assertMatch(e.message, /set --data-root or \$DEZERO_DATA to a folder that holds mnist\//);
+    assert(!e.message.includes("root option"), e.message);
+    // The test split's present files are not listed; the train split's missing ones are.
+    await writeMnist(root, { n: 1, prefix: "t10k" });
+    await Deno.remove(`${root}/mnist/t10k-labels-idx1-ubyte`);
+    const e2 = await assertRejects(
+      () => MNIST.load({ root, train: false, download: false }),
+      Deno.errors.NotFound,
+    );
+    assert(!e2.message.includes("t10k-images"), e2.message);
+    assertMatch(e2.message, /t10k-labels.*\n.*train-images.*\n.*train-labels/);
+    assertMatch(e2.message, /set the root option or \$DEZERO_DATA/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 async function corruptMnist(
   mutate: { images?: (b: Uint8Array) => Uint8Array; labels?: (b: Uint8Array) => Uint8Array },
 ): Promise<Error> {

@@ -26,6 +26,7 @@ import {
 } from "../mod.ts";
 import { L, Model, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
+import { runExample } from "./_args.ts";
 
 /** Sonnets 18, 116 and the opening of 29 (Shakespeare, 1609; public domain). */
 export const SONNETS = `Shall I compare thee to a summer's day?
@@ -225,4 +226,6 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   console.log(`${((performance.now() - start) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/char_lstm.ts [--gpu]", flags: ["--gpu"] });
+}

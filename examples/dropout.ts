@@ -12,6 +12,7 @@
  */
 import { datasets, F, manualSeed, noGrad, ones, tensor, testMode, type Variable } from "../mod.ts";
 import { L, Model, optimizers } from "../nn/mod.ts";
+import { runExample } from "./_args.ts";
 
 /** What {@linkcode dropoutDemo} measured. */
 export interface DropoutResult {
@@ -104,4 +105,4 @@ export async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/dropout.ts" });

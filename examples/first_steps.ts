@@ -15,6 +15,7 @@
 import { Function, rand, tensor, utils, type Variable } from "../mod.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
+import { runExample } from "./_args.ts";
 
 /** y = x² (steps 2 and 6). */
 export class Square extends Function {
@@ -122,4 +123,4 @@ export async function main(): Promise<void> {
   console.log(`gradient check of square      : ${r.gradientCheckOk ? "ok" : "FAILED"}`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/first_steps.ts" });

@@ -16,6 +16,7 @@
 import { F, noGrad, tensor, type Variable, zeros } from "../mod.ts";
 // NumPy's legacy np.random, bit for bit (internal to the data module): the book's data set.
 import { LegacyRandomState } from "../data/_numpy_random.ts";
+import { runExample } from "./_args.ts";
 
 /** The mean squared error, written with core functions as the book does first. */
 export function meanSquaredError(x0: Variable, x1: Variable): Variable {
@@ -100,4 +101,6 @@ export async function main(): Promise<void> {
   console.log("(book, after 100 updates: W = 2.11807369, b = 5.46608905)");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/linear_regression.ts" });
+}

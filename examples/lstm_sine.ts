@@ -10,10 +10,16 @@
  * @module
  */
 import { runSineExample, sineSeq, type SineSeqOptions, type SineSeqResult } from "./rnn_sine.ts";
+import { runExample } from "./_args.ts";
 
 /** Trains the LSTM version (see {@linkcode sineSeq} for the options). */
 export function lstmSine(options: Omit<SineSeqOptions, "cell"> = {}): Promise<SineSeqResult> {
   return sineSeq({ ...options, cell: "lstm" });
 }
 
-if (import.meta.main) await runSineExample("lstm", Deno.args);
+if (import.meta.main) {
+  await runExample((args) => runSineExample("lstm", args), {
+    usage: "deno run -A examples/lstm_sine.ts [--gpu]",
+    flags: ["--gpu"],
+  });
+}

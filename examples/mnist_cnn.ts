@@ -25,6 +25,7 @@ import { L, Model, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
 import { resolveMnistRoot } from "../train.ts";
 import { mnistHead } from "./mnist_mlp.ts";
+import { runExample } from "./_args.ts";
 
 /** Conv(8, 5×5) → ReLU → max pool 2×2 → Linear(10), on images `[N, 1, 28, 28]`. */
 export class SmallCNN extends Model {
@@ -124,4 +125,6 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   console.log("The full training: deno task train --model cnn");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/mnist_cnn.ts [--gpu]", flags: ["--gpu"] });
+}

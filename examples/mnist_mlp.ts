@@ -16,6 +16,7 @@ import { MNIST } from "../data/datasets.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
 import { resolveMnistRoot } from "../train.ts";
+import { runExample } from "./_args.ts";
 
 /** Options of {@linkcode mnistMlp}. */
 export interface MnistMlpOptions {
@@ -110,4 +111,6 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   console.log("The full training: deno task train (or deno run -A train.ts --help)");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/mnist_mlp.ts [--gpu]", flags: ["--gpu"] });
+}

@@ -14,6 +14,7 @@
  * @module
  */
 import { noGrad, tensor, tidy, type Variable } from "../mod.ts";
+import { runExample } from "./_args.ts";
 
 /** The function to minimise: y = x⁴ - 2x². */
 export function f(x: Variable): Variable {
@@ -59,4 +60,6 @@ export async function main(): Promise<void> {
   iterates.forEach((x, i) => console.log(i, x));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/newton_double_backprop.ts" });
+}

@@ -24,6 +24,7 @@ import {
 } from "../mod.ts";
 import { L, Model, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
+import { runExample } from "./_args.ts";
 
 /** A recurrent layer (`RNN` or `LSTM`) and a linear read-out of one value. */
 export class SeqRegressor extends Model {
@@ -181,4 +182,9 @@ export async function runSineExample(cell: "rnn" | "lstm", args: readonly string
   console.log(`${((performance.now() - start) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.main) await runSineExample("rnn", Deno.args);
+if (import.meta.main) {
+  await runExample((args) => runSineExample("rnn", args), {
+    usage: "deno run -A examples/rnn_sine.ts [--gpu]",
+    flags: ["--gpu"],
+  });
+}

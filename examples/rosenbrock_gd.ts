@@ -11,6 +11,7 @@
  * @module
  */
 import { noGrad, tensor, type Variable } from "../mod.ts";
+import { runExample } from "./_args.ts";
 
 /** The Rosenbrock function: 100 (x1 - x0²)² + (x0 - 1)². */
 export function rosenbrock(x0: Variable, x1: Variable): Variable {
@@ -75,4 +76,4 @@ export async function main(): Promise<void> {
   console.log(`(${((performance.now() - start) / 1000).toFixed(1)} s; the minimum is (1, 1))`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/rosenbrock_gd.ts" });

@@ -14,6 +14,7 @@
  * @module
  */
 import { noGrad, tensor, type Variable } from "../mod.ts";
+import { runExample } from "./_args.ts";
 
 /** The Rosenbrock function of a point x = (x0, x1): 100 (x1 - x0²)² + (x0 - 1)². */
 export function rosenbrock(x: Variable): Variable {
@@ -77,4 +78,6 @@ export async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, { usage: "deno run -A examples/rosenbrock_newton.ts" });
+}

@@ -15,6 +15,7 @@ import { MNIST } from "../data/datasets.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 import { resolveMnistRoot } from "../train.ts";
 import { mnistHead } from "./mnist_mlp.ts";
+import { runExample } from "./_args.ts";
 
 /** Options of {@linkcode saveLoad}. */
 export interface SaveLoadOptions {
@@ -67,7 +68,17 @@ export async function saveLoad(
   const model = newModel();
   const resumed = resume && await exists(path);
   if (resumed) {
-    await model.loadWeights(path);
+    try {
+      await model.loadWeights(path);
+    } catch (e) {
+      // Another model's weights (TypeError) or not a safetensors file (RangeError): the user's
+      // file, not a bug, so the command line prints the message without a stack trace.
+      if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+      throw new Deno.errors.InvalidData(
+        `${e.message} (pass another path, or delete the file to train from scratch)`,
+        { cause: e },
+      );
+    }
     log(`loaded ${path}`);
   }
   const optimizer = new optimizers.Adam().setup(model);
@@ -105,6 +116,9 @@ export async function saveLoad(
   return { resumed, trainLoss, maxDiff, bytes };
 }
 
+/** The command line, for usage messages. */
+export const USAGE = "deno run -A examples/save_load.ts [path]";
+
 /** Runs it and prints what happened; run it twice to continue training from the file. */
 export async function main(args: readonly string[] = Deno.args): Promise<void> {
   const path = args[0] ?? "out/my_mlp.safetensors";
@@ -113,4 +127,4 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   console.log(r.maxDiff === 0 ? "reloaded model: identical outputs" : "reloaded model DIFFERS");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: USAGE, positionals: 1 });

@@ -13,6 +13,7 @@ import { F, manualSeed, noGrad, tensor } from "../mod.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 // NumPy's legacy np.random, bit for bit (internal to the data module): the book's data set.
 import { LegacyRandomState } from "../data/_numpy_random.ts";
+import { runExample } from "./_args.ts";
 
 /** Options of {@linkcode sineMlp}. */
 export interface SineMlpOptions {
@@ -91,4 +92,4 @@ export async function main(): Promise<void> {
   console.log(`${((performance.now() - start) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/sine_mlp.ts" });

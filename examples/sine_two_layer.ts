@@ -16,6 +16,7 @@
 import { F, noGrad, tensor, type Variable, zeros } from "../mod.ts";
 // NumPy's legacy np.random, bit for bit (internal to the data module): the book's data and weights.
 import { LegacyRandomState } from "../data/_numpy_random.ts";
+import { runExample } from "./_args.ts";
 
 /** The sigmoid, written with core functions as the book does first: 1 / (1 + exp(-x)). */
 export function sigmoid(x: Variable): Variable {
@@ -111,4 +112,4 @@ export async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/sine_two_layer.ts" });

@@ -21,6 +21,7 @@ import {
 } from "../mod.ts";
 import { MLP, optimizers } from "../nn/mod.ts";
 import { initGpu } from "../shaders/mod.ts";
+import { runExample } from "./_args.ts";
 
 /** Options of {@linkcode spiralDataLoader}. */
 export interface SpiralOptions {
@@ -133,4 +134,9 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   console.log(`${((performance.now() - start) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runExample(main, {
+    usage: "deno run -A examples/spiral_dataloader.ts [--gpu]",
+    flags: ["--gpu"],
+  });
+}

@@ -6,12 +6,16 @@
  * order's graph is much larger than the one before; this writes it as DOT and,
  * when Graphviz's `dot` is installed, renders it to SVG.
  *
- * Run: `deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.]`
- * (writes `tanh_gx<order>.dot` and `tanh_gx<order>.svg` into outDir)
+ * Run: `deno run -A examples/tanh_higher_order.ts [order=3] [outDir=out]`
+ * (writes `tanh_gx<order>.dot` and `tanh_gx<order>.svg` into outDir, which it creates; `out/`
+ * is git-ignored)
  *
  * @module
  */
 import { F, tensor, utils, type Variable } from "../mod.ts";
+// The data module's path joining (internal to it): `out/` and `out` both give `out/tanh_gx3`.
+import { joinPath } from "../data/_files.ts";
+import { checkArgs, runExample, UsageError } from "./_args.ts";
 
 /** The outcome of {@linkcode tanhDerivative}. */
 export interface TanhDerivativeResult {
@@ -67,25 +71,24 @@ export function countFunctions(dot: string): number {
 }
 
 /** The command line, for usage messages. */
-export const USAGE = "deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.]";
+export const USAGE = "deno run -A examples/tanh_higher_order.ts [order=3] [outDir=out]";
 
 /**
- * Prints the derivatives up to `order`, writes the last graph as DOT and, with Graphviz, SVG.
- * Throws a RangeError with the usage when the order is not a positive integer (`abc`, `0`,
- * `1.5`) or there are more than two arguments.
+ * Prints the derivatives up to `order`, writes the last graph as DOT and, with Graphviz, SVG,
+ * into `outDir` (created when missing). Throws a {@linkcode UsageError} (a RangeError) with the
+ * usage when the order is not a positive integer (`abc`, `0`, `1.5`) or there are more than two
+ * arguments, and the file system's error, naming the file, when the DOT file cannot be written.
  */
 export async function main(args: readonly string[] = Deno.args): Promise<void> {
-  if (args.length > 2) {
-    throw new RangeError(`Expected at most 2 arguments, got ${args.length} (usage: ${USAGE})`);
-  }
-  const arg = args[0] ?? "3";
+  const [arg = "3", outDir = "out"] = checkArgs(args, { usage: USAGE, positionals: 2 });
   const order = Number(arg);
   if (!/^[0-9]+$/.test(arg) || order < 1 || !Number.isSafeInteger(order)) {
-    throw new RangeError(
+    throw new UsageError(
       `Order must be a positive integer, got ${JSON.stringify(arg)} (usage: ${USAGE})`,
     );
   }
-  const outDir = args[1] ?? ".";
+  // The folder first: a bad one fails before the work, which grows fast with the order.
+  await writing(outDir, () => Deno.mkdir(outDir, { recursive: true }));
   let last: TanhDerivativeResult | null = null;
   for (let n = 1; n <= order; n++) {
     last = await tanhDerivative(n);
@@ -95,8 +98,8 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
       } functions in the graph)`,
     );
   }
-  const base = `${outDir}/tanh_gx${order}`;
-  await Deno.writeTextFile(`${base}.dot`, last!.dot);
+  const base = joinPath(outDir, `tanh_gx${order}`);
+  await writing(`${base}.dot`, () => Deno.writeTextFile(`${base}.dot`, last!.dot));
   console.log(`wrote ${base}.dot`);
   try {
     await utils.plotDotGraph(last!.gx, { verbose: false, toFile: `${base}.svg` });
@@ -107,13 +110,19 @@ export async function main(args: readonly string[] = Deno.args): Promise<void> {
   }
 }
 
-if (import.meta.main) {
+/**
+ * Runs `write`; its error keeps its class (NotFound, PermissionDenied, ...) with `path` and the
+ * reason in the message, which is all the command line prints.
+ */
+async function writing(path: string, write: () => Promise<void>): Promise<void> {
   try {
-    await main();
+    await write();
   } catch (e) {
-    // A bad argument is the user's to fix: the message says how, without a stack trace.
-    if (!(e instanceof RangeError)) throw e;
-    console.error(e.message);
-    Deno.exit(2);
+    const Class = (e as Error).constructor as ErrorConstructor;
+    // "Permission denied (os error 13): mkdir '/x'": the reason is the part the user needs.
+    const why = (e as Error).message.replace(/ \(os error \d+\).*$/s, "");
+    throw new Class(`Cannot write ${path}: ${why}`, { cause: e });
   }
 }
+
+if (import.meta.main) await runExample(main, { usage: USAGE, positionals: 2 });

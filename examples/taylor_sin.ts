@@ -13,6 +13,7 @@
  * @module
  */
 import { F, tensor, utils, type Variable } from "../mod.ts";
+import { runExample } from "./_args.ts";
 
 function factorial(n: number): number {
   let r = 1;
@@ -78,4 +79,4 @@ export async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main, { usage: "deno run -A examples/taylor_sin.ts" });

@@ -13,6 +13,8 @@ import { sineSeq } from "../examples/rnn_sine.ts";
 import { saveLoad } from "../examples/save_load.ts";
 import { sineMlp } from "../examples/sine_mlp.ts";
 import { spiralDataLoader } from "../examples/spiral_dataloader.ts";
+import { MLP } from "../nn/mod.ts";
+import { randn } from "../mod.ts";
 
 Deno.test("sineMlp(): MLP + SGD fit the book's noisy sine (steps 45-46, 6000 iterations)", async () => {
   const r = await sineMlp({ iters: 6000 });
@@ -65,6 +67,33 @@ Deno.test("saveLoad() reloads identical weights and resumes from the file (step 
     assert.equal(second.resumed, true);
     assert.equal(second.maxDiff, 0);
     assert.ok(second.trainLoss < first.trainLoss, `${first.trainLoss} -> ${second.trainLoss}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("saveLoad() given another model's weights: the mismatch as InvalidData, one line and exit 1 on the command line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dezero_saveload_other_" });
+  try {
+    const path = `${dir}/other.safetensors`;
+    const other = new MLP([8, 3]);
+    other.apply(randn([2, 5]));
+    await other.saveWeights(path);
+    const message =
+      /^loadWeights: .*other\.safetensors: the weights do not match the model: .* \(pass another path, or delete the file to train from scratch\)$/;
+    await assert.rejects(() => saveLoad({ path, trainSize: 100 }), {
+      name: "InvalidData",
+      message,
+    });
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../examples/save_load.ts", import.meta.url).pathname, path],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(stderr);
+    assert.equal(code, 1, err);
+    assert.equal(err.trim().split("\n").length, 1, err);
+    assert.match(err.trim(), message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

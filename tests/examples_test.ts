@@ -17,6 +17,7 @@ import {
   tanhDerivativeExact,
 } from "../examples/tanh_higher_order.ts";
 import { mySin, taylorSin } from "../examples/taylor_sin.ts";
+import { checkArgs } from "../examples/_args.ts";
 import { LegacyRandomState } from "../data/_numpy_random.ts";
 import { tensor } from "../mod.ts";
 
@@ -178,7 +179,7 @@ Deno.test("tanh example main() rejects an order that is not a positive integer, 
     await assert.rejects(() => tanhMain([order, "/nonexistent"]), {
       name: "RangeError",
       message: `Order must be a positive integer, got ${JSON.stringify(order)} ` +
-        "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.])",
+        "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=out])",
     });
   }
   await assert.rejects(() => tanhMain(["2", ".", "extra"]), {
@@ -203,7 +204,7 @@ Deno.test("tanh example on the command line: a bad order is the usage line and e
   assert.equal(
     new TextDecoder().decode(stderr).trim(),
     'Order must be a positive integer, got "abc" ' +
-      "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=.])",
+      "(usage: deno run -A examples/tanh_higher_order.ts [order=3] [outDir=out])",
   );
 });
 
@@ -263,4 +264,103 @@ Deno.test("sineTwoLayer() follows the book's loss curve (step 43)", async () => 
   assert.deepEqual(checkpoints.map(([i]) => i), book.map((_, k) => k * 1000));
   checkpoints.forEach(([i, loss], k) => assertClose(loss, book[k], 1e-10, `loss at ${i}`));
   assert.ok(finalLoss < 0.1, `final loss ${finalLoss}`);
+});
+
+/** Runs `examples/<name>.ts` with `args` in `cwd` (default: here). */
+async function runExample(
+  name: string,
+  args: string[],
+  cwd?: string,
+): Promise<{ code: number; out: string; err: string }> {
+  const file = new URL(`../examples/${name}.ts`, import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", file, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+Deno.test("tanh example writes into out/ by default and creates a missing output folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dezero_tanh_out_" });
+  try {
+    // As the README runs it: from the repository root, which must stay clean (out/ is ignored).
+    const r = await runExample("tanh_higher_order", ["1"], dir);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(r.out.includes("wrote out/tanh_gx1.dot"), r.out);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["out"]);
+    assert.ok(Deno.statSync(`${dir}/out/tanh_gx1.dot`).isFile);
+    // A folder that does not exist yet is created, with the folders above it.
+    const log = console.log;
+    console.log = () => {};
+    try {
+      await tanhMain(["1", `${dir}/new/deeper/`]);
+    } finally {
+      console.log = log;
+    }
+    assert.ok(Deno.statSync(`${dir}/new/deeper/tanh_gx1.dot`).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tanh example on the command line: an output folder it cannot make is one line, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dezero_tanh_bad_" });
+  try {
+    await Deno.writeTextFile(`${dir}/a_file`, "x");
+    const r = await runExample("tanh_higher_order", ["2", `${dir}/a_file/sub`]);
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.err.trim(), `Cannot write ${dir}/a_file/sub: Not a directory`);
+    assert.equal(r.out, "", "it fails before the work");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkArgs() takes the known flags and positionals, and names anything else with the usage", () => {
+  const spec = { usage: "deno run -A examples/x.ts [--gpu] [n]", flags: ["--gpu"], positionals: 1 };
+  assert.deepEqual(checkArgs([], spec), []);
+  assert.deepEqual(checkArgs(["--gpu", "3"], spec), ["3"]);
+  // A negative number is a value, for the example to judge.
+  assert.deepEqual(checkArgs(["-1"], spec), ["-1"]);
+  assert.throws(() => checkArgs(["--bogus"], spec), {
+    name: "RangeError",
+    message: 'Unknown option "--bogus" (usage: deno run -A examples/x.ts [--gpu] [n])',
+  });
+  assert.throws(() => checkArgs(["1", "2"], spec), {
+    message: /^Expected at most 1 argument, got 2 \(usage: /,
+  });
+  assert.throws(() => checkArgs(["--gpu"], { usage: "u" }), {
+    message: 'Unknown option "--gpu" (usage: u)',
+  });
+  assert.throws(() => checkArgs(["extra"], { usage: "u" }), {
+    message: "Expected no arguments, got 1 (usage: u)",
+  });
+});
+
+Deno.test("every example rejects an unknown flag with its usage and exit code 2, before any work", async () => {
+  const names = [...Deno.readDirSync(new URL("../examples/", import.meta.url))]
+    .map((e) => e.name)
+    .filter((n) => n.endsWith(".ts") && !n.startsWith("_"))
+    .map((n) => n.slice(0, -3))
+    .sort();
+  assert.ok(names.length >= 15, `${names}`);
+  const runs = await Promise.all(names.map((name) => runExample(name, ["--bogus"])));
+  runs.forEach((r, i) => {
+    assert.equal(r.code, 2, `${names[i]}: ${r.err}`);
+    assert.equal(r.out, "", `${names[i]} ran: ${r.out}`);
+    assert.match(
+      r.err.trim(),
+      new RegExp(`^Unknown option "--bogus" \\(usage: deno run -A examples/${names[i]}\\.ts`),
+    );
+  });
+  // --gpu where the example has no GPU path is not ignored either; --help prints the usage.
+  const gpu = await runExample("sine_mlp", ["--gpu"]);
+  assert.equal(gpu.code, 2);
+  assert.equal(gpu.err.trim(), 'Unknown option "--gpu" (usage: deno run -A examples/sine_mlp.ts)');
+  const help = await runExample("mnist_mlp", ["--help"]);
+  assert.equal(help.code, 0);
+  assert.equal(help.out.trim(), "usage: deno run -A examples/mnist_mlp.ts [--gpu]");
 });

@@ -13,11 +13,13 @@ import { gpuTest } from "../shaders/test_util.ts";
 import {
   buildModel,
   DEFAULTS,
+  formatLoss,
   HELP,
   parseTrainArgs,
   resolveMnistRoot,
   train,
   type TrainConfig,
+  TrainingDivergedError,
   type TrainResult,
 } from "../train.ts";
 
@@ -167,6 +169,46 @@ Deno.test("parseTrainArgs() takes plain decimal numbers only, naming the flag ot
   assert.equal((parseTrainArgs(["--lr", ".5"]) as TrainConfig).lr, 0.5);
 });
 
+Deno.test("parseTrainArgs() gives '--flag -1' (with a space) the flag's own message, as '--flag=-1'", () => {
+  const cases = [
+    ["--epochs", "-1"],
+    ["--lr", "-1"],
+    ["--lr", "-.5"],
+    ["--lr", "-1e-3"],
+    ["--seed", "-1"],
+    ["--test-size", "-5"],
+    ["--train-size", "-1"],
+    ["--batch-size", "-3"],
+  ];
+  for (const [flag, value] of cases) {
+    let joined = "";
+    try {
+      parseTrainArgs([`${flag}=${value}`]);
+    } catch (e) {
+      joined = (e as Error).message;
+    }
+    assert.match(joined, new RegExp(`^train: ${flag} must be .*, got "${value}"$`));
+    assert.throws(() => parseTrainArgs([flag, value]), { name: "RangeError", message: joined });
+  }
+  // Only a value that looks like a number is taken: a flag after a flag is still a parse error.
+  assert.throws(() => parseTrainArgs(["--epochs", "--lr", "1"]), TypeError);
+  assert.throws(() => parseTrainArgs(["--epochs", "-x"]), TypeError);
+  // The flags after a joined one are read as usual.
+  assert.throws(() => parseTrainArgs(["--epochs", "-1", "--seed", "3"]), RangeError);
+  const c = parseTrainArgs(["--epochs", "2", "--seed", "3"]) as TrainConfig;
+  assert.deepEqual([c.epochs, c.seed], [2, 3]);
+});
+
+Deno.test("formatLoss() prints four decimals, or four significant digits with an exponent", () => {
+  assert.equal(formatLoss(0.25831), "0.2583");
+  assert.equal(formatLoss(2.302585), "2.3026");
+  assert.equal(formatLoss(4.0356678158798095e31), "4.036e+31");
+  assert.equal(formatLoss(12345.678), "1.235e+4");
+  assert.equal(formatLoss(0.000123456), "1.235e-4");
+  assert.equal(formatLoss(0), "0.0000");
+  assert.equal(formatLoss(NaN), "NaN");
+});
+
 Deno.test("train() checks the output folder before it loads data or trains", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dezero_out_" });
   try {
@@ -273,6 +315,86 @@ Deno.test("resolveMnistRoot() keeps a root that holds MNIST and falls back to th
     }
   } finally {
     await Deno.remove(empty, { recursive: true });
+  }
+});
+
+Deno.test("train() stops with TrainingDivergedError when the loss becomes NaN, saving nothing", async () => {
+  const out = await Deno.makeTempDir({ prefix: "dezero_diverge_" });
+  try {
+    const config = parseTrainArgs([
+      "--device=cpu",
+      "--lr=1e30",
+      "--epochs=2",
+      "--train-size=300",
+      "--test-size=100",
+      `--out=${out}`,
+    ]) as TrainConfig;
+    let epochs = 0;
+    await assert.rejects(() => train(config, { ...quiet, onEpoch: () => epochs++ }), (e) => {
+      assert.ok(e instanceof TrainingDivergedError, String(e));
+      assert.match(
+        e.message,
+        /^train: training diverged: the training loss is (NaN|Infinity) by step 3 of 3 in epoch 1; try a lower --lr \(it is 1e\+30\)$/,
+      );
+      assert.deepEqual([e.epoch, e.step], [1, 3]);
+      return true;
+    });
+    assert.equal(epochs, 0);
+    assert.deepEqual([...Deno.readDirSync(out)], [], "no weights, no plot of NaN");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train() says when --train-size or --test-size is more than the split holds", async () => {
+  const out = await Deno.makeTempDir({ prefix: "dezero_clamp_" });
+  try {
+    const config = parseTrainArgs([
+      "--device=cpu",
+      "--epochs=1",
+      "--train-size=100",
+      "--test-size=99999",
+      `--out=${out}`,
+    ]) as TrainConfig;
+    const lines: string[] = [];
+    await train(config, { ...quiet, log: (l) => lines.push(l) });
+    assert.ok(
+      lines.includes("--test-size 99999 is more than the 10000 test samples: using all 10000"),
+      lines.join("\n"),
+    );
+    assert.ok(!lines.some((l) => l.startsWith("--train-size")), lines.join("\n"));
+    assert.ok(lines.some((l) => l.includes("100 training and 10000 test samples")));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train(): missing MNIST files are all named at once, with --data-root to set", async () => {
+  const empty = await Deno.makeTempDir({ prefix: "dezero_nodata_" });
+  const out = await Deno.makeTempDir({ prefix: "dezero_nodata_out_" });
+  // The workplace mirror would stand in for the empty root, and a download would need the
+  // network: the loader gets the empty root, without downloads, and train.ts's other options.
+  const load = MNIST.load;
+  MNIST.load = (options = {}) => load.call(MNIST, { ...options, root: empty, download: false });
+  try {
+    const config = parseTrainArgs(["--device=cpu", "--data-root", empty, "--out", out]);
+    await assert.rejects(() => train(config as TrainConfig, quiet), (e) => {
+      assert.ok(e instanceof Deno.errors.NotFound, String(e));
+      const listed = e.message.split("\n").filter((l) => l.startsWith("  "));
+      assert.deepEqual(listed.map((l) => l.trim().split(" ")[0]), [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+      ]);
+      assert.match(e.message, /set --data-root or \$DEZERO_DATA to a folder that holds mnist\//);
+      assert.ok(!e.message.includes("root option"), e.message);
+      return true;
+    });
+  } finally {
+    MNIST.load = load;
+    await Deno.remove(empty, { recursive: true });
+    await Deno.remove(out, { recursive: true });
   }
 });
 
@@ -396,6 +518,10 @@ Deno.test("train.ts on the command line: --help exits 0, a bad flag exits 2 with
   const empty = await runTrainTs("--out", "");
   assert.equal(empty.code, 2);
   assert.equal(empty.err.trim(), 'train: --out must be a folder path, got ""');
+  // A negative number after a space: the flag's message, not the parser's "ambiguous".
+  const negative = await runTrainTs("--epochs", "-1");
+  assert.equal(negative.code, 2);
+  assert.equal(negative.err.trim(), 'train: --epochs must be a positive integer, got "-1"');
 });
 
 /** Whether stderr is one line of message, without a stack trace. */
@@ -450,6 +576,32 @@ Deno.test("train.ts on the command line: corrupt data files are one line, exit 1
     );
   } finally {
     await Deno.remove(root, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train.ts on the command line: a diverging training is one line, exit 1, no files", async () => {
+  const out = await Deno.makeTempDir({ prefix: "dezero_cli_diverge_" });
+  try {
+    const r = await runTrainTs(
+      "--device=cpu",
+      "--lr",
+      "1e30",
+      "--epochs=2",
+      "--train-size=300",
+      "--test-size=100",
+      "--out",
+      out,
+    );
+    assert.equal(r.code, 1, r.err);
+    assert.ok(oneLine(r.err), r.err);
+    assert.match(
+      r.err.trim(),
+      /^train: training diverged: the training loss is (NaN|Infinity) by step 3 of 3 in epoch 1; try a lower --lr/,
+    );
+    assert.ok(!/^epoch \d:/m.test(r.out), r.out);
+    assert.deepEqual([...Deno.readDirSync(out)], []);
+  } finally {
     await Deno.remove(out, { recursive: true });
   }
 });
