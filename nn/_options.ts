@@ -143,3 +143,26 @@ export function hyperparams<T extends object>(
   }
   return checkOptions<T>(op, args[0], spec, example, "the options");
 }
+
+/** Throws a RangeError naming `op`, the argument `what` and its value unless `ok`. */
+export function checkRange(op: string, what: string, x: unknown, ok: boolean, range: string): void {
+  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
+}
+
+/**
+ * A size given as one integer or a pair (`stride: 2`, `pad: [1, 0]`) as a pair: a
+ * TypeError for anything but integers, a RangeError below `min` (1 for kernels and
+ * strides, 0 for padding).
+ */
+export function checkPair(op: string, what: string, x: unknown, min: 0 | 1): [number, number] {
+  const message = `${op}: ${what} must be a ${
+    min === 1 ? "positive" : "non-negative"
+  } integer or a pair of them, got ${describeValue(x)}`;
+  const items: unknown[] = Array.isArray(x) ? x : [x];
+  if (items.length !== (Array.isArray(x) ? 2 : 1) || !items.every(Number.isInteger)) {
+    throw new TypeError(message);
+  }
+  const [h, w = h] = items as number[];
+  if (h < min || w < min) throw new RangeError(message);
+  return [h, w];
+}

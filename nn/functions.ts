@@ -16,7 +16,14 @@ import type { DType } from "../core/dtype.ts";
 import { NDArray, withScope } from "../core/ndarray.ts";
 import * as ops from "../core/ops.ts";
 import { fusedKernels } from "./_fused.ts";
-import { checkArg, checkOptions, isPlainObject, type OptionKind } from "./_options.ts";
+import {
+  checkArg,
+  checkOptions,
+  checkPair,
+  checkRange,
+  isPlainObject,
+  type OptionKind,
+} from "./_options.ts";
 import { Generator } from "../core/random.ts";
 import { broadcastShapes, fmtShape, normAxis, sizeOf } from "../core/shape.ts";
 import { describeValue, poolOut } from "../core/_validate.ts";
@@ -130,29 +137,6 @@ function assertFloat(op: string, x: Variable): void {
 export type Pair = number | readonly [number, number];
 
 /**
- * A kernel size, stride or pad as a pair: an integer or a pair of them, each at
- * least `min` (1 for kernel sizes and strides, 0 for pads). Anything else is a
- * TypeError, an integer below `min` a RangeError (a stride of 0 never moves).
- */
-function pair(op: string, what: string, p: unknown, min: 0 | 1): [number, number] {
-  const message = `${op}: ${what} must be a ${
-    min === 1 ? "positive" : "non-negative"
-  } integer or a pair of them, got ${describeValue(p)}`;
-  const items: unknown[] = Array.isArray(p) ? p : [p];
-  if (items.length !== (Array.isArray(p) ? 2 : 1) || !items.every(Number.isInteger)) {
-    throw new TypeError(message);
-  }
-  const [h, w = h] = items as number[];
-  if (h < min || w < min) throw new RangeError(message);
-  return [h, w];
-}
-
-/** Throws a RangeError naming `op`, the option `what` and its value unless `ok`. */
-function checkValueRange(op: string, what: string, x: number, ok: boolean, range: string): void {
-  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
-}
-
-/**
  * The options of function `op`, whose parameters are `params` with the options
  * last, called with `given` arguments: a plain object (or undefined) with the
  * keys of `spec`, each of its kind (see {@linkcode checkOptions}), and no
@@ -184,8 +168,8 @@ function fnOptions<T extends object>(
  */
 function checkStridePad(op: string, options: unknown): void {
   if (!isPlainObject(options)) return;
-  if (options.stride !== undefined) pair(op, 'option "stride"', options.stride, 1);
-  if (options.pad !== undefined) pair(op, 'option "pad"', options.pad, 0);
+  if (options.stride !== undefined) checkPair(op, 'option "stride"', options.stride, 1);
+  if (options.pad !== undefined) checkPair(op, 'option "pad"', options.pad, 0);
 }
 
 /** Output size of a convolution along one axis. */
@@ -518,7 +502,7 @@ function labelsArray(op: string, t: Labels, like: Variable, spec: LabelSpec): ND
   }
   const { values, shape } = hostLabels(op, t);
   checkSize(shape);
-  checkRange(op, values, count, noun);
+  checkLabelRange(op, values, count, noun);
   return like.array.backend.fromTyped(Int32Array.from(values), shape);
 }
 
@@ -577,7 +561,7 @@ function ragged(op: string, shape: readonly number[]): never {
 }
 
 /** Throws a RangeError naming the op and the first label outside `[0, count)`. */
-function checkRange(op: string, d: ArrayLike<number>, count: number, noun: LabelNoun): void {
+function checkLabelRange(op: string, d: ArrayLike<number>, count: number, noun: LabelNoun): void {
   for (let i = 0; i < d.length; i++) {
     if (d[i] < 0 || d[i] >= count) {
       throw new RangeError(
@@ -596,7 +580,7 @@ function checkRange(op: string, d: ArrayLike<number>, count: number, noun: Label
 function checkLabels(op: string, t: NDArray, count: number, noun: LabelNoun): void {
   const read = t.backend.readSync;
   if (read) {
-    checkRange(op, read.call(t.backend, t), count, noun);
+    checkLabelRange(op, read.call(t.backend, t), count, noun);
     return;
   }
   withScope(() => {
@@ -731,7 +715,7 @@ export function binaryCrossEntropy(
     { eps: "number" },
     "{ eps: 1e-7 }",
   );
-  checkValueRange(
+  checkRange(
     "binaryCrossEntropy",
     'option "eps"',
     eps,
@@ -802,7 +786,7 @@ export interface DropoutOptions {
  */
 export function dropout(x: Operand, ratio = 0.5, options: DropoutOptions = {}): Variable {
   checkArg("dropout", "ratio", "number", ratio);
-  checkValueRange("dropout", "ratio", ratio, ratio >= 0 && ratio < 1, "in [0, 1)");
+  checkRange("dropout", "ratio", ratio, ratio >= 0 && ratio < 1, "in [0, 1)");
   // No option kind is a Generator: the value is checked here, and checkOptions
   // sees the key only (a value of undefined is skipped there).
   const generator = isPlainObject(options) ? options.generator : undefined;
@@ -881,8 +865,8 @@ export function batchNorm(
     BATCH_NORM_OPTIONS,
     "{ decay: 0.9, eps: 2e-5 }",
   );
-  checkValueRange("batchNorm", 'option "decay"', decay, decay >= 0 && decay <= 1, "in [0, 1]");
-  checkValueRange("batchNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
+  checkRange("batchNorm", 'option "decay"', decay, decay >= 0 && decay <= 1, "in [0, 1]");
+  checkRange("batchNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
   const xv = floating(v(x));
   if (xv.ndim !== 2 && xv.ndim !== 4) {
     throw new TypeError(`batchNorm: expected [N, C] or [N, C, H, W], got ${fmtShape(xv.shape)}`);
@@ -970,7 +954,7 @@ export function layerNorm(
     { eps: "number" },
     "{ eps: 1e-5 }",
   );
-  checkValueRange("layerNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
+  checkRange("layerNorm", 'option "eps"', eps, eps >= 0, "≥ 0");
   const xv = floating(v(x));
   const g = v(gamma);
   const k = g.ndim;
@@ -1075,9 +1059,9 @@ interface Geometry {
 }
 
 function geometry(op: string, kernel: Pair, stride: Pair, pad: Pair): Geometry {
-  const [kh, kw] = pair(op, "kernelSize", kernel, 1);
-  const [sh, sw] = pair(op, "stride", stride, 1);
-  const [ph, pw] = pair(op, "pad", pad, 0);
+  const [kh, kw] = checkPair(op, "kernelSize", kernel, 1);
+  const [sh, sw] = checkPair(op, "stride", stride, 1);
+  const [ph, pw] = checkPair(op, "pad", pad, 0);
   return { kh, kw, sh, sw, ph, pw };
 }
 

@@ -8,13 +8,12 @@
  */
 import type { Device } from "../core/backend.ts";
 import type { DType } from "../core/dtype.ts";
-import { describeValue } from "../core/_validate.ts";
 import { fmtShape } from "../core/shape.ts";
 import { keepArrays } from "../core/ndarray.ts";
 import { full, Parameter, randn, tidy, Variable } from "../core/variable.ts";
 import { linear } from "../core/functions.ts";
 import * as N from "./functions.ts";
-import { checkArg, checkOptions, isPlainObject } from "./_options.ts";
+import { checkArg, checkOptions, checkPair, checkRange, isPlainObject } from "./_options.ts";
 import { initParameter, isInitialized, Layer, lazyParameter, tieLazyDim } from "./layer.ts";
 
 /** Options shared by layers that create weights. */
@@ -33,11 +32,6 @@ function scaledNormal(shape: number[], fanIn: number, dtype: DType, device: Devi
   const out = w.mul(Math.sqrt(1 / fanIn));
   w.dispose();
   return out;
-}
-
-/** Throws a RangeError naming `op`, the option `what` and its value unless `ok`. */
-function checkRange(op: string, what: string, x: number, ok: boolean, range: string): void {
-  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
 }
 
 /**
@@ -153,22 +147,6 @@ const CONV_OPTIONS = {
   dtype: "dtype",
 } as const;
 
-/**
- * Checks a convolution size: an integer or a pair of them, each at least `min` (1 for
- * kernelSize and stride, 0 for pad). Anything else is a TypeError, an integer below `min`
- * a RangeError (a stride of 0 would never move the window).
- */
-function checkConvPair(op: string, what: string, x: unknown, min: 0 | 1): void {
-  const message = `${op}: ${what} must be a ${
-    min === 1 ? "positive" : "non-negative"
-  } integer or a pair of them, got ${describeValue(x)}`;
-  const items = Array.isArray(x) ? x : [x];
-  if (items.length !== (Array.isArray(x) ? 2 : 1) || !items.every(Number.isInteger)) {
-    throw new TypeError(message);
-  }
-  if (items.some((d) => d < min)) throw new RangeError(message);
-}
-
 function kernelPair(k: N.Pair): [number, number] {
   return typeof k === "number" ? [k, k] : [k[0], k[1]];
 }
@@ -201,11 +179,11 @@ abstract class ConvLayer extends Layer {
     super();
     const op = this.constructor.name;
     checkArg(op, "outChannels", "count", outChannels);
-    checkConvPair(op, "kernelSize", kernelSize, 1);
+    checkPair(op, "kernelSize", kernelSize, 1);
     // Checked here first: the option kind "pair" allows a stride of 0.
     if (isPlainObject(options)) {
-      if (options.stride !== undefined) checkConvPair(op, 'option "stride"', options.stride, 1);
-      if (options.pad !== undefined) checkConvPair(op, 'option "pad"', options.pad, 0);
+      if (options.stride !== undefined) checkPair(op, 'option "stride"', options.stride, 1);
+      if (options.pad !== undefined) checkPair(op, 'option "pad"', options.pad, 0);
     }
     checkOptions(op, options, CONV_OPTIONS, "{ stride: 1, pad: 1 }", "kernelSize");
     this.#kind = kind;

@@ -20,7 +20,7 @@ import { fmtShape } from "../core/shape.ts";
 import { Parameter, Variable } from "../core/variable.ts";
 import { loadSafetensorsFile, type SafetensorsTensor, saveSafetensors } from "./io.ts";
 import { isInitialized, Layer } from "./layer.ts";
-import { checkArg, hyperparams, isPlainObject } from "./_options.ts";
+import { checkArg, checkRange, hyperparams, isPlainObject } from "./_options.ts";
 
 /**
  * A gradient hook: called with the parameters that have gradients, before the
@@ -516,11 +516,6 @@ export abstract class Optimizer {
 /** How to optimize a plain Variable (the hint of `setup()`'s errors). */
 const VARIABLE_HINT = "only Parameters are optimized: make one with new Parameter(x) " +
   "(a copy of x's values) and compute with it";
-
-/** Throws a RangeError naming `op`, the hyperparameter `what` and its value unless `ok`. */
-function checkRange(op: string, what: string, x: number, ok: boolean, range: string): void {
-  if (!ok) throw new RangeError(`${op}: ${what} must be ${range}, got ${describeValue(x)}`);
-}
 
 /** The hyperparameters of the optimizers here (a subclass may save others of its own). */
 type Hyperparameter = "lr" | "momentum" | "eps" | "rho" | "beta1" | "beta2" | "weightDecay";
