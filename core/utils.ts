@@ -5,6 +5,7 @@
  * @module
  */
 import { describeValue } from "./_validate.ts";
+import { writeFileAtomic } from "./_fs.ts";
 import { usingConfig } from "./config.ts";
 import type { TypedArray } from "./dtype.ts";
 import { Generator } from "./random.ts";
@@ -418,19 +419,20 @@ export async function plotDotGraph(
   output: Variable,
   { verbose = true, toFile = "graph.png" }: DotOptions & { toFile?: string } = {},
 ): Promise<string> {
+  const format = graphFormat("plotDotGraph", toFile);
   const dot = getDotGraph(output, { verbose });
-  const ext = toFile.split(".").pop() ?? "png";
+  if (format === "dot") {
+    await writeFileAtomic(toFile, new TextEncoder().encode(dot));
+    return toFile;
+  }
   let child;
   try {
-    child = new Deno.Command("dot", {
-      args: [`-T${ext}`, "-o", toFile],
-      stdin: "piped",
-      stderr: "piped",
-    }).spawn();
+    child = new Deno.Command("dot", { args: [`-T${format}`], stdin: "piped", stdout: "piped" })
+      .spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Error(
-        "plotDotGraph: Graphviz `dot` was not found: install Graphviz (apt-get install graphviz, brew install graphviz or https://graphviz.org/download), or use getDotGraph() for the DOT text",
+        "plotDotGraph: Graphviz `dot` was not found: install Graphviz (apt-get install graphviz, brew install graphviz or https://graphviz.org/download), or write the DOT text with toFile: 'graph.dot'",
       );
     }
     throw e;
@@ -438,9 +440,32 @@ export async function plotDotGraph(
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(dot));
   await w.close();
-  const { code, stderr } = await child.output();
-  if (code !== 0) {
-    throw new Error(`plotDotGraph: dot exited with ${code}: ${new TextDecoder().decode(stderr)}`);
-  }
+  const { code, stdout } = await child.output();
+  if (code !== 0) throw new Error(`plotDotGraph: dot exited with ${code} rendering ${toFile}`);
+  // Written whole or not at all, as every file of the library.
+  await writeFileAtomic(toFile, stdout);
   return toFile;
+}
+
+/** The formats {@linkcode plotDotGraph} and `Model.plot` write, by extension. */
+const GRAPH_FORMATS = ["svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "dot", "gv"];
+
+/**
+ * The Graphviz output format of `toFile`, from its extension (case-insensitive;
+ * `.dot` and `.gv` are the DOT text itself, as `"dot"`): a TypeError naming `op`
+ * for a name without one (a dot in a folder name is no extension) or an unknown one.
+ * @internal
+ */
+export function graphFormat(op: string, toFile: string): string {
+  const base = toFile.split(/[\\/]/).pop() ?? "";
+  const dot = base.lastIndexOf(".");
+  const ext = dot > 0 ? base.slice(dot + 1).toLowerCase() : "";
+  if (!GRAPH_FORMATS.includes(ext)) {
+    throw new TypeError(
+      `${op}: cannot tell the image format of ${JSON.stringify(toFile)} ${
+        ext ? `(unknown extension .${ext})` : "(no extension)"
+      }: end it in one of ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}`,
+    );
+  }
+  return ext === "gv" ? "dot" : ext;
 }

@@ -284,6 +284,13 @@ export class SeqDataLoader extends DataLoader {
       dropLast: false,
       autoDispose: options.autoDispose ?? false,
     });
+    if (batchSize > this.dataset.length) {
+      // The streams start ⌊N / batchSize⌋ = 0 apart: every row would be the same sample.
+      throw new RangeError(
+        `SeqDataLoader: batchSize ${batchSize} is more than the ${this.dataset.length} ` +
+          `elements of the sequence: each of the streams needs at least one element`,
+      );
+    }
   }
 
   /** Element `iteration` of each of the `batchSize` streams. */

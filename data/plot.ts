@@ -51,15 +51,26 @@ export function lossCurveSvg(options: LossCurveOptions): string {
   const margin = { left: 64, right: 16, top: options.title ? 36 : 16, bottom: 48 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
+  // At least 40 pixels each way to draw in, past the margins of the axes' labels.
+  const minW = margin.left + margin.right + 40;
+  const minH = margin.top + margin.bottom + 40;
+  if (!(Number.isFinite(width) && plotW >= 40 && Number.isFinite(height) && plotH >= 40)) {
+    throw new RangeError(
+      `lossCurveSvg: a chart of ${width}×${height} pixels leaves no room to plot: ` +
+        `give at least width ${minW} and height ${minH}`,
+    );
+  }
 
   const finite = options.series.flatMap((s) => s.values.filter(Number.isFinite));
   const maxLen = Math.max(1, ...options.series.map((s) => s.values.length));
   let yMin = finite.length ? Math.min(...finite) : 0;
   let yMax = finite.length ? Math.max(...finite) : 1;
-  if (yMin === yMax) {
-    const pad = Math.abs(yMin) * 0.1 || 1;
-    yMin -= pad;
-    yMax += pad;
+  // A constant series (or one whose changes tick labels cannot show) gets a band around it.
+  if (yMax - yMin <= Math.max(Math.abs(yMin), Math.abs(yMax)) * 1e-9) {
+    const mid = (yMin + yMax) / 2;
+    const pad = Math.abs(mid) * 0.1 || 1;
+    yMin = mid - pad;
+    yMax = mid + pad;
   }
   const yTicks = niceTicks(yMin, yMax, 6);
   yMin = Math.min(yMin, yTicks[0]);
@@ -209,9 +220,17 @@ function fmtTick(t: number, ticks: readonly number[]): string {
   return t.toFixed(Math.min(digits, 10));
 }
 
-/** Escapes text for SVG/HTML content and attributes. */
+/**
+ * Escapes text for SVG/HTML content and attributes. Terminal colour codes (copied with a
+ * name from a terminal) and other control characters, which XML does not allow, are dropped.
+ */
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s
+    // deno-lint-ignore no-control-regex
+    .replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, "")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, "")
+    .replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**

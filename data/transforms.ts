@@ -76,7 +76,8 @@ export class Compose implements Transform {
 }
 
 /**
- * Converts the element type (DeZero's `AsType`); float to int truncates toward zero.
+ * Converts the element type (DeZero's `AsType`); float to int32 goes toward zero, saturating
+ * at the int32 range, NaN to 0 (as `astype`).
  *
  * @example
  * ```ts
@@ -140,6 +141,21 @@ export class ToInt extends AsType {
   }
 }
 
+/**
+ * Toward zero, saturating at the int32 range and NaN to 0, as `astype` does on every backend
+ * (Int32Array.from would wrap 3e9 to -1294967296); float32 saturates at 2147483520, the
+ * largest float32 below 2^31.
+ */
+function floatToInt32(data: Float32Array | Float64Array): Int32Array {
+  const out = new Int32Array(data.length);
+  const hi = data instanceof Float32Array ? 2147483520 : 2147483647;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    out[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : v;
+  }
+  return out;
+}
+
 function convert(data: SampleArray, dtype: DType): SampleArray {
   switch (dtype) {
     case "float32":
@@ -148,8 +164,8 @@ function convert(data: SampleArray, dtype: DType): SampleArray {
       return data instanceof Float64Array ? data : Float64Array.from(data);
     case "int32":
       if (data instanceof Int32Array) return data;
-      // Int32Array.from truncates toward zero (ToInt32) for in-range floats.
-      return Int32Array.from(data);
+      if (data instanceof Uint8Array) return Int32Array.from(data);
+      return floatToInt32(data);
   }
 }
 
@@ -190,6 +206,16 @@ export class Reshape implements Transform {
 
   /** Reshapes samples to `shape`. */
   constructor(shape: readonly number[]) {
+    const ok = Array.isArray(shape) &&
+      shape.every((d) => Number.isInteger(d) && d >= -1) &&
+      shape.filter((d) => d === -1).length <= 1;
+    if (!ok) {
+      throw new TypeError(
+        `Reshape: shape must be an array of non-negative integers with at most one -1, got ${
+          describeValue(shape)
+        }`,
+      );
+    }
     this.shape = [...shape];
   }
 
@@ -211,7 +237,7 @@ export class Reshape implements Transform {
 
 function resolveShape(shape: readonly number[], size: number, from: readonly number[]): number[] {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const inferred = shape.includes(-1) ? size / known : 1;
+  const inferred = shape.includes(-1) ? (known === 0 ? NaN : size / known) : 1;
   const out = shape.map((d) => (d === -1 ? inferred : d));
   if (!Number.isInteger(inferred) || sizeOf(out) !== size) {
     throw new TypeError(
@@ -242,8 +268,26 @@ export class Normalize implements Transform {
 
   /** Normalizes with `mean` and `std` (DeZero's defaults 0 and 1). */
   constructor(mean: number | readonly number[] = 0, std: number | readonly number[] = 1) {
-    const stds = typeof std === "number" ? [std] : std;
+    const list = (name: string, v: unknown): number[] => {
+      const values = typeof v === "number" ? [v] : Array.isArray(v) ? v : null;
+      if (values === null || values.length === 0 || !values.every(Number.isFinite)) {
+        throw new TypeError(
+          `Normalize: ${name} must be a finite number or a non-empty array of them, got ${
+            describeValue(v)
+          }`,
+        );
+      }
+      return values;
+    };
+    const means = list("mean", mean);
+    const stds = list("std", std);
     if (stds.some((s) => s === 0)) throw new RangeError("Normalize: std must not be 0");
+    if (means.length > 1 && stds.length > 1 && means.length !== stds.length) {
+      throw new RangeError(
+        `Normalize: mean has ${means.length} channels but std ${stds.length}: give one value ` +
+          `or one per channel for each`,
+      );
+    }
     this.mean = mean;
     this.std = std;
   }

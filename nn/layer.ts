@@ -11,7 +11,7 @@ import { getBackend } from "../core/backend.ts";
 import { allocTyped, type DType, isFloat, type TypedArray } from "../core/dtype.ts";
 import { type NDArray, withScope } from "../core/ndarray.ts";
 import { fmtShape } from "../core/shape.ts";
-import { getDotGraph, plotDotGraph } from "../core/utils.ts";
+import { getDotGraph, graphFormat, plotDotGraph } from "../core/utils.ts";
 import {
   asLayerCall,
   asVariable,
@@ -75,6 +75,8 @@ export function tieLazyDim(name: string, axis: number, params: Iterable<Paramete
 }
 const pendingParams = new WeakMap<Parameter, Pending>();
 
+const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
+
 /**
  * A parameter whose shape is only partly known until the layer first sees its
  * input (as `Linear`'s input size): it holds an empty array, of `opts.dtype` and
@@ -113,6 +115,14 @@ export function lazyParameter(
   };
   Object.defineProperty(p, "toString", { value: show, configurable: true });
   Object.defineProperty(p, Symbol.for("Deno.customInspect"), { value: show, configurable: true });
+  const display = Object.getOwnPropertyDescriptor(Variable.prototype, JUPYTER_DISPLAY)!.value;
+  Object.defineProperty(p, JUPYTER_DISPLAY, {
+    value: function (this: Parameter) {
+      if (!pendingParams.has(this)) return display.call(this);
+      return { "text/plain": show.call(this) };
+    },
+    configurable: true,
+  });
   return p;
 }
 
@@ -575,10 +585,10 @@ const PLOT_OPTIONS = new Set(["verbose", "toFile"]);
  * DOT text for `.dot` / `.gv`, else rendered by Graphviz's `dot` in the extension's format.
  */
 function writeDotSync(dot: string, toFile: string): void {
-  const ext = toFile.includes(".") ? toFile.split(".").pop()!.toLowerCase() : "png";
+  const ext = graphFormat("Model.plot", toFile);
   const tmp = `${toFile}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    if (ext === "dot" || ext === "gv") {
+    if (ext === "dot") {
       Deno.writeTextFileSync(tmp, dot);
     } else {
       const src = `${tmp}.dot`;
