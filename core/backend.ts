@@ -103,6 +103,8 @@ export interface BackendMemory {
   liveBytes: number;
   /** Bytes kept in a pool for reuse. */
   pooledBytes: number;
+  /** Bytes of readback buffers kept for reuse (the GPU's; capped). */
+  stagingBytes?: number;
 }
 
 /** The primitive set. */

@@ -12,6 +12,8 @@ export interface MemoryStats {
   gpuLiveBytes: number;
   /** Bytes kept in the GPU buffer pool for reuse. */
   gpuPooledBytes: number;
+  /** Bytes of GPU readback (staging) buffers kept for reuse: at most 256 MiB. */
+  gpuStagingBytes: number;
   /** Bytes held by live CPU arrays. */
   cpuLiveBytes: number;
   /** Live array handles (tensors) on any device. */
@@ -33,6 +35,7 @@ export function memoryStats(): MemoryStats {
   return {
     gpuLiveBytes: gpu.liveBytes,
     gpuPooledBytes: gpu.pooledBytes,
+    gpuStagingBytes: gpu.stagingBytes ?? 0,
     cpuLiveBytes: cpu.liveBytes,
     liveTensors: liveArrayCount(),
   };

@@ -375,7 +375,17 @@ export function concat(xs: readonly NDArray[], axis = 0): NDArray {
   }
   const shape = [...first.shape];
   shape[ax] = xs.reduce((s, x) => s + x.shape[ax], 0);
-  const out = first.backend.full(shape, 0, dtype);
+  let out: NDArray;
+  try {
+    out = first.backend.full(shape, 0, dtype);
+  } catch (e) {
+    // Its buffer is allocated by full(): the error names the op the caller called.
+    if (!(e instanceof RangeError)) throw e;
+    throw new RangeError(
+      `concat: the result of shape ${fmtShape(shape)}: ${e.message.replace(/^full: /, "")}`,
+      { cause: e },
+    );
+  }
   const strides = stridesOf(shape);
   let offset = 0;
   for (const x of xs) {

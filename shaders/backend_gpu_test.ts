@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { BINARY_OPS, type ConvGeometry, UNARY_OPS } from "../core/backend.ts";
 import { cpuBackend } from "../core/backend_cpu.ts";
 import type { NDArray } from "../core/ndarray.ts";
+import * as ops from "../core/ops.ts";
 import { sizeOf } from "../core/shape.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { runtime } from "./_context.ts";
+import { bucketBytes, GpuRuntime } from "./runtime.ts";
 import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
 import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
 import { assertAllClose, both, gpuTest, randBoth as rand, randomTyped, same } from "./test_util.ts";
@@ -1011,4 +1013,55 @@ gpuTest("array operands, int32 mean and argmax keepdims work on the GPU", async 
   assert.deepEqual(am.shape, [1, 1]);
   assert.deepEqual(await am.toArray(), [[2]]);
   assert.throws(() => tensor([1], { dtype: "int32", device: "gpu" }).pow(-1), RangeError);
+});
+
+gpuTest("readback buffers kept for reuse are counted and capped at 256 MiB", async () => {
+  const rt = runtime();
+  rt.trim();
+  assert.equal(rt.memory().stagingBytes, 0);
+  // Arrays of 4–73 MiB in distinct size buckets: one readback buffer kept per bucket would
+  // hold more than the cap.
+  let kept = 0;
+  const buckets = new Set<number>();
+  for (let k = 0; k < 24; k++) {
+    const n = (1 << 20) + k * (3 << 18);
+    buckets.add(bucketBytes(n * 4 + 16));
+    const a = gpu.full([n], 1, "float32");
+    assert.equal((await gpu.read(a))[n - 1], 1);
+    a.dispose();
+    kept = Math.max(kept, rt.memory().stagingBytes);
+  }
+  const uncapped = [...buckets].reduce((a, b) => a + b, 0);
+  assert.ok(uncapped > 256 * 2 ** 20, `the sizes need more than the cap: ${uncapped}`);
+  assert.ok(kept > 0, "readback buffers are counted");
+  assert.ok(kept <= 256 * 2 ** 20, `kept ${kept} bytes`);
+  rt.trim();
+  assert.equal(rt.memory().stagingBytes, 0);
+});
+
+gpuTest("a buffer whose size bucket is above the binding limit is allocated at its size", () => {
+  const rt = new GpuRuntime(runtime().device, runtime().adapterInfo);
+  // A limit that is no bucket size (real GPUs report such ones, as 2^31 - 4).
+  Object.defineProperty(rt, "maxBinding", { value: 1000 });
+  const b = rt.alloc("test", 900);
+  assert.equal(b.size, 900); // its bucket is 1024
+  assert.equal(rt.alloc("test", 200).size, 256);
+  assert.throws(() => rt.alloc("test", 1001), /test: buffer of 1001 bytes exceeds/);
+  b.destroy();
+});
+
+gpuTest("concat over the binding limit names concat and the result's shape", () => {
+  const half = runtime().maxBinding / 8 + 1; // two halves: 8 bytes over the limit
+  const a = gpu.full([half], 1, "float32");
+  try {
+    assert.throws(
+      () => ops.concat([a, a]),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`concat: the result of shape [${2 * half}]: buffer of`) &&
+        e.message.includes("maxStorageBufferBindingSize"),
+    );
+  } finally {
+    a.dispose();
+  }
 });

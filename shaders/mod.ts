@@ -20,7 +20,8 @@ export type { MatmulVariant };
 
 /**
  * Thrown by {@linkcode initGpu} when there is no WebGPU adapter (no
- * `navigator.gpu`, or `requestAdapter()` found none).
+ * `navigator.gpu`, `requestAdapter()` found none or failed, or the adapter
+ * could not open a device).
  *
  * @example
  * ```ts
@@ -34,11 +35,15 @@ export type { MatmulVariant };
  * ```
  */
 export class WebGpuUnavailableError extends Error {
-  /** Builds the error with the reason. */
-  constructor(message: string) {
-    super(message);
+  /** Builds the error with the reason (and the driver's error as `cause`, where one failed). */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "WebGpuUnavailableError";
   }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Options of {@linkcode initGpu}. */
@@ -137,22 +142,41 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
       "WebGPU is unavailable: navigator.gpu is undefined in this runtime (Deno exposes it natively; browsers need WebGPU support)",
     );
   }
-  const adapter = await requestAdapter(gpu, { powerPreference: opts.powerPreference });
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await requestAdapter(gpu, { powerPreference: opts.powerPreference });
+  } catch (e) {
+    // A driver that fails the request (rather than finding none) is no adapter either.
+    throw new WebGpuUnavailableError(
+      `WebGPU is unavailable: navigator.gpu.requestAdapter() failed: ${errorText(e)}`,
+      { cause: e },
+    );
+  }
   if (!adapter) {
     throw new WebGpuUnavailableError(
       "WebGPU is unavailable: navigator.gpu.requestAdapter() found no adapter (no GPU driver; on Linux, Mesa's llvmpipe Vulkan driver provides a software one)",
     );
   }
   const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+  } catch (e) {
+    throw new WebGpuUnavailableError(
+      `WebGPU is unavailable: the adapter ${
+        JSON.stringify(adapter.info.description || adapter.info.vendor)
+      } could not open a device: ${errorText(e)}`,
+      { cause: e },
+    );
+  }
   const rt = new GpuRuntime(device, adapter.info);
   setContext(rt, gpuBackend);
   const choice = opts.matmul ?? "auto";

@@ -89,3 +89,26 @@ gpuTest("initGpu() keeps Mesa's Wayland probe quiet where XDG_RUNTIME_DIR is uns
   // The variable is restored (unset) after the call.
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "true true undefined");
 });
+
+Deno.test("initGpu() turns a failing requestAdapter() into WebGpuUnavailableError with the cause", async () => {
+  const r = await withoutAdapter(`
+    import { gpuAvailable, initGpu, WebGpuUnavailableError } from "./mod.ts";
+    Object.defineProperty(navigator, "gpu", {
+      value: { requestAdapter: () => Promise.reject(new Error("driver crashed")) },
+      configurable: true,
+    });
+    console.log("available", await gpuAvailable());
+    try {
+      await initGpu();
+      console.log("no error");
+    } catch (e) {
+      console.log(e instanceof WebGpuUnavailableError, e.message, "|", e.cause?.message);
+    }
+  `);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /available false/);
+  assert.match(
+    r.stdout,
+    /true WebGPU is unavailable: navigator\.gpu\.requestAdapter\(\) failed: driver crashed \| driver crashed/,
+  );
+});

@@ -75,6 +75,11 @@ const BIND_GROUP_CACHE = 8192;
 const ARENA_BYTES = 256 * 1024;
 /** Pooled bytes kept at most; buffers released beyond it are destroyed after the next submit. */
 const POOL_CAP_BYTES = 1 << 30;
+/**
+ * Readback (staging) bytes kept at most: a buffer returned beyond it is destroyed, so that
+ * reading many large tensors of different sizes does not keep one or two of each for good.
+ */
+const STAGING_CAP_BYTES = 256 << 20;
 
 /** Whether an adapter is CPU-emulated (llvmpipe, lavapipe, SwiftShader). */
 export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
@@ -125,6 +130,8 @@ export class GpuRuntime {
   readonly #priming = new Set<number>();
   #pooledBytes = 0;
   #liveBytes = 0;
+  /** Bytes of the staging buffers in `#stagingPool`. */
+  #stagingBytes = 0;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #dispatches = 0;
@@ -281,7 +288,10 @@ export class GpuRuntime {
    */
   alloc(op: string, bytes: number, fresh = false): GPUBuffer {
     this.checkSize(op, bytes);
-    const size = bucketBytes(bytes);
+    // A bucket above the limit (a limit that is no bucket size) would fail to bind: the
+    // request itself, rounded to 4 bytes, fits.
+    const bucket = bucketBytes(bytes);
+    const size = bucket <= this.maxBinding ? bucket : Math.ceil(bytes / 4) * 4;
     const list = this.#pool.get(size);
     let buffer: GPUBuffer | undefined;
     if (list && list.length > 0) {
@@ -316,9 +326,13 @@ export class GpuRuntime {
     this.#pooledBytes += size;
   }
 
-  /** Bytes held by live buffers and by the pool. */
-  memory(): { liveBytes: number; pooledBytes: number } {
-    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes };
+  /** Bytes held by live buffers, by the pool and by the readback buffers kept for reuse. */
+  memory(): { liveBytes: number; pooledBytes: number; stagingBytes: number } {
+    return {
+      liveBytes: this.#liveBytes,
+      pooledBytes: this.#pooledBytes,
+      stagingBytes: this.#stagingBytes,
+    };
   }
 
   /** Destroys every pooled buffer (after submitting queued work). */
@@ -329,6 +343,7 @@ export class GpuRuntime {
     this.#pooledBytes = 0;
     for (const list of this.#stagingPool.values()) for (const b of list) b.destroy();
     this.#stagingPool.clear();
+    this.#stagingBytes = 0;
   }
 
   /** Copies `data` into `buffer` in queue order (`buffer` must come from `alloc(.., true)`). */
@@ -485,7 +500,8 @@ export class GpuRuntime {
     const at = Math.ceil(bytes / 4) * 4;
     const size = bucketBytes(at + 16);
     let staging = this.#stagingPool.get(size)?.pop();
-    if (!staging) {
+    if (staging) this.#stagingBytes -= size;
+    else {
       staging = this.device.createBuffer({ size, usage: USAGE_STAGING });
       this.#primeSpare(size);
     }
@@ -570,7 +586,10 @@ export class GpuRuntime {
   #returnStaging(staging: GPUBuffer, size: number): void {
     let list = this.#stagingPool.get(size);
     if (!list) this.#stagingPool.set(size, list = []);
-    if (list.length < (size <= 65_536 ? 16 : size <= STAGING_SMALL ? 4 : 2)) list.push(staging);
-    else staging.destroy();
+    const depth = size <= 65_536 ? 16 : size <= STAGING_SMALL ? 4 : 2;
+    if (list.length < depth && this.#stagingBytes + size <= STAGING_CAP_BYTES) {
+      list.push(staging);
+      this.#stagingBytes += size;
+    } else staging.destroy();
   }
 }
