@@ -5,7 +5,6 @@
  * @module
  */
 import { describeValue } from "./_validate.ts";
-import { writeFileAtomic } from "./_fs.ts";
 import { usingConfig } from "./config.ts";
 import type { TypedArray } from "./dtype.ts";
 import { Generator } from "./random.ts";
@@ -415,36 +414,65 @@ export function getDotGraph(output: Variable, { verbose = true }: DotOptions = {
  * await utils.plotDotGraph(F.tanh(tensor([1, 2])).sum(), { toFile: "graph.svg" });
  * ```
  */
-export async function plotDotGraph(
+export function plotDotGraph(
   output: Variable,
   { verbose = true, toFile = "graph.png" }: DotOptions & { toFile?: string } = {},
 ): Promise<string> {
-  const format = graphFormat("plotDotGraph", toFile);
   const dot = getDotGraph(output, { verbose });
-  if (format === "dot") {
-    await writeFileAtomic(toFile, new TextEncoder().encode(dot));
+  // A promise, as DeZero users await it; a failure rejects it.
+  return Promise.resolve().then(() => {
+    writeDotFile("plotDotGraph", dot, toFile);
     return toFile;
-  }
-  let child;
+  });
+}
+
+/**
+ * Writes `dot` to `toFile` (for `op`'s errors) through a temporary file renamed into
+ * place: the DOT text for `.dot` / `.gv`, else rendered by Graphviz's `dot` in the format of
+ * the extension (see {@linkcode graphFormat}). Says how to install Graphviz when `dot` is
+ * missing. @internal
+ */
+export function writeDotFile(op: string, dot: string, toFile: string): void {
+  const format = graphFormat(op, toFile);
+  const tmp = `${toFile}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    child = new Deno.Command("dot", { args: [`-T${format}`], stdin: "piped", stdout: "piped" })
-      .spawn();
+    if (format === "dot") {
+      Deno.writeTextFileSync(tmp, dot);
+    } else {
+      const src = `${tmp}.dot`;
+      Deno.writeTextFileSync(src, dot);
+      let out: Deno.CommandOutput;
+      try {
+        out = new Deno.Command("dot", { args: [`-T${format}`, "-o", tmp, src], stderr: "piped" })
+          .outputSync();
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new Error(
+            `${op}: Graphviz \`dot\` was not found: install Graphviz (apt-get install ` +
+              "graphviz, brew install graphviz or https://graphviz.org/download), or write " +
+              "the DOT text with toFile: 'graph.dot'",
+          );
+        }
+        throw e;
+      } finally {
+        Deno.removeSync(src);
+      }
+      if (out.code !== 0) {
+        throw new Error(
+          `${op}: dot exited with ${out.code} writing ${toFile}: ` +
+            new TextDecoder().decode(out.stderr).trim(),
+        );
+      }
+    }
+    Deno.renameSync(tmp, toFile);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Error(
-        "plotDotGraph: Graphviz `dot` was not found: install Graphviz (apt-get install graphviz, brew install graphviz or https://graphviz.org/download), or write the DOT text with toFile: 'graph.dot'",
-      );
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // not created
     }
     throw e;
   }
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(dot));
-  await w.close();
-  const { code, stdout } = await child.output();
-  if (code !== 0) throw new Error(`plotDotGraph: dot exited with ${code} rendering ${toFile}`);
-  // Written whole or not at all, as every file of the library.
-  await writeFileAtomic(toFile, stdout);
-  return toFile;
 }
 
 /** The formats {@linkcode plotDotGraph} and `Model.plot` write, by extension. */

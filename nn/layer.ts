@@ -11,7 +11,7 @@ import { getBackend } from "../core/backend.ts";
 import { allocTyped, type DType, isFloat, type TypedArray } from "../core/dtype.ts";
 import { type NDArray, withScope } from "../core/ndarray.ts";
 import { fmtShape } from "../core/shape.ts";
-import { getDotGraph, graphFormat, plotDotGraph } from "../core/utils.ts";
+import { getDotGraph, plotDotGraph, writeDotFile } from "../core/utils.ts";
 import {
   asLayerCall,
   asVariable,
@@ -580,53 +580,6 @@ export interface PlotOptions {
 
 const PLOT_OPTIONS = new Set(["verbose", "toFile"]);
 
-/**
- * Writes `dot` to `toFile` synchronously, through a temporary file renamed into place:
- * DOT text for `.dot` / `.gv`, else rendered by Graphviz's `dot` in the extension's format.
- */
-function writeDotSync(dot: string, toFile: string): void {
-  const ext = graphFormat("Model.plot", toFile);
-  const tmp = `${toFile}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    if (ext === "dot") {
-      Deno.writeTextFileSync(tmp, dot);
-    } else {
-      const src = `${tmp}.dot`;
-      Deno.writeTextFileSync(src, dot);
-      let out: Deno.CommandOutput;
-      try {
-        out = new Deno.Command("dot", { args: [`-T${ext}`, "-o", tmp, src], stderr: "piped" })
-          .outputSync();
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
-          throw new Error(
-            "Model.plot: Graphviz `dot` was not found: install Graphviz (apt-get install " +
-              "graphviz, brew install graphviz or https://graphviz.org/download), or write " +
-              "the DOT text with toFile: 'graph.dot'",
-          );
-        }
-        throw e;
-      } finally {
-        Deno.removeSync(src);
-      }
-      if (out.code !== 0) {
-        throw new Error(
-          `Model.plot: dot exited with ${out.code} writing ${toFile}: ` +
-            new TextDecoder().decode(out.stderr).trim(),
-        );
-      }
-    }
-    Deno.renameSync(tmp, toFile);
-  } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // not created
-    }
-    throw e;
-  }
-}
-
 /** The inputs of `plot`: one operand (as DeZero's `model.plot(x)`) or an array of them. */
 function operands(inputs: Operand | readonly Operand[]): readonly Operand[] {
   // Operand has no array form (data is wrapped by tensor()), so an array is the list of inputs.
@@ -665,7 +618,7 @@ export abstract class Model extends Layer {
     }
     const y = usingConfig({ enableBackprop: true }, () => this.apply(...operands(inputs)));
     const dot = getDotGraph(y, { verbose: options.verbose ?? true });
-    if (options.toFile !== undefined) writeDotSync(dot, options.toFile);
+    if (options.toFile !== undefined) writeDotFile("Model.plot", dot, options.toFile);
     return dot;
   }
 
