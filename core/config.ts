@@ -45,15 +45,11 @@ export const Config: ConfigFlags = { enableBackprop: true, train: true };
  * ```
  */
 export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
-  checkFlags(flags);
+  checkFlags("usingConfig", flags);
   if (typeof fn !== "function") {
     throw new TypeError(`usingConfig: fn must be a function, got ${typeof fn}`);
   }
-  const saved = { ...Config };
-  // A flag given as undefined is left as it is (usingConfig({ train: opts.train }, ...)).
-  for (const [name, value] of Object.entries(flags)) {
-    if (value !== undefined) Config[name as keyof ConfigFlags] = value;
-  }
+  const saved = setFlags(flags);
   let result: T;
   try {
     result = fn();
@@ -75,23 +71,38 @@ export function usingConfig<T>(flags: Partial<ConfigFlags>, fn: () => T): T {
   return settled as T;
 }
 
-/** Throws unless `flags` sets only known flags, each to a boolean: a typo would change nothing. */
-function checkFlags(flags: Partial<ConfigFlags>): void {
+/**
+ * Sets the flags `flags` gives, leaving one given as undefined as it is
+ * (`usingConfig({ train: opts.train }, ...)`); returns the flags as they were.
+ */
+function setFlags(flags: Partial<ConfigFlags>): ConfigFlags {
+  const saved = { ...Config };
+  for (const [name, value] of Object.entries(flags)) {
+    if (value !== undefined) Config[name as keyof ConfigFlags] = value;
+  }
+  return saved;
+}
+
+/**
+ * Throws unless `flags` (given to `op`) sets only known flags, each to a boolean: a typo
+ * would change nothing.
+ */
+function checkFlags(op: string, flags: Partial<ConfigFlags>): void {
   if (typeof flags !== "object" || flags === null || Array.isArray(flags)) {
     throw new TypeError(
-      `usingConfig: flags must be an object such as { train: false }, got ${describeValue(flags)}`,
+      `${op}: flags must be an object such as { train: false }, got ${describeValue(flags)}`,
     );
   }
   const known = Object.keys(Config);
   for (const [name, value] of Object.entries(flags)) {
     if (!known.includes(name)) {
       throw new TypeError(
-        `usingConfig: unknown flag ${JSON.stringify(name)} (the flags are ${known.join(", ")})`,
+        `${op}: unknown flag ${JSON.stringify(name)} (the flags are ${known.join(", ")})`,
       );
     }
     if (typeof value !== "boolean" && value !== undefined) {
       throw new TypeError(
-        `usingConfig: flag ${name} must be true or false, got ${describeValue(value)}`,
+        `${op}: flag ${name} must be true or false, got ${describeValue(value)}`,
       );
     }
   }
@@ -144,10 +155,7 @@ export function testMode<T>(fn: () => T): T {
  * ```
  */
 export function configScope(flags: Partial<ConfigFlags>): Disposable {
-  const saved = { ...Config };
-  // A flag given as undefined is left as it is (usingConfig({ train: opts.train }, ...)).
-  for (const [name, value] of Object.entries(flags)) {
-    if (value !== undefined) Config[name as keyof ConfigFlags] = value;
-  }
+  checkFlags("configScope", flags);
+  const saved = setFlags(flags);
   return { [Symbol.dispose]: () => void Object.assign(Config, saved) };
 }
