@@ -22,7 +22,14 @@ import {
   type StridedView,
   type UnaryOp,
 } from "./backend.ts";
-import { allocTyped, assertDType, type DType, dtypeOfTyped, type TypedArray } from "./dtype.ts";
+import {
+  allocTyped,
+  assertDType,
+  type DType,
+  dtypeOfTyped,
+  floatToInt32,
+  type TypedArray,
+} from "./dtype.ts";
 import { NDArray, type Storage } from "./ndarray.ts";
 import { checkView, convOut, matmulGeometry, poolOut } from "./_validate.ts";
 import {
@@ -721,14 +728,8 @@ export const cpuBackend: Backend = {
       return wrap(o, x.shape);
     }
     // Toward zero, saturating, NaN to 0, as on the GPU (TypedArray#set wraps out-of-range
-    // values modulo 2^32): float32 values saturate at 2147483520, the largest below 2^31.
-    const o = new Int32Array(x.size);
-    const hi = x.dtype === "float32" ? 2147483520 : 2147483647;
-    for (let i = 0; i < o.length; i++) {
-      const v = s[i];
-      o[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : v;
-    }
-    return wrap(o, x.shape);
+    // values modulo 2^32).
+    return wrap(floatToInt32(s as Float32Array | Float64Array), x.shape);
   },
 
   // -- reductions

@@ -52,3 +52,18 @@ export function assertDType(op: string, dtype: unknown): asserts dtype is DType 
     );
   }
 }
+
+/**
+ * Float values as int32 the way every backend's `cast` makes them: toward zero, saturating at
+ * the int32 range, NaN to 0 (an Int32Array's own conversion wraps 3e9 to -1294967296).
+ * float32 values saturate at 2147483520, the largest float32 below 2^31, as on the GPU.
+ */
+export function floatToInt32(data: Float32Array | Float64Array): Int32Array {
+  const out = new Int32Array(data.length);
+  const hi = data instanceof Float32Array ? 2147483520 : 2147483647;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    out[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : v;
+  }
+  return out;
+}

@@ -14,7 +14,7 @@
  * @module
  */
 import { describeValue } from "../core/_validate.ts";
-import type { DType } from "../core/dtype.ts";
+import { type DType, floatToInt32 } from "../core/dtype.ts";
 import { defaultGenerator, Generator } from "../core/random.ts";
 import { fmtShape, sizeOf } from "../core/shape.ts";
 import {
@@ -139,21 +139,6 @@ export class ToInt extends AsType {
   constructor() {
     super("int32");
   }
-}
-
-/**
- * Toward zero, saturating at the int32 range and NaN to 0, as `astype` does on every backend
- * (Int32Array.from would wrap 3e9 to -1294967296); float32 saturates at 2147483520, the
- * largest float32 below 2^31.
- */
-function floatToInt32(data: Float32Array | Float64Array): Int32Array {
-  const out = new Int32Array(data.length);
-  const hi = data instanceof Float32Array ? 2147483520 : 2147483647;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    out[i] = v !== v ? 0 : v <= -2147483648 ? -2147483648 : v >= hi ? hi : v;
-  }
-  return out;
 }
 
 function convert(data: SampleArray, dtype: DType): SampleArray {
