@@ -93,12 +93,7 @@ export class DataLoader implements Iterable<[x: Variable, t: Variable]> {
     shuffleOrOptions: DataLoaderOptions | boolean = {},
   ) {
     const op = this.constructor.name;
-    if (arguments.length > 3) {
-      throw new TypeError(
-        `${op}: takes (dataset, batchSize, options), got ${arguments.length} arguments: ` +
-          `DeZero's gpu argument is the option device: "gpu"`,
-      );
-    }
+    checkArgCount(op, arguments.length);
     const options = checkOptions<DataLoaderOptions>(
       op,
       typeof shuffleOrOptions === "boolean" ? { shuffle: shuffleOrOptions } : shuffleOrOptions,
@@ -224,6 +219,16 @@ function toTensorArray(
   return data;
 }
 
+/** Throws unless a loader's constructor got at most its 3 arguments (DeZero's had a 4th). */
+function checkArgCount(op: string, count: number): void {
+  if (count > 3) {
+    throw new TypeError(
+      `${op}: takes (dataset, batchSize, options), got ${count} arguments: ` +
+        `DeZero's gpu argument is the option device: "gpu"`,
+    );
+  }
+}
+
 const LOADER_OPTIONS: Record<keyof DataLoaderOptions, OptionKind> = {
   shuffle: "boolean",
   dropLast: "boolean",
@@ -265,12 +270,7 @@ export interface SeqDataLoaderOptions {
 export class SeqDataLoader extends DataLoader {
   /** A sequential loader of `batchSize` parallel streams. */
   constructor(dataset: DatasetLike, batchSize: number, options: SeqDataLoaderOptions = {}) {
-    if (arguments.length > 3) {
-      throw new TypeError(
-        `SeqDataLoader: takes (dataset, batchSize, options), got ${arguments.length} arguments: ` +
-          `DeZero's gpu argument is the option device: "gpu"`,
-      );
-    }
+    checkArgCount("SeqDataLoader", arguments.length);
     checkOptions(
       "SeqDataLoader",
       options,
