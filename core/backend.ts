@@ -105,6 +105,8 @@ export interface BackendMemory {
   pooledBytes: number;
   /** Bytes of readback buffers kept for reuse (the GPU's; capped). */
   stagingBytes?: number;
+  /** Bytes of textures kept for kernel operands (the GPU's matmul on software adapters). */
+  textureBytes?: number;
 }
 
 /** The primitive set. */

@@ -14,6 +14,11 @@ export interface MemoryStats {
   gpuPooledBytes: number;
   /** Bytes of GPU readback (staging) buffers kept for reuse: at most 256 MiB. */
   gpuStagingBytes: number;
+  /**
+   * Bytes of the textures the matmul copies its operands into on CPU-emulated adapters
+   * (two, grown to the largest operand so far; freed by `trimGpuPool()`).
+   */
+  gpuTextureBytes: number;
   /** Bytes held by live CPU arrays. */
   cpuLiveBytes: number;
   /** Live array handles (tensors) on any device. */
@@ -36,6 +41,7 @@ export function memoryStats(): MemoryStats {
     gpuLiveBytes: gpu.liveBytes,
     gpuPooledBytes: gpu.pooledBytes,
     gpuStagingBytes: gpu.stagingBytes ?? 0,
+    gpuTextureBytes: gpu.textureBytes ?? 0,
     cpuLiveBytes: cpu.liveBytes,
     liveTensors: liveArrayCount(),
   };

@@ -19,10 +19,14 @@ import {
   fastDiv,
   linearIndex,
   newArray,
+  operandTexture,
   P,
   paramsDecl,
   runtime,
   storageDecl,
+  texelLoad,
+  textureDecl,
+  textureOperand,
   udivHelper,
   unravel,
   wgslType,
@@ -366,14 +370,22 @@ function runVec4(
   // per-invocation overhead; ~25% faster per pass on llvmpipe for 4M elements).
   const per = n / 4 >= PER_MIN_VEC4 ? PER : 1;
   const rt = runtime();
+  // Large contiguous float32 operands through textures where storage loads are slow.
+  const tex = operands.map((o, k) => kinds[k] === "c" && textureOperand(o.buffer, n, o.type));
   const key = `ew4/${exprKey(op, expr, names, operands, rank, n, out.type)}/${
-    kinds.join(",")
+    kinds.map((x, k) => tex[k] ? "t" : x).join(",")
   }/${per}`;
-  const k = rt.kernelFor(key, op, [...operands.map(() => "r" as const), "w"], params.length, () => {
+  const access = [...tex.map((t) => t ? "t" as const : "r" as const), "w" as const];
+  const k = rt.kernelFor(key, op, access, params.length, () => {
     let decl = "";
     let body = "";
     const needCoords = kinds.some((k) => k === "vec" || k === "splat");
     operands.forEach((o, k) => {
+      if (tex[k]) {
+        decl += textureDecl(k, `in${k}`);
+        body += `  let v${k} = ${texelLoad(`in${k}`, "i")};\n`;
+        return;
+      }
       const vec = kinds[k] === "c" || kinds[k] === "vec";
       decl += storageDecl(k, `in${k}`, vec ? `vec4<${o.type}>` : o.type, false);
       const at = kinds[k] === "vec" || kinds[k] === "splat"
@@ -416,12 +428,8 @@ ${main}
 }
 `;
   });
-  rt.dispatch(
-    k,
-    [...operands.map((o) => o.buffer), out.buffer],
-    params,
-    Math.ceil(n / 4 / per / WG),
-  );
+  const inputs = operands.map((o, k) => tex[k] ? operandTexture(k, o.buffer, n) : o.buffer);
+  rt.dispatch(k, [...inputs, out.buffer], params, Math.ceil(n / 4 / per / WG));
 }
 
 /** Vec4s per invocation of the vectorised path for large arrays. */
@@ -524,25 +532,33 @@ export function axpby(a: number, x: NDArray, b: number, y: NDArray): NDArray {
   const count = vec ? n / 4 : n;
   // Large arrays: PER elements (vec4s) per invocation, a span apart, as in `runVec4`.
   const per = count >= PER_MIN_VEC4 ? PER : 1;
-  const wgsl = `// axpby${vec ? " (vec4)" : ""}${per > 1 ? ` x${per}` : ""}
-${storageDecl(0, "X", t, false)}${storageDecl(1, "Y", t, false)}${storageDecl(2, "out", t, true)}${
-    paramsDecl(3, 3)
-  }@compute @workgroup_size(${WG})
+  const xb = bufferOf("axpby", x), yb = bufferOf("axpby", y);
+  // Large operands through textures where storage loads are slow (both or neither).
+  const tex = vec && textureOperand(xb, n, "f32") && textureOperand(yb, n, "f32");
+  const load = (name: string) => tex ? texelLoad(name, "i") : `${name}[i]`;
+  const decl = tex
+    ? textureDecl(0, "X") + textureDecl(1, "Y")
+    : storageDecl(0, "X", t, false) + storageDecl(1, "Y", t, false);
+  const wgsl = `// axpby${vec ? " (vec4)" : ""}${per > 1 ? ` x${per}` : ""}${
+    tex ? " (textures)" : ""
+  }
+${decl}${storageDecl(2, "out", t, true)}${paramsDecl(3, 3)}@compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let t = ${linearIndex(WG)};
   let span = (${P(0)} + ${per - 1}u) / ${per}u;
   for (var j = 0u; j < ${per}u; j++) {
     let i = t + j * span;
     if (t >= span || i >= ${P(0)}) { break; }
-    out[i] = bitcast<f32>(${P(1)}) * X[i] + bitcast<f32>(${P(2)}) * Y[i];
+    out[i] = bitcast<f32>(${P(1)}) * ${load("X")} + bitcast<f32>(${P(2)}) * ${load("Y")};
   }
 }
 `;
   const rt = runtime();
-  const k = rt.kernel("axpby", wgsl, ["r", "r", "w"], 3);
+  const k = rt.kernel("axpby", wgsl, tex ? ["t", "t", "w"] : ["r", "r", "w"], 3);
+  const inputs = tex ? [operandTexture(0, xb, n), operandTexture(1, yb, n)] : [xb, yb];
   rt.dispatch(
     k,
-    [bufferOf("axpby", x), bufferOf("axpby", y), bufferOf("axpby", out)],
+    [...inputs, bufferOf("axpby", out)],
     [count, f32Bits(a), f32Bits(b)],
     Math.ceil(count / per / WG),
   );

@@ -11,7 +11,7 @@ import type { ConvGeometry } from "../core/backend.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { F, tensor } from "../mod.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
-import { matmul as gpuMatmul } from "./matmul.ts";
+import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
 import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
 import { runtime } from "./_context.ts";
 import {
@@ -239,23 +239,23 @@ gpuTest("a small loop budget chunks reductions over several combining passes", a
 });
 
 gpuTest(
-  "a small loop budget splits matmul's K on CPU-emulated adapters, both variants",
+  "a small loop budget splits matmul's K on CPU-emulated adapters, every variant",
   async () => {
     // Enough outputs that K is not split for parallelism (36 blocks of 4×4; 128 tiled
     // workgroups): only the budget splits it, and only where the adapter has the cap.
     await withBudget(64, async () => {
-      const cases: [number[], number[], { tm: number; tn: number } | undefined][] = [
-        [[24, 1001], [1001, 24], { tm: 4, tn: 4 }],
-        [[24, 1004], [1004, 24], { tm: 4, tn: 4 }],
-        [[128, 1, 203], [128, 203, 1], undefined],
+      const cases: [number[], number[], { tm: number; tn: number } | undefined, MatmulVariant][] = [
+        [[24, 1001], [1001, 24], { tm: 4, tn: 4 }, "blocked"],
+        [[24, 1004], [1004, 24], { tm: 4, tn: 4 }, "blocked"],
+        [[24, 1004], [1004, 24], { tm: 4, tn: 4 }, "texture"],
+        [[128, 1, 203], [128, 203, 1], undefined, "tiled"],
       ];
-      for (const [sa, sb, block] of cases) {
+      for (const [sa, sb, block, variant] of cases) {
         for (const [transA, transB] of [[false, false], [true, false], [false, true]]) {
           const stored = (s: number[], t: boolean) =>
             t ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s;
           const a = rand(stored(sa, transA), { seed: 51 }),
             b = rand(stored(sb, transB), { seed: 52 });
-          const variant = block ? "blocked" : "tiled";
           const what = `matmul ${variant} ${JSON.stringify(sa)} @ ${
             JSON.stringify(sb)
           } ${transA} ${transB}`;
@@ -278,6 +278,7 @@ gpuTest(
           }
           // Split into chunks (then summed) exactly where the adapter caps loops.
           assert.equal(/\/\/ sum/.test(titles.join(" | ")), rt.software, `${what}: ${titles}`);
+          assert.ok(titles[0].includes(`(${variant}`), `${what}: ${titles}`);
         }
       }
     });

@@ -12,7 +12,13 @@
 import { registerBackend } from "../core/backend.ts";
 import { maybeRuntime, setContext } from "./_context.ts";
 import { gpuBackend } from "./backend_gpu.ts";
-import { matmul, type MatmulVariant, matmulVariant, setMatmulVariant } from "./matmul.ts";
+import {
+  matmul,
+  type MatmulVariant,
+  matmulVariant,
+  setMatmulVariant,
+  storageLoadSlowdown,
+} from "./matmul.ts";
 import { GpuRuntime, GpuShaderError, isSoftwareAdapter } from "./runtime.ts";
 
 export { GpuShaderError };
@@ -51,10 +57,14 @@ export interface InitGpuOptions {
   /** Adapter preference passed to `requestAdapter`. */
   powerPreference?: GPUPowerPreference;
   /**
-   * The matmul kernel: `"auto"` (default) picks `"blocked"` on CPU-emulated
-   * adapters (llvmpipe, SwiftShader: measured many times faster there, and
-   * the tiled kernel compiles slowly) and measures both elsewhere; `"tune"`
-   * measures on any adapter. Measurements are cached per adapter.
+   * The matmul kernel: `"auto"` (default) measures what suits the adapter. On
+   * CPU-emulated adapters (llvmpipe, SwiftShader) `initGpu` times loads from a
+   * storage buffer against loads from a texture (~0.2 s, for every kernel: where
+   * buffer loads are over 1.5× slower, large operands are read through textures)
+   * and "auto" picks `"texture"` there, else `"blocked"` (the tiled kernel is
+   * many times slower there and compiles slowly); on GPUs it times `"blocked"`
+   * against `"tiled"`. `"tune"` times every variant on matmuls. Measurements are
+   * cached per adapter.
    */
   matmul?: MatmulVariant | "auto" | "tune";
 }
@@ -86,6 +96,7 @@ export interface GpuInfo {
 }
 
 let initPromise: Promise<GpuInfo> | null = null;
+const MATMUL_CHOICES = ["auto", "tune", "blocked", "tiled", "texture"];
 let availablePromise: Promise<boolean> | null = null;
 
 /**
@@ -101,6 +112,15 @@ let availablePromise: Promise<boolean> | null = null;
  * ```
  */
 export function initGpu(opts: InitGpuOptions = {}): Promise<GpuInfo> {
+  if (opts.matmul !== undefined && !MATMUL_CHOICES.includes(opts.matmul)) {
+    return Promise.reject(
+      new TypeError(
+        `initGpu: matmul must be one of ${
+          MATMUL_CHOICES.map((c) => JSON.stringify(c)).join(", ")
+        }, got ${JSON.stringify(opts.matmul)}`,
+      ),
+    );
+  }
   if (!initPromise) {
     initPromise = init(opts).catch((e) => {
       initPromise = null;
@@ -179,10 +199,17 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
   }
   const rt = new GpuRuntime(device, adapter.info);
   setContext(rt, gpuBackend);
+  // CPU-emulated adapters whose storage-buffer loads are slow read large operands through
+  // textures (elementwise, optimizer and matmul kernels).
+  if (isSoftware(adapter.info)) rt.textureOperands = await textureLoadsFaster();
   const choice = opts.matmul ?? "auto";
-  if (choice === "blocked" || choice === "tiled") setMatmulVariant(choice);
-  else if (choice === "tune") setMatmulVariant(await tuneMatmul());
-  else setMatmulVariant(isSoftware(adapter.info) ? "blocked" : await tuneMatmul());
+  if (choice === "auto") {
+    const software = isSoftware(adapter.info);
+    setMatmulVariant(
+      software ? (rt.textureOperands ? "texture" : "blocked") : await tuneMatmul(),
+    );
+  } else if (choice === "tune") setMatmulVariant(await tuneMatmul(true));
+  else setMatmulVariant(choice);
   registerBackend(gpuBackend);
   return gpuInfo();
 }
@@ -190,33 +217,52 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
 const isSoftware = isSoftwareAdapter;
 
 /**
- * Times both matmul variants on 1024³ products (plain, Bᵀ and Aᵀ; 256³ on
- * software adapters) and returns the faster; cached per adapter description.
+ * Times matmul variants on 1024³ products (plain, Bᵀ and Aᵀ; 256³ on software adapters) and
+ * returns the fastest: `"blocked"` and `"tiled"`, and `"texture"` too when `all`; cached per
+ * adapter description.
  */
-async function tuneMatmul(): Promise<MatmulVariant> {
+async function tuneMatmul(all = false): Promise<MatmulVariant> {
   const rt = maybeRuntime()!;
-  const key = rt.adapterInfo.description;
+  const key = `${rt.adapterInfo.description}/${all ? "all" : "gpu"}`;
   const cached = tuneCache.get(key);
   if (cached) return cached;
   const n = isSoftware(rt.adapterInfo) ? 256 : 1024;
   const a = gpuBackend.fromTyped(new Float32Array(n * n).fill(1), [n, n]);
-  const times: Record<MatmulVariant, number> = { blocked: 0, tiled: 0 };
+  const variants: MatmulVariant[] = all ? ["blocked", "tiled", "texture"] : ["blocked", "tiled"];
+  const times = new Map<MatmulVariant, number>();
   const cases = [{}, { transB: true }, { transA: true }];
-  for (const variant of ["blocked", "tiled"] as const) {
+  for (const variant of variants) {
+    let total = 0;
     for (const c of cases) {
       await gpuBackend.read(matmul(a, a, { ...c, variant })); // compile and warm up
       const t0 = performance.now();
       const outs = [0, 1, 2].map(() => matmul(a, a, { ...c, variant }));
       await gpuBackend.read(outs[2]);
-      times[variant] += performance.now() - t0;
+      total += performance.now() - t0;
       for (const o of outs) o.dispose();
     }
+    times.set(variant, total);
   }
   a.dispose();
-  const best = times.blocked <= times.tiled ? "blocked" : "tiled";
+  const best = variants.reduce((x, y) => times.get(y)! < times.get(x)! ? y : x);
   tuneCache.set(key, best);
   return best;
 }
+
+/**
+ * Whether a CPU-emulated adapter's storage-buffer loads are over 1.5× slower than its
+ * texture loads (measured once per adapter description, ~0.2 s).
+ */
+async function textureLoadsFaster(): Promise<boolean> {
+  const key = maybeRuntime()!.adapterInfo.description;
+  let faster = textureProbeCache.get(key);
+  if (faster === undefined) {
+    faster = (await storageLoadSlowdown()) > 1.5;
+    textureProbeCache.set(key, faster);
+  }
+  return faster;
+}
+const textureProbeCache = new Map<string, boolean>();
 const tuneCache = new Map<string, MatmulVariant>();
 
 /**

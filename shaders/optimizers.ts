@@ -12,10 +12,14 @@ import {
   f32Bits,
   linearIndex,
   newArray,
+  operandTexture,
   P,
   paramsDecl,
   runtime,
   storageDecl,
+  texelLoad,
+  textureDecl,
+  textureOperand,
 } from "./_context.ts";
 import type { Access } from "./runtime.ts";
 
@@ -82,9 +86,32 @@ function fusedUpdate(u: FusedUpdate): NDArray[] {
   const per = quads >= PER_MIN_VEC4 ? PER : 1;
   const v4 = "vec4<f32>";
   const names = [...u.inputs.map(([, wgslName]) => wgslName), ...u.outputs];
-  const decls = names.map((name, b) => storageDecl(b, name, v4, b >= u.inputs.length)).join("");
+  const buffers = u.inputs.map(([, , a]) => bufferOf(u.op, a));
+  // Large inputs through textures where storage loads are slow (all or none): `X[i]` in the
+  // statements becomes `tl_X(i)`, a texel load.
+  const tex = buffers.every((b) => textureOperand(b, n, "f32"));
+  let decls = names.map((name, b) =>
+    b < u.inputs.length && tex
+      ? textureDecl(b, name)
+      : storageDecl(b, name, v4, b >= u.inputs.length)
+  ).join("");
+  let statements = u.statements;
+  if (tex) {
+    for (const [, name] of u.inputs) {
+      decls += `fn tl_${name}(i: u32) -> vec4<f32> { return ${texelLoad(name, "i")}; }\n`;
+    }
+    statements = (t, at) => {
+      let s = u.statements(t, at);
+      for (const [, name] of u.inputs) {
+        s = s.replace(new RegExp(`\\b${name}\\[i\\]`, "g"), `tl_${name}(i)`);
+      }
+      return s;
+    };
+  }
   const paramCount = 1 + u.scalars.length;
-  const wgsl = `// ${u.op} (vec4, scalar tail)${per > 1 ? ` x${per}` : ""}
+  const wgsl = `// ${u.op} (vec4, scalar tail)${per > 1 ? ` x${per}` : ""}${
+    tex ? " (textures)" : ""
+  }
 ${decls}${paramsDecl(names.length, paramCount)}@compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let t = ${linearIndex(WG)};
@@ -95,21 +122,22 @@ fn main(${ENTRY_ARGS}) {
     let i = t + j * span;
     if (t >= span || i >= quads) { break; }
     if (i < full) {
-      ${u.statements(v4, "[i]")}
+      ${statements(v4, "[i]")}
     } else {
       for (var c = 0u; c < ${P(0)} - full * 4u; c++) {
-        ${u.statements("f32", "[i][c]")}
+        ${statements("f32", "[i][c]")}
       }
     }
   }
 }
 `;
-  const access = names.map((_, b): Access => (b >= u.inputs.length ? "w" : "r"));
+  const access = names.map((_, b): Access => b >= u.inputs.length ? "w" : tex ? "t" : "r");
   const rt = runtime();
   const k = rt.kernel(u.op, wgsl, access, paramCount);
+  const inputs = tex ? buffers.map((b, slot) => operandTexture(slot, b, n)) : buffers;
   rt.dispatch(
     k,
-    [...u.inputs.map(([, , a]) => a), ...outs].map((a) => bufferOf(u.op, a)),
+    [...inputs, ...outs.map((a) => bufferOf(u.op, a))],
     [n, ...u.scalars.map(f32Bits)],
     Math.ceil(quads / per / WG),
   );

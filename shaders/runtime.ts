@@ -8,8 +8,12 @@
  * @module
  */
 
-/** The access of each storage binding of a kernel, in binding order: read-only or read-write. */
-export type Access = "r" | "w";
+/**
+ * The access of each binding of a kernel, in binding order: a read-only or read-write storage
+ * buffer, or a sampled `texture_2d<f32>` (an operand copied into a texture, see
+ * {@linkcode GpuRuntime.operandTexture}).
+ */
+export type Access = "r" | "w" | "t";
 
 /** A compiled compute pipeline with its binding signature. */
 export interface Kernel {
@@ -45,6 +49,14 @@ export class GpuShaderError extends Error {
 }
 
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const USAGE_OPERAND_TEXTURE = 0x04 | 0x02; // TEXTURE_BINDING | COPY_DST
+
+/**
+ * Width in texels of operand textures (`rgba32float`, 4 elements a texel): 16 KiB rows, a
+ * multiple of the 256-byte row alignment that buffer-to-texture copies need. Element `i` of
+ * the buffer lies in texel `i / 4`, at `(texel % 4096, texel / 4096)`.
+ */
+export const OPERAND_TEXTURE_WIDTH = 4096;
 
 /** Codes of the error record (see `GpuRuntime.errorBuffer`), by op name. */
 /** The op each index-error code names (0: no error); see {@linkcode kernelErrorCode}. */
@@ -140,6 +152,11 @@ export class GpuRuntime {
   readonly #arenaData = new Uint32Array(ARENA_BYTES / 4);
   #arenaUsed = 0;
   #toDestroy: GPUBuffer[] = [];
+  /** Operand textures by slot, grown on demand; replaced ones wait in `#texturesToDestroy`. */
+  readonly #operandTextures: (GPUTexture | undefined)[] = [];
+  #texturesToDestroy: GPUTexture[] = [];
+  #textureBytes = 0;
+  readonly #textureViews = new WeakMap<GPUTexture, GPUTextureView>();
   /**
    * Four i32 that kernels set when they meet an invalid input they cannot
    * throw on (an index out of range): [code, value, axis size, axis]. Read
@@ -158,6 +175,12 @@ export class GpuRuntime {
   readsEarly = 0;
   /** Whether readbacks may read a completed map before its promise resolves (see `#mappedEarly`). */
   earlyReads = true;
+  /**
+   * Whether elementwise, optimizer and matmul kernels read their large float32 operands
+   * through operand textures (see {@linkcode GpuRuntime.operandTexture}): set by `initGpu`
+   * on CPU-emulated adapters whose storage-buffer loads measure slower than texture loads.
+   */
+  textureOperands = false;
 
   /** Wraps a device created by `initGpu`. */
   constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
@@ -217,11 +240,19 @@ export class GpuRuntime {
     const sig = access.join("") + (paramCount > 0 ? `u${uniformBytes}` : "");
     let layout = this.#layouts.get(sig);
     if (!layout) {
-      const entries: GPUBindGroupLayoutEntry[] = access.map((a, i) => ({
-        binding: i,
-        visibility: 4, // COMPUTE
-        buffer: { type: a === "r" ? "read-only-storage" : "storage" },
-      }));
+      const entries: GPUBindGroupLayoutEntry[] = access.map((a, i) =>
+        a === "t"
+          ? {
+            binding: i,
+            visibility: 4, // COMPUTE
+            texture: { sampleType: "unfilterable-float", viewDimension: "2d" },
+          }
+          : {
+            binding: i,
+            visibility: 4,
+            buffer: { type: a === "r" ? "read-only-storage" : "storage" },
+          }
+      );
       if (paramCount > 0) {
         entries.push({
           binding: access.length,
@@ -326,12 +357,21 @@ export class GpuRuntime {
     this.#pooledBytes += size;
   }
 
-  /** Bytes held by live buffers, by the pool and by the readback buffers kept for reuse. */
-  memory(): { liveBytes: number; pooledBytes: number; stagingBytes: number } {
+  /**
+   * Bytes held by live buffers, by the pool, by the readback buffers kept for reuse and by
+   * the operand textures.
+   */
+  memory(): {
+    liveBytes: number;
+    pooledBytes: number;
+    stagingBytes: number;
+    textureBytes: number;
+  } {
     return {
       liveBytes: this.#liveBytes,
       pooledBytes: this.#pooledBytes,
       stagingBytes: this.#stagingBytes,
+      textureBytes: this.#textureBytes,
     };
   }
 
@@ -344,6 +384,10 @@ export class GpuRuntime {
     for (const list of this.#stagingPool.values()) for (const b of list) b.destroy();
     this.#stagingPool.clear();
     this.#stagingBytes = 0;
+    for (const t of this.#operandTextures) t?.destroy();
+    this.#operandTextures.length = 0;
+    this.#textureBytes = 0;
+    this.#bindGroups.clear();
   }
 
   /** Copies `data` into `buffer` in queue order (`buffer` must come from `alloc(.., true)`). */
@@ -386,7 +430,7 @@ export class GpuRuntime {
    */
   dispatch(
     k: Kernel,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly (GPUBuffer | GPUTexture)[],
     params: ArrayLike<number>,
     groups: number,
   ): void {
@@ -421,17 +465,21 @@ export class GpuRuntime {
    * offset) for kernels of `k`'s layout, cached: a training loop binds the
    * same pooled buffers step after step.
    */
-  #bindGroup(k: Kernel, buffers: readonly GPUBuffer[], paramBytes: number): GPUBindGroup {
+  #bindGroup(
+    k: Kernel,
+    buffers: readonly (GPUBuffer | GPUTexture)[],
+    paramBytes: number,
+  ): GPUBindGroup {
     let key = k.signature;
     for (const b of buffers) {
-      const tagged = b as GPUBuffer & { [BUFFER_ID]?: number };
+      const tagged = b as (GPUBuffer | GPUTexture) & { [BUFFER_ID]?: number };
       key += `,${tagged[BUFFER_ID] ??= this.#nextBufferId++}`;
     }
     const hit = this.#bindGroups.get(key);
     if (hit) return hit;
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
       binding: i,
-      resource: { buffer },
+      resource: k.access[i] === "t" ? this.#view(b as GPUTexture) : { buffer: b as GPUBuffer },
     }));
     if (k.paramCount > 0) {
       entries.push({
@@ -444,6 +492,71 @@ export class GpuRuntime {
     if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
     this.#bindGroups.set(key, group);
     return group;
+  }
+
+  #view(texture: GPUTexture): GPUTextureView {
+    let view = this.#textureViews.get(texture);
+    if (!view) this.#textureViews.set(texture, view = texture.createView());
+    return view;
+  }
+
+  /**
+   * The operand texture of `slot`, holding the first `elements` elements (a multiple of 4)
+   * of `buffer`: records copying them into it in queue order, so kernels recorded earlier
+   * still see the previous contents, and returns it for binding as access `"t"`. Texture
+   * loads are several times faster than storage-buffer loads on llvmpipe (see matmul.ts).
+   * Each slot keeps one `rgba32float` texture {@linkcode OPERAND_TEXTURE_WIDTH} texels wide,
+   * grown (to a power of two of rows) when an operand needs more rows; null when the
+   * operand needs more rows than the device allows.
+   */
+  operandTexture(slot: number, buffer: GPUBuffer, elements: number): GPUTexture | null {
+    if (elements <= 0 || elements % 4 !== 0 || elements * 4 > buffer.size) {
+      throw new RangeError(
+        `gpu: an operand texture takes a positive multiple of 4 elements within its buffer (${buffer.size} bytes), got ${elements}`,
+      );
+    }
+    const W = OPERAND_TEXTURE_WIDTH;
+    const texels = elements / 4;
+    const rows = Math.ceil(texels / W);
+    if (!this.operandTextureFits(elements)) return null;
+    let texture = this.#operandTextures[slot];
+    if (!texture || texture.height < rows) {
+      const height = Math.min(
+        2 ** Math.ceil(Math.log2(rows)),
+        this.device.limits.maxTextureDimension2D,
+      );
+      if (texture) {
+        // Recorded copies and dispatches may still use it: destroyed after the next submit.
+        this.#texturesToDestroy.push(texture);
+        this.#textureBytes -= texture.width * texture.height * 16;
+      }
+      texture = this.device.createTexture({
+        size: [W, height],
+        format: "rgba32float",
+        usage: USAGE_OPERAND_TEXTURE,
+      });
+      this.#operandTextures[slot] = texture;
+      this.#textureBytes += W * height * 16;
+    }
+    const enc = this.#commandEncoder();
+    const full = Math.floor(texels / W), rest = texels - full * W;
+    if (full > 0) {
+      enc.copyBufferToTexture({ buffer, bytesPerRow: W * 16 }, { texture }, [W, full]);
+    }
+    if (rest > 0) {
+      enc.copyBufferToTexture(
+        { buffer, offset: full * W * 16 },
+        { texture, origin: [0, full] },
+        [rest, 1],
+      );
+    }
+    return texture;
+  }
+
+  /** Whether an operand of `elements` elements fits in an operand texture on this device. */
+  operandTextureFits(elements: number): boolean {
+    return Math.ceil(elements / 4 / OPERAND_TEXTURE_WIDTH) <=
+      this.device.limits.maxTextureDimension2D;
   }
 
   /** Destroys storage buffers, forgetting the bind groups that use them. */
@@ -491,6 +604,11 @@ export class GpuRuntime {
       // Destroying after submit is safe: the queue keeps submitted resources alive.
       this.#destroy(this.#toDestroy);
       this.#toDestroy = [];
+    }
+    if (this.#texturesToDestroy.length > 0) {
+      for (const t of this.#texturesToDestroy) t.destroy();
+      this.#texturesToDestroy = [];
+      this.#bindGroups.clear();
     }
   }
 
