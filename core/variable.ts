@@ -223,6 +223,8 @@ export class Variable {
    * Parameters, whose values escape every scope.
    */
   #scope: Set<NDArray> | null = currentScope();
+  /** The scope this gradient was made in, before storing it into a Variable moved it out. */
+  #movedFrom: Set<NDArray> | null | undefined = undefined;
   /** The Function that produced this Variable, or null for a leaf. */
   creator: Function | null = null;
   /** Topological depth: backward visits higher generations first. */
@@ -259,10 +261,21 @@ export class Variable {
     return this.#grad;
   }
   set grad(g: Variable | null) {
+    const old = this.#grad;
     this.#grad = g;
     if (g !== null && g.#array !== null && this.#scope !== currentScope()) {
+      g.#movedFrom ??= g.#scope;
       adoptInto(this.#scope, g.#array);
       g.#scope = this.#scope;
+    }
+    // A gradient no longer stored here goes back to the scope it was made in, if that is
+    // still open: `tidy(() => { gx = x.grad; x.cleargrad(); gx.backward(...) })` frees gx
+    // (a createGraph gradient, which cleargrad leaves to its graph) with the tidy.
+    if (old !== null && old !== g && old.#movedFrom !== undefined && old.#array !== null) {
+      const from = old.#movedFrom;
+      old.#movedFrom = undefined;
+      adoptInto(from, old.#array);
+      old.#scope = from;
     }
   }
 

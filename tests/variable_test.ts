@@ -1035,6 +1035,44 @@ async function newtonLoop(device: "cpu" | "gpu"): Promise<void> {
 Deno.test("Newton's method by double backprop stays flat (CPU)", () => newtonLoop("cpu"));
 gpuTest("Newton's method by double backprop stays flat (GPU)", () => newtonLoop("gpu"));
 
+/** Steps of the tanh higher-order loop (the book's step 35), each in tidy(): nothing grows. */
+async function higherOrderInTidy(device: "cpu" | "gpu"): Promise<void> {
+  if (device === "gpu") await initGpu();
+  const x = tensor([-1, 0, 0.5, 2], { device });
+  const counts: number[] = [];
+  let last: number[] = [];
+  for (let step = 0; step < 6; step++) {
+    const g = tidy(() => {
+      F.tanh(x).backward({ createGraph: true });
+      for (let i = 1; i < 3; i++) {
+        const gx = x.grad!;
+        x.cleargrad();
+        gx.backward({ createGraph: true });
+      }
+      const g = x.grad!;
+      x.grad = null;
+      return g;
+    });
+    last = await g.toArray() as number[];
+    g.dispose();
+    counts.push(memoryStats().liveTensors);
+  }
+  // Each createGraph gradient that cleargrad() took from x went with the tidy (two a step grew
+  // before: the gradients stored into x, a Variable made outside, escaped it for good).
+  assert.deepEqual(counts, counts.map(() => counts[0]), `live tensors per step: ${counts}`);
+  const t = [-1, 0, 0.5, 2].map(Math.tanh);
+  // The third derivative of tanh: -2(1 - t²)(1 - 3t²).
+  assert.ok(
+    await utils.allclose(last, t.map((v) => -2 * (1 - v * v) * (1 - 3 * v * v)), {
+      rtol: 1e-5,
+      atol: 1e-6,
+    }),
+  );
+}
+
+Deno.test("higher-order gradients in tidy() stay flat (CPU)", () => higherOrderInTidy("cpu"));
+gpuTest("higher-order gradients in tidy() stay flat (GPU)", () => higherOrderInTidy("gpu"));
+
 Deno.test("a createGraph backward(): no gradient for its seed, its graph kept until used", async () => {
   const x = tensor([0.5, -1], { dtype: "float64" });
   const y = F.tanh(x);
