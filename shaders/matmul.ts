@@ -92,18 +92,26 @@ function chooseBlock(d: Dims): BlockShape {
   // second step of a training loop, so every tier-up compile lands in that one step and
   // the first step's compile stays short).
   const fit = (n: number, max: number) => (n <= 4 ? 4 : n <= 8 ? 8 : max);
-  const work = d.M * d.N * d.K * d.nb;
-  const key = `${d.M},${d.N},${d.K},${d.transA},${d.transB},${d.batch},${d.sa},${d.sb}`;
-  const n = (uses.get(key) ?? 0) + 1;
-  if (uses.size >= 4096) uses.clear();
-  uses.set(key, n);
-  const big = work >= 2 ** 27 || (work >= 2 ** 22 && n > TIER_UP_AFTER);
+  const big = bigBlocks(d, "blocked");
   // Big blocks: 20 rows where 16 would leave a ragged last block (M = 100, 1000 run ~30%
   // faster on llvmpipe with no wasted rows), 16 otherwise.
   const tmBig = d.M > 16 && d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
   // Big blocks leave few invocations (315 for 100×1000 outputs): workgroups of 16 spread
   // them evenly over llvmpipe's threads (5 groups of 64 split 3:2 over 2 threads).
   return { tm: fit(d.M, big ? tmBig : 8), tn: fit(d.N, 16), wg: big ? 16 : 64 };
+}
+
+/**
+ * Whether a product gets big blocks: at once from 2²⁷ multiply-adds, from its second call
+ * (per variant) from 2²² (big blocks compile in 1–2 s on llvmpipe, small ones in ~0.3–0.5 s).
+ */
+function bigBlocks(d: Dims, variant: MatmulVariant): boolean {
+  const work = d.M * d.N * d.K * d.nb;
+  const key = `${variant},${d.M},${d.N},${d.K},${d.transA},${d.transB},${d.batch},${d.sa},${d.sb}`;
+  const n = (uses.get(key) ?? 0) + 1;
+  if (uses.size >= 4096) uses.clear();
+  uses.set(key, n);
+  return work >= 2 ** 27 || (work >= 2 ** 22 && n > TIER_UP_AFTER);
 }
 
 interface Dims {
@@ -213,16 +221,19 @@ function textureFits(t: "f32" | "i32", d: Dims, aSize: number, bSize: number): b
 }
 
 /**
- * Blocks of the texture variant: 16×8 outputs (20×8 where M is a multiple of 20 but not of
- * 16, as M = 100 is), in workgroups of 32, or 16 for products of few blocks. Measured on
- * llvmpipe (AMD EPYC): 16×8 beat 8×8, 8×16, 16×16 and 4×8 on 1024³; 20×8 in groups of 16
- * beat 16×8 on the MLP's 100×1000 outputs.
+ * Blocks of the texture variant: 16×16 outputs (20×16 where M is a multiple of 20 but not of
+ * 16, as M = 100 is) for products that get big blocks (see `bigBlocks`), 8×16 for the first
+ * call of a medium one; workgroups of 32, or 16 for products of few blocks. Measured on
+ * llvmpipe (AMD EPYC, best of many): 16×16 and 20×16 beat 8×16, 16×8 and 20×8 on 1024³ (79
+ * against 88–95 ms) and by ~25% on the MLP's products, but take 1–1.5 s to compile against
+ * 0.5 s.
  */
 function chooseTextureBlock(d: Dims): BlockShape {
   // A fixed block applies where its rows suit Aᵀ's texels (4 rows each).
   if (settings.block && (!d.transA || settings.block.tm % 4 === 0)) return settings.block;
-  const tm = d.M <= 4 ? 4 : d.M <= 8 ? 8 : d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
-  const tn = d.N <= 4 ? 4 : 8;
+  const big = bigBlocks(d, "texture");
+  const tm = d.M <= 4 ? 4 : d.M <= 8 || !big ? 8 : d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
+  const tn = d.N <= 4 ? 4 : d.N <= 8 ? 8 : 16;
   const blocks = Math.ceil(d.M / tm) * Math.ceil(d.N / tn) * d.nb;
   return { tm, tn, wg: blocks >= 4096 ? 32 : 16 };
 }
@@ -463,9 +474,8 @@ ${tilePlacement(d, "id", TM, TN, "mS", "nS")}${batchBases(d)}${s}}
 
 /**
  * The blocked kernel reading A and B from the runtime's operand textures: element `i` of an
- * operand is component `i % 4` of texel `i / 4`. A loop step covers 4 k where A's or Bᵀ's
- * texels run along K (every texel's 4 values used at once), else 1 k (Aᵀ @ B: texels of 4
- * rows of A and 4 columns of B).
+ * operand is component `i % 4` of texel `i / 4`. A loop step covers 4 k (4 texels along K,
+ * or 4 of rows or columns, one per k), except for Aᵀ @ B with K not a multiple of 4: 1 k.
  */
 function textured(
   d: Dims,
@@ -476,10 +486,11 @@ function textured(
   const rt = runtime();
   const at = rt.operandTexture(0, ab, aSize)!, bt = rt.operandTexture(1, bb, bSize)!;
   const V = TN / 4;
-  const step4 = !d.transA || d.transB;
+  // Steps of 4 k wherever K allows (Aᵀ @ B takes 4 k per step when K % 4 == 0).
+  const step4 = !d.transA || d.transB || d.K % 4 === 0;
   const params = commonParams(d);
-  const key = `matmul/texture/${TM}x${TN}/${WG}/${Number(d.transA)}${
-    Number(d.transB)
+  const key = `matmul/texture/${TM}x${TN}/${WG}/${Number(d.transA)}${Number(d.transB)}${
+    Number(step4)
   }/${d.batch.length}`;
   const k = rt.kernelFor(key, "matmul", ["t", "t", "w"], params.length, () => {
     const M = P(0), N = P(1);
@@ -539,9 +550,12 @@ function textured(
           }
         }
       }
-      for (let kk = 0; kk < 4; kk++) {
-        for (let i = 0; i < TM; i++) {
-          for (let j = 0; j < V; j++) {
+      // Each accumulator's 4 products of the step in a row: llvmpipe spills accumulators
+      // (TM·TN of them, 8 lanes each) to the stack, so this loads and stores each once a
+      // step instead of four times (1024³: 128 → 88 ms).
+      for (let i = 0; i < TM; i++) {
+        for (let j = 0; j < V; j++) {
+          for (let kk = 0; kk < 4; kk++) {
             s += `    acc${i}_${j} = fma(vec4<f32>(a${i}.${
               comp[kk]
             }), b${kk}_${j}, acc${i}_${j});\n`;

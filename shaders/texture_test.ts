@@ -58,6 +58,7 @@ gpuTest(
         [[2, 100, 8], [8, 36]], // batched, M = 100 (20-row blocks)
         [[2, 1, 8, 12], [3, 12, 4]], // broadcast batch
         [[7, 13], [13, 5]], // nothing aligned: every case falls back
+        [[8, 13], [13, 12]], // Aᵀ @ B with K = 13: one k a loop step
         [[100, 784], [784, 100]], // the MLP's shapes, smaller
       ];
       for (const [sa, sb] of cases) {
@@ -82,6 +83,21 @@ gpuTest(
             const used = seen.find((s) => s.title.startsWith("// matmul"))!;
             assert.equal(used.title.includes("(texture"), aligned, `${what}: ${used.title}`);
             assert.equal(used.access === "ttw", aligned, `${what}: ${used.access}`);
+            // The big blocks of later calls (20×16: five texels of Aᵀ rows), and the smallest
+            // (on a few cases: big blocks take ~1 s each to compile on llvmpipe).
+            const blocks = sa[0] === 36 || sa[1] === 13
+              ? [{ tm: 20, tn: 16 }]
+              : sa[0] === 20
+              ? [{ tm: 4, tn: 4 }]
+              : [];
+            for (const block of blocks) {
+              await same(
+                `${what} ${block.tm}x${block.tn}`,
+                gpuMatmul(a.g, b.g, { transA, transB, variant: "texture", block }),
+                cpu.matmul(a.c, b.c, { transA, transB }),
+                { rtol: 1e-4, atol: 1e-5 },
+              );
+            }
           }
         }
       }
