@@ -426,9 +426,11 @@ function blocked(
           for (let j = 0; j < V; j++) s += `    let b${kk}_${j} = ${loadB(`k + ${kk}u`, j)};\n`;
         }
       }
-      for (let kk = 0; kk < 4; kk++) {
-        for (let i = 0; i < TM; i++) {
-          for (let j = 0; j < V; j++) {
+      // Each accumulator's 4 products in a row, as in `textured` (1024³ on an AMD EPYC's
+      // llvmpipe: 615 → 544 ms).
+      for (let i = 0; i < TM; i++) {
+        for (let j = 0; j < V; j++) {
+          for (let kk = 0; kk < 4; kk++) {
             s += `    acc${i}_${j} = fma4(${v4}(a${i}.${comp[kk]}), b${kk}_${j}, acc${i}_${j});\n`;
           }
         }
