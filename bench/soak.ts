@@ -2,7 +2,8 @@
  * The soak benchmark of the WebGPU issue: 1,000 MLP training steps written as
  * in the book (forward, `cleargrads`, `backward`, `update`, an occasional
  * `await loss.item()`, no manual dispose), sampling `memoryStats()` every 50
- * steps. Exits with 1 when GPU bytes (live + pooled) or live tensors grow after
+ * steps. Exits with 1 when GPU bytes (live, pooled, readback buffers and operand
+ * textures) or live tensors grow after
  * warm-up: memory must be released deterministically, not by the garbage
  * collector.
  *
@@ -65,7 +66,7 @@ interface Sample {
 }
 
 function gpuBytes(s: MemoryStats): number {
-  return s.gpuLiveBytes + s.gpuPooledBytes;
+  return s.gpuLiveBytes + s.gpuPooledBytes + s.gpuStagingBytes + s.gpuTextureBytes;
 }
 
 function mib(bytes: number): string {
@@ -95,9 +96,9 @@ async function main(): Promise<number> {
       `sampling every ${opts.every} steps, baseline at step ${opts.warmup}`,
   );
   console.log(
-    "| step | loss | ms/step | GPU live MiB | GPU pooled MiB | CPU live MiB | live tensors |",
+    "| step | loss | ms/step | GPU live MiB | GPU pooled MiB | GPU readback + texture MiB | CPU live MiB | live tensors |",
   );
-  console.log("|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
   const samples: Sample[] = [];
   let step = 0;
   let t0 = performance.now();
@@ -117,7 +118,9 @@ async function main(): Promise<number> {
         console.log(
           `| ${step} | ${value.toFixed(4)} | ${ms.toFixed(1)} | ${mib(stats.gpuLiveBytes)} | ${
             mib(stats.gpuPooledBytes)
-          } | ${mib(stats.cpuLiveBytes)} | ${stats.liveTensors} |`,
+          } | ${mib(stats.gpuStagingBytes + stats.gpuTextureBytes)} | ${
+            mib(stats.cpuLiveBytes)
+          } | ${stats.liveTensors} |`,
         );
         t0 = performance.now();
       }
@@ -132,7 +135,7 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   if (maxBytes > gpuBytes(base.stats)) {
     problems.push(
-      `GPU bytes (live + pooled) grew from ${
+      `GPU bytes (live, pooled, readback and texture) grew from ${
         gpuBytes(base.stats)
       } at step ${base.step} to ${maxBytes}`,
     );

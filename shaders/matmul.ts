@@ -98,7 +98,10 @@ function chooseBlock(d: Dims): BlockShape {
   const tmBig = d.M > 16 && d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
   // Big blocks leave few invocations (315 for 100×1000 outputs): workgroups of 16 spread
   // them evenly over llvmpipe's threads (5 groups of 64 split 3:2 over 2 threads).
-  return { tm: fit(d.M, big ? tmBig : 8), tn: fit(d.N, 16), wg: big ? 16 : 64 };
+  // Narrow small products (a classifier's 10 outputs) take 8-column blocks: as many columns
+  // computed, in half the compile time of 16.
+  const tn = fit(d.N, big || d.N >= 16 ? 16 : 8);
+  return { tm: fit(d.M, big ? tmBig : 8), tn, wg: big ? 16 : 64 };
 }
 
 /**
@@ -222,18 +225,17 @@ function textureFits(t: "f32" | "i32", d: Dims, aSize: number, bSize: number): b
 
 /**
  * Blocks of the texture variant: 16×16 outputs (20×16 where M is a multiple of 20 but not of
- * 16, as M = 100 is) for products that get big blocks (see `bigBlocks`), 8×16 for the first
- * call of a medium one; workgroups of 32, or 16 for products of few blocks. Measured on
+ * 16, as M = 100 is) for products that get big blocks (see `bigBlocks`), 8×8 for the first
+ * call of a medium one (0.3 s to compile); workgroups of 32, or 16 for products of few blocks. Measured on
  * llvmpipe (AMD EPYC, best of many): 16×16 and 20×16 beat 8×16, 16×8 and 20×8 on 1024³ (79
- * against 88–95 ms) and by ~25% on the MLP's products, but take 1–1.5 s to compile against
- * 0.5 s.
+ * against 88–95 ms) and by ~25% on the MLP's products, but take 1–1.5 s to compile.
  */
 function chooseTextureBlock(d: Dims): BlockShape {
   // A fixed block applies where its rows suit Aᵀ's texels (4 rows each).
   if (settings.block && (!d.transA || settings.block.tm % 4 === 0)) return settings.block;
   const big = bigBlocks(d, "texture");
   const tm = d.M <= 4 ? 4 : d.M <= 8 || !big ? 8 : d.M % 16 !== 0 && d.M % 20 === 0 ? 20 : 16;
-  const tn = d.N <= 4 ? 4 : d.N <= 8 ? 8 : 16;
+  const tn = d.N <= 4 ? 4 : d.N <= 8 || !big ? 8 : 16;
   const blocks = Math.ceil(d.M / tm) * Math.ceil(d.N / tn) * d.nb;
   return { tm, tn, wg: blocks >= 4096 ? 32 : 16 };
 }
