@@ -19,24 +19,28 @@ import {
   fastDiv,
   linearIndex,
   newArray,
+  operandTexture,
   P,
   paramsDecl,
   runtime,
   storageDecl,
+  texelLoad,
+  textureDecl,
+  textureOperand,
   udivHelper,
   wgslType,
 } from "./_context.ts";
 import { runElementwise } from "./elementwise.ts";
 import { loopBudget } from "./reduce.ts";
-import { kernelErrorCode } from "./runtime.ts";
+import { type Access, kernelErrorCode } from "./runtime.ts";
 
 const WG = 256;
 
 function run1d(
   op: string,
   wgsl: string,
-  access: ("r" | "w")[],
-  buffers: GPUBuffer[],
+  access: Access[],
+  buffers: (GPUBuffer | GPUTexture)[],
   params: number[],
   n: number,
 ): void {
@@ -46,8 +50,8 @@ function run1d(
 function run1dWith(
   op: string,
   wgsl: string,
-  access: ("r" | "w")[],
-  buffers: GPUBuffer[],
+  access: Access[],
+  buffers: (GPUBuffer | GPUTexture)[],
   params: number[],
   n: number,
   wg: number,
@@ -332,18 +336,25 @@ export function im2col(x: NDArray, g: ConvGeometry): NDArray {
   const quads = Math.ceil(OW / 4);
   const n = (total / OW) * quads;
   const zero = t === "f32" ? "0.0" : "0";
+  // A large float32 image is read through a texture where storage loads are slow (one texel
+  // fetch and a component a value: the conv step's im2col ran ~2× faster on llvmpipe).
+  const xb = bufferOf("im2col", x);
+  const tex = textureOperand(xb, x.size, t);
+  const load = (i: string) => tex ? `${texelLoad("x", `(${i}) / 4u`)}[(${i}) % 4u]` : `x[${i}]`;
   const value = (e: number) => `
   var v${e} = ${zero};
   let xx${e} = i32((ow0 + ${e}u) * ${P(8)} + kw) - i32(${P(10)});
-  if (rowOk && ow0 + ${e}u < OW && xx${e} >= 0 && xx${e} < i32(W)) { v${e} = x[base + u32(xx${e})]; }`;
+  if (rowOk && ow0 + ${e}u < OW && xx${e} >= 0 && xx${e} < i32(W)) { v${e} = ${
+    load(`base + u32(xx${e})`)
+  }; }`;
   const store = vec
     ? `  out[(row * OW + ow0) / 4u] = vec4<${t}>(v0, v1, v2, v3);`
     : [0, 1, 2, 3].map((e) => `  if (ow0 + ${e}u < OW) { out[row * OW + ow0 + ${e}u] = v${e}; }`)
       .join("\n");
-  const wgsl = `// im2col${vec ? " (vec4)" : ""}
-${storageDecl(0, "x", t, false)}${storageDecl(1, "out", vec ? `vec4<${t}>` : t, true)}${
-    paramsDecl(2, 12)
-  }${udivHelper(fastDiv(n))}
+  const wgsl = `// im2col${vec ? " (vec4)" : ""}${tex ? " (texture)" : ""}
+${tex ? textureDecl(0, "x") : storageDecl(0, "x", t, false)}${
+    storageDecl(1, "out", vec ? `vec4<${t}>` : t, true)
+  }${paramsDecl(2, 12)}${udivHelper(fastDiv(n))}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let i = ${linearIndex(WG)};
@@ -366,8 +377,8 @@ ${store}
   run1d(
     "im2col",
     wgsl,
-    ["r", "w"],
-    [bufferOf("im2col", x), bufferOf("im2col", out)],
+    [tex ? "t" : "r", "w"],
+    [tex ? operandTexture(0, xb, x.size) : xb, bufferOf("im2col", out)],
     [n, OW, OH, g.kw, g.kh, H, W, g.sh, g.sw, g.ph, g.pw, quads],
     n,
   );

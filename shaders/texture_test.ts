@@ -217,6 +217,28 @@ gpuTest("elementwise kernels read large operands through textures and match the 
   }
 });
 
+gpuTest("im2col() reads a large image through a texture and matches the CPU", async () => {
+  // 16,385 elements (a partial last texel), padding and stride; and the CNN's first layer.
+  const cases: [
+    number[],
+    { kh: number; kw: number; sh: number; sw: number; ph: number; pw: number },
+  ][] = [
+    [[1, 1, 113, 145], { kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }],
+    [[5, 3, 33, 35], { kh: 5, kw: 4, sh: 2, sw: 3, ph: 2, pw: 0 }],
+    [[64, 1, 28, 28], { kh: 5, kw: 5, sh: 1, sw: 1, ph: 0, pw: 0 }],
+  ];
+  for (const on of [false, true]) {
+    await withTextures(on, async (seen) => {
+      for (const [shape, g] of cases) {
+        const x = rand(shape, { seed: 70 });
+        seen.length = 0;
+        await same(`im2col ${shape} ${on}`, gpu.im2col(x.g, g), cpu.im2col(x.c, g));
+        assert.equal(seen[0].access, on ? "tw" : "rw", `${shape}`);
+      }
+    });
+  }
+});
+
 gpuTest("fused optimizer steps give the same bits through textures as from buffers", async () => {
   // 16,384: whole quads; 262,149: 4 quads per invocation and a 1-lane tail quad.
   for (const n of [16_384, 262_149]) {
