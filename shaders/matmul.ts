@@ -168,7 +168,9 @@ export function matmul(
     kc: K,
   };
   const variant = opts.variant ?? settings.variant;
-  const tex = variant === "texture" && textureFits(t, d, a.size, b.size);
+  // Aᵀ's texels hold 4 rows: a given block of other heights runs on the blocked kernel.
+  const tex = variant === "texture" && textureFits(t, d, a.size, b.size) &&
+    !(d.transA && opts.block !== undefined && opts.block.tm % 4 !== 0);
   const block = tex
     ? opts.block ?? chooseTextureBlock(d)
     : variant === "tiled"

@@ -101,6 +101,18 @@ gpuTest(
           }
         }
       }
+      // A given block whose height is no multiple of 4 cannot read Aᵀ's 4-row texels: blocked.
+      for (const tm of [1, 3, 5, 6]) {
+        const a = rand([13, 16], { seed: 23 }), b = rand([13, 8], { seed: 24 });
+        seen.length = 0;
+        await same(
+          `Aᵀ @ B, ${tm}-row blocks`,
+          gpuMatmul(a.g, b.g, { transA: true, variant: "texture", block: { tm, tn: 8 } }),
+          cpu.matmul(a.c, b.c, { transA: true }),
+          { rtol: 1e-4, atol: 1e-5 },
+        );
+        assert.match(seen[0].title, /matmul \(blocked/);
+      }
       // int32 has no texture format here: the blocked kernel runs it.
       const ai = rand([5, 8], { dtype: "int32", lo: -9, hi: 9 });
       const bi = rand([8, 4], { dtype: "int32", lo: -9, hi: 9 });
