@@ -441,7 +441,9 @@ async function main(): Promise<void> {
     try {
       await prepareDevice("gpu");
       const g = gpuInfo();
-      env.dezeroGpu = `${g.description}, matmul kernel "${g.matmul}"`;
+      env.dezeroGpu = `${g.description}, matmul kernel "${g.matmul}"${
+        g.textureOperands ? ", operands through textures" : ""
+      }`;
     } catch (e) {
       env.dezeroGpu = `unavailable: ${errorLine(e)}`;
     }

@@ -89,6 +89,11 @@ export interface GpuInfo {
   };
   /** The matmul kernel variant in use. */
   matmul: MatmulVariant;
+  /**
+   * Whether large float32 operands are read through textures (CPU-emulated adapters whose
+   * storage-buffer loads measured slow, see {@linkcode InitGpuOptions.matmul}).
+   */
+  textureOperands: boolean;
   /** Compute pipelines compiled so far. */
   pipelines: number;
   /** Command buffers submitted so far. */
@@ -322,6 +327,7 @@ export function gpuInfo(): GpuInfo {
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     },
     matmul: matmulVariant().variant,
+    textureOperands: rt.textureOperands,
     pipelines: rt.compiled,
     submits: rt.submits,
   };

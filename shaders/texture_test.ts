@@ -10,7 +10,7 @@ import type { NDArray } from "../core/ndarray.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
 import { runtime } from "./_context.ts";
 import { matmul as gpuMatmul, storageLoadSlowdown } from "./matmul.ts";
-import { initGpu, trimGpuPool } from "./mod.ts";
+import { gpuInfo, initGpu, trimGpuPool } from "./mod.ts";
 import { OPERAND_TEXTURE_WIDTH } from "./runtime.ts";
 import { both, gpuTest, randBoth as rand, same } from "./test_util.ts";
 
@@ -287,6 +287,7 @@ gpuTest("initGpu() names a wrong matmul choice; the texture probe measures a rat
   );
   const ratio = await storageLoadSlowdown();
   assert.ok(Number.isFinite(ratio) && ratio > 0, `ratio ${ratio}`);
-  // Only CPU-emulated adapters are measured; GPUs keep storage buffers.
+  // Only CPU-emulated adapters are measured; GPUs keep storage buffers. gpuInfo() tells.
   if (!runtime().software) assert.equal(runtime().textureOperands, false);
+  assert.equal(gpuInfo().textureOperands, runtime().textureOperands);
 });
