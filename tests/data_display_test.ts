@@ -1,6 +1,7 @@
 // Transforms, the sequence loader, the SVG chart and graph files on the edge cases a QA pass
 // found: each was accepted silently (NaN, wrong shapes, invalid XML, a wrong file format).
 import assert from "node:assert/strict";
+import { assertThrows } from "./_assert.ts";
 import { F, L, tensor, utils } from "../mod.ts";
 import { SeqDataLoader } from "../data/dataloader.ts";
 import { lossCurveSvg } from "../data/plot.ts";
@@ -9,14 +10,6 @@ import { graphFormat } from "../core/utils.ts";
 
 // deno-lint-ignore no-explicit-any
 const untyped = (c: unknown) => c as any;
-
-function assertThrows(fn: () => unknown, cls: ErrorConstructor, part: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
-    assert.ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
-    return true;
-  });
-}
 
 Deno.test("Normalize rejects mean/std of different channel counts and non-finite values", () => {
   assertThrows(

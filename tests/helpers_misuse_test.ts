@@ -1,6 +1,7 @@
 // The numeric helpers, the config switch and the data pipeline on wrong input:
 // what a user typing in a notebook gets, and allclose on infinities as NumPy.
 import assert from "node:assert/strict";
+import { assertThrows } from "./_assert.ts";
 import { F, tensor, usingConfig, utils, type Variable } from "../mod.ts";
 import { Config } from "../core/config.ts";
 import { DataLoader, SeqDataLoader } from "../data/dataloader.ts";
@@ -16,14 +17,6 @@ async function assertRejects(
   part: string,
 ): Promise<void> {
   await assert.rejects(fn, (e: unknown) => {
-    assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
-    assert.ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
-    return true;
-  });
-}
-
-function assertThrows(fn: () => unknown, cls: ErrorConstructor, part: string): void {
-  assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
     assert.ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
     return true;

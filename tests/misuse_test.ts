@@ -1,6 +1,7 @@
 // Mistakes a plain-JavaScript or notebook user makes (no type checking there):
 // DeZero's positional constructor forms, and wrong returns from a user Function.
 import assert from "node:assert/strict";
+import { assertThrows } from "./_assert.ts";
 import {
   F,
   full,
@@ -23,15 +24,6 @@ import { gpuTest } from "../shaders/test_util.ts";
 
 // deno-lint-ignore no-explicit-any
 const untyped = (c: unknown) => c as any;
-
-/** Asserts that `fn` throws an instance of `cls` whose message includes `part`. */
-function assertThrows(fn: () => unknown, cls: ErrorConstructor, part: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e}`);
-    assert.ok(e.message.includes(part), `expected "${part}" in: ${e.message}`);
-    return true;
-  });
-}
 
 Deno.test("optimizers accept DeZero's positional hyperparameters", () => {
   assert.deepStrictEqual(new optimizers.SGD(0.5).lr, 0.5);
