@@ -58,7 +58,7 @@ export function textureOperand(buffer: GPUBuffer, n: number, type: "f32" | "i32"
 
 /** Copies the first `n` elements of `buffer` into operand texture `slot` (see `textureOperand`). */
 export function operandTexture(slot: number, buffer: GPUBuffer, n: number): GPUTexture {
-  return runtime().operandTexture(slot, buffer, Math.ceil(n / 4) * 4)!;
+  return runtime().operandTexture(slot, buffer, Math.ceil(n / 4) * 4);
 }
 
 /** A `texture_2d<f32>` binding declaration (an operand texture). */

@@ -26,7 +26,6 @@ import type { NDArray } from "../core/ndarray.ts";
 import { matmulGeometry } from "../core/_validate.ts";
 import { broadcastStrides, sizeOf, stridesOf } from "../core/shape.ts";
 import { loopBudget, reduce } from "./reduce.ts";
-import { OPERAND_TEXTURE_WIDTH } from "./runtime.ts";
 import {
   bufferOf,
   collapse,
@@ -34,11 +33,14 @@ import {
   LINEAR_GROUP,
   linearIndex,
   newArray,
+  operandTexture,
   P,
   paramsDecl,
   Pi,
   runtime,
   storageDecl,
+  texelLoad,
+  textureDecl,
   udivHelper,
   unravel,
   wgslType,
@@ -490,7 +492,7 @@ function textured(
   [aSize, bSize]: [number, number],
 ): void {
   const rt = runtime();
-  const at = rt.operandTexture(0, ab, aSize)!, bt = rt.operandTexture(1, bb, bSize)!;
+  const at = operandTexture(0, ab, aSize), bt = operandTexture(1, bb, bSize);
   const V = TN / 4;
   // Steps of 4 k wherever K allows (Aᵀ @ B takes 4 k per step when K % 4 == 0).
   const step4 = !d.transA || d.transB || d.K % 4 === 0;
@@ -502,7 +504,6 @@ function textured(
     const M = P(0), N = P(1);
     const { aIdx, bIdx } = operandIndex(d);
     const comp = ["x", "y", "z", "w"];
-    const W = OPERAND_TEXTURE_WIDTH;
     let s = "";
     // Clamped rows and columns (texel starts where a texel holds 4 rows or columns).
     if (d.transA) {
@@ -582,17 +583,11 @@ function textured(
     }
     s += "  }\n" + storeBlock(TM, V);
     const texel = (T: string) =>
-      `fn t${T.toLowerCase()}(i: u32) -> vec4<f32> {
-  let t = i >> 2u;
-  return textureLoad(${T}, vec2<u32>(t % ${W}u, t / ${W}u), 0);
-}
-`;
+      `fn t${T.toLowerCase()}(i: u32) -> vec4<f32> { return ${texelLoad(T, "i >> 2u")}; }\n`;
     return `// matmul (texture ${TM}x${TN}, transA=${d.transA}, transB=${d.transB})
-@group(0) @binding(0) var A: texture_2d<f32>;
-@group(0) @binding(1) var B: texture_2d<f32>;
-${storageDecl(2, "C", "f32", true)}${paramsDecl(3, params.length)}${texel("A")}${texel("B")}${
-      udivHelper(false)
-    }
+${textureDecl(0, "A")}${textureDecl(1, "B")}${storageDecl(2, "C", "f32", true)}${
+      paramsDecl(3, params.length)
+    }${texel("A")}${texel("B")}${udivHelper(false)}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   let id = ${linearIndex(WG)};
@@ -731,7 +726,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   C[gid.x] = s.x + s.y + s.z + s.w;
 }
 `;
-    const W = OPERAND_TEXTURE_WIDTH;
     const fromBuffer = rt.kernel(
       "matmul probe",
       `${storageDecl(0, "A", "vec4<f32>", false)}${storageDecl(1, "C", "f32", true)}${
@@ -742,9 +736,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     );
     const fromTexture = rt.kernel(
       "matmul probe",
-      `@group(0) @binding(0) var A: texture_2d<f32>;\n${storageDecl(1, "C", "f32", true)}${
-        body(`textureLoad(A, vec2<u32>(i % ${W}u, i / ${W}u), 0)`)
-      }`,
+      `${textureDecl(0, "A")}${storageDecl(1, "C", "f32", true)}${body(texelLoad("A", "i"))}`,
       ["t", "w"],
       0,
     );
@@ -758,8 +750,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     };
     const tBuffer = await time(() => rt.dispatch(fromBuffer, [buffer, out], [], 256));
     const tTexture = await time(() => {
-      const texture = rt.operandTexture(0, buffer, n)!;
-      rt.dispatch(fromTexture, [texture, out], [], 256);
+      rt.dispatch(fromTexture, [operandTexture(0, buffer, n), out], [], 256);
     });
     return tBuffer / tTexture;
   } finally {

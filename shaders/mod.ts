@@ -206,10 +206,10 @@ async function init(opts: InitGpuOptions): Promise<GpuInfo> {
   setContext(rt, gpuBackend);
   // CPU-emulated adapters whose storage-buffer loads are slow read large operands through
   // textures (elementwise, optimizer and matmul kernels).
-  if (isSoftware(adapter.info)) rt.textureOperands = await textureLoadsFaster();
+  const software = isSoftware(adapter.info);
+  if (software) rt.textureOperands = await textureLoadsFaster();
   const choice = opts.matmul ?? "auto";
   if (choice === "auto") {
-    const software = isSoftware(adapter.info);
     setMatmulVariant(
       software ? (rt.textureOperands ? "texture" : "blocked") : await tuneMatmul(),
     );

@@ -506,19 +506,21 @@ export class GpuRuntime {
    * still see the previous contents, and returns it for binding as access `"t"`. Texture
    * loads are several times faster than storage-buffer loads on llvmpipe (see matmul.ts).
    * Each slot keeps one `rgba32float` texture {@linkcode OPERAND_TEXTURE_WIDTH} texels wide,
-   * grown (to a power of two of rows) when an operand needs more rows; null when the
-   * operand needs more rows than the device allows.
+   * grown (to a power of two of rows) when an operand needs more rows. Callers check
+   * {@linkcode GpuRuntime.operandTextureFits} first.
    */
-  operandTexture(slot: number, buffer: GPUBuffer, elements: number): GPUTexture | null {
-    if (elements <= 0 || elements % 4 !== 0 || elements * 4 > buffer.size) {
+  operandTexture(slot: number, buffer: GPUBuffer, elements: number): GPUTexture {
+    if (
+      elements <= 0 || elements % 4 !== 0 || elements * 4 > buffer.size ||
+      !this.operandTextureFits(elements)
+    ) {
       throw new RangeError(
-        `gpu: an operand texture takes a positive multiple of 4 elements within its buffer (${buffer.size} bytes), got ${elements}`,
+        `gpu: an operand texture takes a positive multiple of 4 elements within its buffer (${buffer.size} bytes) and the device's texture size, got ${elements}`,
       );
     }
     const W = OPERAND_TEXTURE_WIDTH;
     const texels = elements / 4;
     const rows = Math.ceil(texels / W);
-    if (!this.operandTextureFits(elements)) return null;
     let texture = this.#operandTextures[slot];
     if (!texture || texture.height < rows) {
       const height = Math.min(
