@@ -9,29 +9,17 @@ import { runtime } from "./_context.ts";
 import { bucketBytes, GpuRuntime } from "./runtime.ts";
 import { matmul as gpuMatmul, type MatmulVariant } from "./matmul.ts";
 import { forceReduceVariant, setLoopBudget } from "./reduce.ts";
-import { assertAllClose, both, gpuTest, randBoth as rand, randomTyped, same } from "./test_util.ts";
+import {
+  assertAllClose,
+  both,
+  gpuTest,
+  logKernels,
+  randBoth as rand,
+  randomTyped,
+  same,
+} from "./test_util.ts";
 
 const cpu = cpuBackend;
-
-/**
- * Runs `fn` with the title (first WGSL line) of every kernel dispatched meanwhile logged
- * into `titles`, which it may clear; returns them.
- */
-async function logKernels(fn: (titles: string[]) => Promise<void>): Promise<string[]> {
-  const rt = runtime();
-  const titles: string[] = [];
-  const dispatch = rt.dispatch;
-  rt.dispatch = function (k, ...rest) {
-    titles.push(k.wgsl.split("\n")[0]);
-    return dispatch.call(this, k, ...rest);
-  };
-  try {
-    await fn(titles);
-  } finally {
-    rt.dispatch = dispatch;
-  }
-  return titles;
-}
 
 /** How a matmul operand of logical shape `shape` is stored: last two axes swapped if `trans`. */
 function stored(shape: readonly number[], trans: boolean): number[] {

@@ -18,6 +18,7 @@ import {
   assertAllClose,
   both,
   gpuTest,
+  logKernels,
   randBoth as rand,
   randomTyped,
   same as sameValues,
@@ -259,25 +260,20 @@ gpuTest(
           const what = `matmul ${variant} ${JSON.stringify(sa)} @ ${
             JSON.stringify(sb)
           } ${transA} ${transB}`;
-          const titles: string[] = [];
-          const rt = runtime();
-          const dispatch = rt.dispatch;
-          rt.dispatch = function (k, ...rest) {
-            titles.push(k.wgsl.split("\n")[0]);
-            return dispatch.call(this, k, ...rest);
-          };
-          try {
-            await same(
+          const titles = await logKernels(() =>
+            same(
               what,
               gpuMatmul(a.g, b.g, { transA, transB, variant, block }),
               cpu.matmul(a.c, b.c, { transA, transB }),
               { rtol: 1e-4, atol: 1e-4 },
-            );
-          } finally {
-            rt.dispatch = dispatch;
-          }
+            )
+          );
           // Split into chunks (then summed) exactly where the adapter caps loops.
-          assert.equal(/\/\/ sum/.test(titles.join(" | ")), rt.software, `${what}: ${titles}`);
+          assert.equal(
+            /\/\/ sum/.test(titles.join(" | ")),
+            runtime().software,
+            `${what}: ${titles}`,
+          );
           assert.ok(titles[0].includes(`(${variant}`), `${what}: ${titles}`);
         }
       }
@@ -294,19 +290,10 @@ async function samePool(
   x: { c: NDArray; g: NDArray },
   g: ConvGeometry,
 ): Promise<string[]> {
-  const titles: string[] = [];
-  const rt = runtime();
-  const dispatch = rt.dispatch;
-  rt.dispatch = function (k, ...rest) {
-    titles.push(k.wgsl.split("\n")[0]);
-    return dispatch.call(this, k, ...rest);
-  };
-  let yg: NDArray, ig: NDArray;
-  try {
+  let yg!: NDArray, ig!: NDArray;
+  const titles = await logKernels(() => {
     [yg, ig] = gpu.maxPool2d(x.g, g);
-  } finally {
-    rt.dispatch = dispatch;
-  }
+  });
   const [yc, ic] = cpu.maxPool2d(x.c, g);
   await same(`${what}: maxima`, yg, yc);
   await same(`${what}: indices`, ig, ic);

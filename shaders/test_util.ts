@@ -11,7 +11,9 @@ import type { DType, TypedArray } from "../core/dtype.ts";
 import type { NDArray } from "../core/ndarray.ts";
 import { sizeOf } from "../core/shape.ts";
 import { gpuBackend as gpu } from "./backend_gpu.ts";
+import { runtime } from "./_context.ts";
 import { gpuAvailable, initGpu } from "./mod.ts";
+import type { Kernel } from "./runtime.ts";
 
 /** Whether GPU tests must run (CI): set `DEZERO_REQUIRE_GPU=1`. */
 export const GPU_REQUIRED = Deno.env.get("DEZERO_REQUIRE_GPU") === "1";
@@ -129,4 +131,32 @@ export function assertAllClose(
       throw new Error(`${pre}element ${i} is ${a}, expected ${e} (of ${actual.length})`);
     }
   }
+}
+
+/** A kernel's title: the first line of its WGSL (`// matmul (texture 8x8, ...)`). */
+export function kernelTitle(k: Kernel): string {
+  return k.wgsl.split("\n")[0];
+}
+
+/**
+ * Runs `fn` with an entry for every kernel dispatched meanwhile (its title unless `entry`
+ * says otherwise) logged into `seen`, which `fn` may clear; returns them.
+ */
+export async function logKernels<T = string>(
+  fn: (seen: T[]) => void | Promise<void>,
+  entry: (k: Kernel) => T = kernelTitle as (k: Kernel) => T,
+): Promise<T[]> {
+  const rt = runtime();
+  const seen: T[] = [];
+  const dispatch = rt.dispatch;
+  rt.dispatch = function (k, ...rest) {
+    seen.push(entry(k));
+    return dispatch.call(this, k, ...rest);
+  };
+  try {
+    await fn(seen);
+  } finally {
+    rt.dispatch = dispatch;
+  }
+  return seen;
 }

@@ -12,7 +12,7 @@ import { runtime } from "./_context.ts";
 import { matmul as gpuMatmul, storageLoadSlowdown } from "./matmul.ts";
 import { gpuInfo, initGpu, trimGpuPool } from "./mod.ts";
 import { OPERAND_TEXTURE_WIDTH } from "./runtime.ts";
-import { both, gpuTest, randBoth as rand, same } from "./test_util.ts";
+import { both, gpuTest, kernelTitle, logKernels, randBoth as rand, same } from "./test_util.ts";
 
 /** How a matmul operand of logical shape `shape` is stored: last two axes swapped if `trans`. */
 function stored(shape: readonly number[], trans: boolean): number[] {
@@ -30,17 +30,10 @@ async function withTextures(
 ): Promise<void> {
   const rt = runtime();
   const before = rt.textureOperands;
-  const dispatch = rt.dispatch;
-  const seen: { title: string; access: string }[] = [];
   rt.textureOperands = on;
-  rt.dispatch = function (k, ...rest) {
-    seen.push({ title: k.wgsl.split("\n")[0], access: k.access.join("") });
-    return dispatch.call(this, k, ...rest);
-  };
   try {
-    await fn(seen);
+    await logKernels(fn, (k) => ({ title: kernelTitle(k), access: k.access.join("") }));
   } finally {
-    rt.dispatch = dispatch;
     rt.textureOperands = before;
   }
 }
